@@ -105,9 +105,7 @@ def apply_state_dict(model: nn.Module, state: dict[str, Tensor], path: Path, nam
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    wrong_shape = sorted(
-        key for key in set(expected) & set(state) if expected[key].shape != state[key].shape
-    )
+    wrong_shape = sorted(key for key in set(expected) & set(state) if expected[key].shape != state[key].shape)
     if missing or unexpected or wrong_shape:
         details = []
         if missing:

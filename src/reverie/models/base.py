@@ -78,9 +78,7 @@ class Backbone(nn.Module):
         for info in self.layer_infos:
             if info.name == name:
                 return info
-        raise UnknownLayerError(
-            f"unknown layer {name!r}; valid layers: {', '.join(self.layer_names)}"
-        )
+        raise UnknownLayerError(f"unknown layer {name!r}; valid layers: {', '.join(self.layer_names)}")
 
     def freeze(self) -> Backbone:
         """Eval mode and no weight gradients: dreams differentiate w.r.t. the image only."""

@@ -132,7 +132,7 @@ def stage_repeats(index: int, repeats: int, depth: float) -> int:
     """Blocks in a stage; Lite keeps the first and last stage at one block whatever the depth."""
     if index in (0, len(STAGES) - 1):
         return repeats
-    return int(math.ceil(repeats * depth))
+    return math.ceil(repeats * depth)
 
 
 def build_efficientnet_lite(name: str) -> Backbone:
@@ -150,9 +150,7 @@ def build_efficientnet_lite(name: str) -> Backbone:
             stride_so_far *= block_stride
             stages.append((f"blocks.{block_index}", block))
             layers.append(
-                LayerInfo(
-                    f"blocks.{block_index}", channels_out, stride_so_far, STAGE_HINTS[stage_index]
-                )
+                LayerInfo(f"blocks.{block_index}", channels_out, stride_so_far, STAGE_HINTS[stage_index])
             )
             channels_in, block_index = channels_out, block_index + 1
     stages.append(("head", ConvBnRelu6(channels_in, 1280, 1, 1)))

@@ -94,6 +94,4 @@ def get_spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise UnknownModelError(
-            f"unknown model {name!r}; valid models: {', '.join(model_names())}"
-        ) from None
+        raise UnknownModelError(f"unknown model {name!r}; valid models: {', '.join(model_names())}") from None
