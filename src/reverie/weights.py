@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
@@ -89,7 +87,9 @@ def read_torch_state_dict(path: Path) -> dict[str, Tensor]:
     """A ``.pth`` state dict (tensors only, never arbitrary pickled code), with a clear error."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
+    except OSError as error:
+        raise WeightsMismatchError(f"cannot read weights file {path}: {first_line(error)}") from None
+    except Exception as error:
         raise WeightsMismatchError(
             f"{path} is not a readable PyTorch weights file ({first_line(error)})"
         ) from None

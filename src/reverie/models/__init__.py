@@ -9,7 +9,7 @@ import os
 
 import torch
 
-from reverie.models import efficientnet_lite  # noqa: F401  (registers the embedded models)
+from reverie.models import efficientnet_lite, googlenet, inception_v3, vgg  # noqa: F401  (registers them)
 from reverie.models.base import Backbone, LayerInfo
 from reverie.models.registry import ModelSpec, WeightsSource, get_spec, model_names
 from reverie.weights import apply_state_dict, find_weights

@@ -1,0 +1,228 @@
+"""The ``reverie`` command: argument parsing and printing only; all work is in the public API."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from reverie import __version__
+from reverie.classify import classify as classify_picture
+from reverie.dreamer import Dreamer, read_settings
+from reverie.errors import ReverieError
+from reverie.imaging import DEFAULT_MAX_PIXELS, load_image
+from reverie.models import get_spec, list_models, load_model
+from reverie.render import Progress
+from reverie.samples import sample_path
+from reverie.settings import GRADIENT_NORMS, DreamSettings
+from reverie.weights import find_weights, missing_weights_message, weights_available
+
+DEFAULTS = DreamSettings()
+#: CLI option name -> DreamSettings field, for the options that map one to one.
+SETTING_OPTIONS = {
+    "model": "model",
+    "layers": "layers",
+    "preset": "preset",
+    "steps": "steps",
+    "step_size": "step_size",
+    "octaves": "octaves",
+    "octave_scale": "octave_scale",
+    "jitter": "jitter",
+    "tile_size": "tile_size",
+    "tv_weight": "tv_weight",
+    "max_side": "max_side",
+    "seed": "seed",
+    "gradient_norm": "gradient_norm",
+}
+
+
+def dream_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The dream knobs, shared by every command that dreams."""
+    options = [
+        click.option("--model", default=DEFAULTS.model, show_default=True, help="Network to dream with."),
+        click.option("--weights", type=click.Path(dir_okay=False), help="Weight file for the model."),
+        click.option("--layers", default="", help="Layers: LAYER[:CH[+CH]][=WEIGHT],... (default: preset)."),
+        click.option("--preset", default="", help="Look: edges, textures, patterns, objects."),
+        click.option(
+            "--steps", type=int, default=DEFAULTS.steps, show_default=True, help="Steps per octave."
+        ),
+        click.option("--step-size", type=float, default=DEFAULTS.step_size, show_default=True),
+        click.option("--octaves", type=int, default=DEFAULTS.octaves, show_default=True),
+        click.option("--octave-scale", type=float, default=DEFAULTS.octave_scale, show_default=True),
+        click.option("--jitter", type=int, default=DEFAULTS.jitter, show_default=True, help="Max shift, px."),
+        click.option("--tile-size", type=int, default=DEFAULTS.tile_size, show_default=True),
+        click.option("--tv-weight", type=float, default=DEFAULTS.tv_weight, show_default=True),
+        click.option(
+            "--max-side", type=int, default=DEFAULTS.max_side, show_default=True, help="0: full size."
+        ),
+        click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True),
+        click.option("--gradient-norm", type=click.Choice(GRADIENT_NORMS), default=DEFAULTS.gradient_norm),
+        click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto."),
+        click.option("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, show_default=True),
+        click.option("--quiet", "-q", is_flag=True, help="No progress output."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="reverie")
+def cli() -> None:
+    """Reverie: DeepDream for photos, offline."""
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path())
+@click.option(
+    "-o", "--output", required=True, type=click.Path(), help="Output image (format from extension)."
+)
+@click.option("--settings-from", type=click.Path(), help="Reuse the settings stored in an earlier result.")
+@dream_options
+@click.pass_context
+def dream(
+    ctx: click.Context, input_path: str, output: str, settings_from: str | None, **options: Any
+) -> None:
+    """Dream INPUT into OUTPUT."""
+    settings = settings_for(ctx, options, read_settings(settings_from) if settings_from else None)
+    run_dream(Path(input_path), Path(output), settings, options)
+
+
+@cli.command()
+@click.option("-o", "--output", default="reverie-demo.png", show_default=True, type=click.Path())
+@dream_options
+@click.pass_context
+def demo(ctx: click.Context, output: str, **options: Any) -> None:
+    """Dream the bundled sample photo (a cat) with the embedded model: no network, no GPU."""
+    run_dream(sample_path("chelsea"), Path(output), settings_for(ctx, options, None), options)
+
+
+def settings_for(ctx: click.Context, options: dict[str, Any], saved: DreamSettings | None) -> DreamSettings:
+    """The options as settings; with ``saved`` ones, only the options typed on the command line
+    override them, so ``--settings-from old.png --seed 3`` changes the seed and nothing else."""
+    if saved is None:
+        return DreamSettings(
+            **{field: options[option] for option, field in SETTING_OPTIONS.items()}
+        ).validate()
+    changes = {
+        field: options[option]
+        for option, field in SETTING_OPTIONS.items()
+        if ctx.get_parameter_source(option) == ParameterSource.COMMANDLINE
+    }
+    if {"model", "preset"} & changes.keys() and "layers" not in changes:
+        changes["layers"] = ""  # a new model or preset chooses its own layers
+    return saved.with_changes(**changes).validate()
+
+
+def run_dream(source: Path, output: Path, settings: DreamSettings, options: dict[str, Any]) -> None:
+    started = time.perf_counter()
+    dreamer = Dreamer(settings.model, options["weights"], options["device"])
+    with progress_reporter(options["quiet"]) as report:
+        result = dreamer.dream_file(source, output, settings, report, max_pixels=options["max_pixels"])
+    picture = result.picture
+    if not options["quiet"]:
+        seconds = time.perf_counter() - started
+        click.echo(f"wrote {output} ({picture.width}x{picture.height}, {seconds:.1f} s)")
+
+
+class progress_reporter:
+    """A tqdm bar on a terminal, one line per octave in logs, nothing when quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+
+    def __enter__(self) -> Callable[[Progress], None] | None:
+        return None if self.quiet else self.report
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def report(self, event: Progress) -> None:
+        if sys.stderr.isatty():
+            self._update_bar(event)
+        elif event.step == event.steps:
+            width, height = event.size
+            click.echo(
+                f"octave {event.octave}/{event.octaves} ({width}x{height}): objective {event.loss:.4f}",
+                err=True,
+            )
+
+    def _update_bar(self, event: Progress) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=event.octaves * event.steps, unit="step", file=sys.stderr)
+        self.bar.set_description(f"octave {event.octave}/{event.octaves}")
+        self.bar.set_postfix(objective=f"{event.loss:.3f}")
+        self.bar.update(1)
+
+
+@cli.command()
+@click.option("--model", default=DEFAULTS.model, show_default=True)
+def layers(model: str) -> None:
+    """List a model's dreamable layers, their channels and strides, and its presets."""
+    spec = get_spec(model)
+    backbone = spec.build()
+    click.echo(f"{'layer':<14} {'channels':>8} {'stride':>6}  tends to produce")
+    for info in backbone.layer_infos:
+        click.echo(f"{info.name:<14} {info.channels:>8} {info.stride:>6}  {info.hint}")
+    click.echo("\npresets:")
+    for name, spec_text in spec.presets.items():
+        marker = " (default)" if name == spec.default_preset else ""
+        click.echo(f"  {name:<10} {spec_text}{marker}")
+
+
+@cli.command()
+def models() -> None:
+    """List the models, whether their weights are available, and where to get missing ones."""
+    for name in list_models():
+        spec = get_spec(name)
+        path = weights_available(spec)
+        state = f"ready ({path})" if path else f"missing: {missing_weights_message(spec)}"
+        click.echo(f"{name:<20} {spec.description}\n{'':<20} {state}")
+
+
+@cli.command()
+@click.argument("image", type=click.Path())
+@click.option("--top", type=click.IntRange(1, 1000), default=5, show_default=True)
+@click.option("--model", default=DEFAULTS.model, show_default=True)
+@click.option("--weights", type=click.Path(dir_okay=False))
+@click.option("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, show_default=True)
+def classify(image: str, top: int, model: str, weights: str | None, max_pixels: int) -> None:
+    """Print the most likely ImageNet classes of IMAGE."""
+    find_weights(get_spec(model), weights)
+    picture = load_image(image, max_pixels=max_pixels)
+    for prediction in classify_picture(load_model(model, weights), picture, top):
+        click.echo(f"{prediction.probability:7.2%}  {prediction.index:>4}  {prediction.name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the command and turns every user error into one line on stderr."""
+    try:
+        cli.main(args=argv, prog_name="reverie", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return int(done.exit_code)
+    except click.UsageError as error:
+        click.echo(f"reverie: error: {error.format_message()}", err=True)
+        return 2
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("reverie: interrupted", err=True)
+        return 130
+    except ReverieError as error:
+        click.echo(f"reverie: error: {error}", err=True)
+        return 1
+    except click.ClickException as error:
+        click.echo(f"reverie: error: {error.format_message()}", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""The public entry points: :class:`Dreamer` (load a model once, dream many images) and :func:`dream`.
+
+This is where settings, presets, images and the render loop meet; the CLI and the web app only
+call these.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from reverie import __version__
+from reverie.errors import ImageError, SettingsError
+from reverie.imaging import (
+    DEFAULT_MAX_PIXELS,
+    Picture,
+    check_output_path,
+    fit_within,
+    from_tensor,
+    load_image,
+    read_metadata,
+    resize_picture,
+    save_image,
+    to_tensor,
+)
+from reverie.models import Backbone, get_spec, load_model
+from reverie.objectives import Objective, parse_layer_spec
+from reverie.render import ProgressCallback, render
+from reverie.settings import DreamSettings
+
+PathLike = str | os.PathLike[str]
+#: Key of the PNG text chunk / EXIF description entry that carries a result's recipe.
+METADATA_KEY = "reverie"
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU; asking for CUDA without one is an error."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise SettingsError("--device cuda was asked for, but no CUDA GPU is available")
+    if str(device) not in ("cpu",) and not str(device).startswith("cuda"):
+        raise SettingsError(f"unknown device {device!r}; use cpu, cuda or auto")
+    return torch.device(device)
+
+
+def resolve_layers(settings: DreamSettings) -> str:
+    """The layer specification to dream on: explicit layers, else the (default) preset's."""
+    if settings.layers:
+        return settings.layers
+    spec = get_spec(settings.model)
+    preset = settings.preset or spec.default_preset
+    if preset not in spec.presets:
+        raise SettingsError(f"unknown preset {preset!r} for {spec.name}; presets: {', '.join(spec.presets)}")
+    return spec.presets[preset]
+
+
+@dataclass(frozen=True)
+class DreamResult:
+    """A dreamed picture and the exact settings (layers resolved) that made it."""
+
+    picture: Picture
+    settings: DreamSettings
+
+
+class Dreamer:
+    """A loaded model that dreams many images: ``Dreamer().dream("cat.jpg").picture``."""
+
+    def __init__(
+        self,
+        model: str = "efficientnet_lite0",
+        weights: PathLike | None = None,
+        device: str | torch.device = "auto",
+    ) -> None:
+        self.model_name = model
+        self.device = resolve_device(device)
+        self.model: Backbone = load_model(model, weights, self.device)
+
+    def objective(self, settings: DreamSettings) -> Objective:
+        """The objective ``settings`` ask for, checked against this model's layers."""
+        objective = parse_layer_spec(resolve_layers(settings))
+        objective.check(self.model)
+        return objective
+
+    def dream(
+        self,
+        image: PathLike | Picture | np.ndarray,
+        settings: DreamSettings | None = None,
+        progress: ProgressCallback | None = None,
+        **changes: object,
+    ) -> DreamResult:
+        """Dream ``image`` (a path, a :class:`Picture`, or an (H, W, 3) array in [0, 1]).
+
+        Keyword arguments override single settings: ``dreamer.dream(img, steps=20, layers="blocks.9")``.
+        The result is at the working resolution (the input reduced to ``max_side``); alpha is kept.
+        """
+        settings = (settings or DreamSettings(model=self.model_name)).with_changes(**changes)
+        if settings.model != self.model_name:
+            raise SettingsError(
+                f"settings ask for model {settings.model} but this Dreamer holds {self.model_name}"
+            )
+        settings = settings.with_changes(layers=resolve_layers(settings)).validate()
+        picture = self.working_picture(as_picture(image), settings.max_side)
+        result = render(
+            self.model,
+            self.objective(settings),
+            to_tensor(picture.rgb).to(self.device),
+            settings,
+            progress,
+        )
+        return DreamResult(Picture(from_tensor(result.cpu()), picture.alpha), settings)
+
+    def working_picture(self, picture: Picture, max_side: int) -> Picture:
+        """``picture`` reduced so its long side is at most ``max_side`` (0: unchanged), size checked."""
+        size = fit_within((picture.width, picture.height), max_side or None)
+        if min(size) < self.model.min_input_side:
+            raise ImageError(
+                f"image is too small: {size[0]}x{size[1]} px; {self.model_name} needs at least "
+                f"{self.model.min_input_side} px per side"
+            )
+        return resize_picture(picture, size) if size != (picture.width, picture.height) else picture
+
+    def dream_file(
+        self,
+        source: PathLike,
+        output: PathLike,
+        settings: DreamSettings | None = None,
+        progress: ProgressCallback | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> DreamResult:
+        """Dream the image at ``source`` into ``output`` (format from its extension), atomically.
+
+        The output path is checked before any work, the input is never overwritten, and the settings
+        are stored in the file so ``read_settings(output)`` reproduces it.
+        """
+        check_output_path(output, protect=[source])
+        picture = load_image(source, max_pixels=max_pixels)
+        result = self.dream(picture, settings, progress)
+        save_image(output, result.picture, metadata=recipe(result.settings), protect=[source])
+        return result
+
+
+def as_picture(image: PathLike | Picture | np.ndarray) -> Picture:
+    """Accept the image forms the API promises and return a :class:`Picture`."""
+    if isinstance(image, Picture):
+        return image
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ImageError(f"an image array must have shape (H, W, 3); got {image.shape}")
+        return Picture(np.clip(image.astype(np.float32), 0, 1), None)
+    return load_image(image)
+
+
+def recipe(settings: DreamSettings) -> dict[str, str]:
+    """Metadata that makes a result reproducible: settings, model, seed and Reverie's version."""
+    payload = {"version": __version__, "settings": json.loads(settings.to_json())}
+    return {METADATA_KEY: json.dumps(payload, sort_keys=True)}
+
+
+def read_settings(path: PathLike) -> DreamSettings:
+    """The settings stored in a Reverie result; :class:`SettingsError` if it holds none."""
+    text = read_metadata(path).get(METADATA_KEY)
+    if not text:
+        raise SettingsError(f"{path} holds no Reverie settings (was it made by reverie dream?)")
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError:
+        raise SettingsError(f"{path} has unreadable Reverie settings") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("settings"), dict):
+        raise SettingsError(f"{path} has unreadable Reverie settings")
+    return DreamSettings.from_dict(payload["settings"])
+
+
+def dream(
+    image: PathLike | Picture | np.ndarray,
+    output: PathLike | None = None,
+    *,
+    model: str = "efficientnet_lite0",
+    weights: PathLike | None = None,
+    device: str = "auto",
+    progress: ProgressCallback | None = None,
+    **settings: object,
+) -> DreamResult:
+    """One-call DeepDream: ``dream("cat.jpg", "dream.png", layers="blocks.9", steps=20)``.
+
+    Loads the model each call; use :class:`Dreamer` to dream many images with one model.
+    """
+    dreamer = Dreamer(model, weights, device)
+    base = DreamSettings(model=model).with_changes(**settings)
+    if output is not None:
+        if isinstance(image, Picture | np.ndarray):
+            result = dreamer.dream(image, base, progress)
+            check_output_path(output)
+            save_image(output, result.picture, metadata=recipe(result.settings))
+            return result
+        return dreamer.dream_file(image, output, base, progress)
+    return dreamer.dream(image, base, progress)

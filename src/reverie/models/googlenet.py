@@ -1,0 +1,197 @@
+"""GoogLeNet (Inception v1), the network the original DeepDream images were made with.
+
+Built exactly as torchvision builds it so torchvision's published ImageNet weights load unchanged:
+every convolution is a bias-free conv + batch norm (eps 1e-3) + ReLU, max pools round up
+(``ceil_mode``), and the "5x5" branch of each inception block is really a 3x3 convolution (a
+torchvision quirk kept for weight compatibility). The auxiliary classifiers only matter in training
+and are dropped when the weights are read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from reverie.models.base import Backbone, LayerInfo
+from reverie.models.registry import WeightsSource, register_model
+from reverie.weights import read_torch_state_dict
+
+BN_EPS = 1e-3
+
+#: Inception block -> (in, 1x1, 3x3 reduce, 3x3, "5x5" reduce, "5x5", pool projection), as published.
+INCEPTIONS = {
+    "inception3a": (192, 64, 96, 128, 16, 32, 32),
+    "inception3b": (256, 128, 128, 192, 32, 96, 64),
+    "inception4a": (480, 192, 96, 208, 16, 48, 64),
+    "inception4b": (512, 160, 112, 224, 24, 64, 64),
+    "inception4c": (512, 128, 128, 256, 24, 64, 64),
+    "inception4d": (512, 112, 144, 288, 32, 64, 64),
+    "inception4e": (528, 256, 160, 320, 32, 128, 128),
+    "inception5a": (832, 256, 160, 320, 32, 128, 128),
+    "inception5b": (832, 384, 192, 384, 48, 128, 128),
+}
+
+# What dreaming on each layer tends to produce, after the many published GoogLeNet dreams.
+HINTS = {
+    "conv1": "colour noise and edges",
+    "maxpool1": "colour noise and edges",
+    "conv2": "edges and gradients",
+    "conv3": "fine lines and edges",
+    "maxpool2": "lines and fine grain",
+    "inception3a": "brush strokes and simple textures",
+    "inception3b": "swirls and patterns",
+    "maxpool3": "swirls and patterns",
+    "inception4a": "patterns with the first eyes",
+    "inception4b": "eyes and fur",
+    "inception4c": "dog faces and eyes",
+    "inception4d": "animal parts: snouts, eyes, feathers",
+    "inception4e": "animals, buildings and objects",
+    "maxpool4": "animals, buildings and objects",
+    "inception5a": "whole objects, abstract blends",
+    "inception5b": "abstract blends of objects",
+}
+
+#: Dropped on conversion: auxiliary classifiers, which only shape training.
+AUX_PREFIXES = ("aux1.", "aux2.")
+
+
+class BasicConv2d(nn.Module):
+    """Conv (no bias, batch norm follows) + BN + ReLU, with torchvision's ``conv``/``bn`` names."""
+
+    def __init__(self, channels_in: int, channels_out: int, kernel: int, stride: int = 1, padding: int = 0):
+        super().__init__()
+        self.conv = nn.Conv2d(channels_in, channels_out, kernel, stride, padding, bias=False)
+        self.bn = nn.BatchNorm2d(channels_out, eps=BN_EPS)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(self.bn(self.conv(x)))
+
+
+def max_pool(kernel: int, stride: int, padding: int = 0) -> nn.MaxPool2d:
+    """GoogLeNet pools round the output size up, so odd sizes keep their last row and column."""
+    return nn.MaxPool2d(kernel, stride, padding, ceil_mode=True)
+
+
+class Inception(nn.Module):
+    """Four parallel branches (1x1, 1x1->3x3, 1x1->3x3, pool->1x1) concatenated along channels."""
+
+    def __init__(
+        self,
+        channels_in: int,
+        ch1x1: int,
+        ch3x3_reduce: int,
+        ch3x3: int,
+        ch5x5_reduce: int,
+        ch5x5: int,
+        pool_proj: int,
+    ):
+        super().__init__()
+        self.branch1 = BasicConv2d(channels_in, ch1x1, 1)
+        self.branch2 = nn.Sequential(
+            BasicConv2d(channels_in, ch3x3_reduce, 1), BasicConv2d(ch3x3_reduce, ch3x3, 3, padding=1)
+        )
+        # Named "5x5" after the paper, but 3x3 in the published weights.
+        self.branch3 = nn.Sequential(
+            BasicConv2d(channels_in, ch5x5_reduce, 1), BasicConv2d(ch5x5_reduce, ch5x5, 3, padding=1)
+        )
+        self.branch4 = nn.Sequential(max_pool(3, 1, padding=1), BasicConv2d(channels_in, pool_proj, 1))
+        self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
+
+    def forward(self, x: Tensor) -> Tensor:
+        branches = (self.branch1, self.branch2, self.branch3, self.branch4)
+        return torch.cat([branch(x) for branch in branches], dim=1)
+
+
+class Classifier(nn.Module):
+    """Global average pool and the ImageNet linear layer (torchvision's dropout is a no-op in eval)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.fc = nn.Linear(channels, 1000)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def googlenet_stages() -> list[tuple[str, nn.Module]]:
+    """The feature extractor in run order, under torchvision's attribute names."""
+    stages: list[tuple[str, nn.Module]] = [
+        ("conv1", BasicConv2d(3, 64, 7, stride=2, padding=3)),
+        ("maxpool1", max_pool(3, 2)),
+        ("conv2", BasicConv2d(64, 64, 1)),
+        ("conv3", BasicConv2d(64, 192, 3, padding=1)),
+        ("maxpool2", max_pool(3, 2)),
+    ]
+    pools_after = {"inception3b": ("maxpool3", max_pool(3, 2)), "inception4e": ("maxpool4", max_pool(2, 2))}
+    for name, config in INCEPTIONS.items():
+        stages.append((name, Inception(*config)))
+        if name in pools_after:
+            stages.append(pools_after[name])
+    return stages
+
+
+def catalogue(stages: list[tuple[str, nn.Module]]) -> list[LayerInfo]:
+    """Channels and stride of every stage, read off the modules so they cannot drift from them."""
+    layers, channels, stride = [], 3, 1
+    for name, module in stages:
+        if isinstance(module, BasicConv2d):
+            channels, stride = module.conv.out_channels, stride * module.conv.stride[0]
+        elif isinstance(module, Inception):
+            channels = module.out_channels
+        elif isinstance(module, nn.MaxPool2d):
+            stride *= int(module.stride)
+        layers.append(LayerInfo(name, channels, stride, HINTS[name]))
+    return layers
+
+
+def convert_googlenet_weights(path: Path) -> dict[str, Tensor]:
+    """Move the published keys under ``stages.``/``head.`` and drop the auxiliary classifiers.
+
+    Keys that name no GoogLeNet module are kept as they are, so a file of another network is
+    reported by its own key names.
+    """
+    stage_names = {"conv1", "conv2", "conv3", *INCEPTIONS}
+    renamed: dict[str, Tensor] = {}
+    for key, tensor in read_torch_state_dict(path).items():
+        if key.startswith(AUX_PREFIXES):
+            continue
+        if key.split(".", 1)[0] in stage_names:
+            key = f"stages.{key}"
+        elif key.startswith("fc."):
+            key = f"head.{key}"
+        renamed[key] = tensor
+    return renamed
+
+
+@register_model(
+    weights=(
+        WeightsSource(
+            filename="googlenet-1378be20.pth",
+            url="https://download.pytorch.org/models/googlenet-1378be20.pth",
+            description="torchvision ImageNet weights",
+        ),
+    ),
+    convert_weights=convert_googlenet_weights,
+    description="GoogLeNet / Inception v1 (the original DeepDream network), 224 px; bring your own weights",
+    presets={
+        "edges": "conv3",
+        "textures": "inception3b",
+        "patterns": "inception4c",
+        "objects": "inception4d,inception4e",
+    },
+    default_preset="patterns",
+)
+def googlenet() -> Backbone:
+    """GoogLeNet; torchvision feeds it ``(rgb - 0.5) / 0.5`` (its ``transform_input``)."""
+    stages = googlenet_stages()
+    backbone = Backbone(
+        stages, Classifier(1024), catalogue(stages), input_mean=(0.5,) * 3, input_std=(0.5,) * 3
+    )
+    backbone.input_size = 224
+    # Found by trying every size: at 15 px maxpool3 still gets 2 px to pool; at 14 px it gets one
+    # pixel, too small for its 3x3 window, and the forward pass fails.
+    backbone.min_input_side = 15
+    return backbone

@@ -1,0 +1,252 @@
+"""The dream loop: octaves, steps, random shifts, tiled gradients and gradient normalisation.
+
+It reads like the TensorFlow tutorial: for each octave (smallest first) resize, then repeat
+``roll -> gradient of the objective -> unroll -> normalise -> step -> clip``. Each piece is a small
+named function so it can be tested on its own. Images are (1, 3, H, W) tensors in [0, 1].
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from reverie.models.base import Backbone
+from reverie.objectives import Objective
+from reverie.settings import DreamSettings
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Reported after every step: 1-based octave and step counters and the objective's value."""
+
+    octave: int
+    octaves: int
+    step: int
+    steps: int
+    loss: float
+    size: tuple[int, int]  # (width, height) of this octave
+
+    @property
+    def fraction(self) -> float:
+        """Share of the whole dream done, 0..1."""
+        return ((self.octave - 1) * self.steps + self.step) / (self.octaves * self.steps)
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def octave_sizes(size: tuple[int, int], octaves: int, scale: float, min_side: int) -> list[tuple[int, int]]:
+    """(width, height) of each octave, smallest first, the last equal to ``size``.
+
+    Octave i of n is ``size / scale**(n - 1 - i)``. Octaves whose short side would fall below the
+    network's ``min_side`` are skipped rather than failing, so tiny images still dream.
+    """
+    width, height = size
+    sizes = []
+    for level in range(octaves - 1, -1, -1):
+        factor = scale**level
+        octave = (max(1, round(width / factor)), max(1, round(height / factor)))
+        if min(octave) >= min_side or level == 0:
+            sizes.append(octave)
+    return sizes
+
+
+#: Tile edges and margins are multiples of this, the largest total stride of the supported networks,
+#: so a tile sees the same sampling grid as the whole image and their activations line up.
+TILE_ALIGN = 32
+
+
+def align_up(pixels: int, align: int = TILE_ALIGN) -> int:
+    """``pixels`` rounded up to a multiple of ``align``."""
+    return -(-pixels // align) * align
+
+
+def tile_spans(length: int, tile: int) -> list[tuple[int, int]]:
+    """Split ``length`` pixels into near-equal spans of about ``tile`` pixels (at most tile + 32).
+
+    Near-equal spans (not ``tile, tile, ..., remainder``) avoid a sliver too small for the network;
+    inner edges fall on multiples of :data:`TILE_ALIGN`.
+    """
+    count = max(1, math.ceil(length / tile))
+    inner = [round(i * length / count / TILE_ALIGN) * TILE_ALIGN for i in range(1, count)]
+    edges = [0, *inner, length]
+    return list(itertools.pairwise(edges))
+
+
+def tile_grid(height: int, width: int, tile: int) -> list[tuple[slice, slice]]:
+    """(rows, columns) slices covering an image with tiles of about ``tile`` pixels per side."""
+    return [
+        (slice(top, bottom), slice(left, right))
+        for top, bottom in tile_spans(height, tile)
+        for left, right in tile_spans(width, tile)
+    ]
+
+
+def total_variation(image: Tensor) -> Tensor:
+    """Mean absolute difference between neighbouring pixels: high for noise, low for smooth areas."""
+    dy = (image[..., 1:, :] - image[..., :-1, :]).abs().mean()
+    dx = (image[..., :, 1:] - image[..., :, :-1]).abs().mean()
+    return dx + dy
+
+
+def tile_margin(tile: int) -> int:
+    """Context added around each tile, in pixels: an eighth of the tile, aligned (64 px for 512).
+
+    The network sees the tile plus this margin but only the tile's own gradient is kept, so the
+    zero padding at a tile's edge never produces the bright seams of naive tiling.
+    """
+    return align_up(tile // 8)
+
+
+def tiled_gradient(
+    model: Backbone, objective: Objective, image: Tensor, tile: int, tv_weight: float
+) -> tuple[Tensor, float]:
+    """Gradient of the objective w.r.t. ``image``, computed tile by tile, and the objective's value.
+
+    Memory depends on the tile size, not the image size. Each tile is evaluated with a margin of
+    context (:func:`tile_margin`) and weighted by its share of the image, so that away from the image
+    border the result equals the whole-image gradient of the whole-image mean.
+    """
+    height, width = image.shape[-2:]
+    if max(height, width) <= tile:
+        return region_gradient(model, objective, image, tv_weight)
+    margin = tile_margin(tile)
+    gradient = torch.empty_like(image)
+    total = 0.0
+    for rows, columns in tile_grid(height, width, tile):
+        top, left = max(0, rows.start - margin), max(0, columns.start - margin)
+        context = image[..., top : min(height, rows.stop + margin), left : min(width, columns.stop + margin)]
+        share = context.shape[-2] * context.shape[-1] / (height * width)
+        piece_gradient, score = region_gradient(model, objective, context, tv_weight)
+        inner = (
+            slice(rows.start - top, rows.stop - top),
+            slice(columns.start - left, columns.stop - left),
+        )
+        gradient[..., rows, columns] = share * piece_gradient[..., inner[0], inner[1]]
+        total += score * (rows.stop - rows.start) * (columns.stop - columns.start) / (height * width)
+    return gradient, total
+
+
+def region_gradient(
+    model: Backbone, objective: Objective, image: Tensor, tv_weight: float
+) -> tuple[Tensor, float]:
+    """Gradient of the objective (minus the TV penalty) over one image or tile, and its value."""
+    piece = image.detach().requires_grad_(True)
+    score = objective(model(piece, objective.layers))
+    if tv_weight:
+        score = score - tv_weight * total_variation(piece)
+    (gradient,) = torch.autograd.grad(score, piece)
+    return gradient, float(score.detach())
+
+
+def normalise_gradient(gradient: Tensor, method: str = "std") -> Tensor:
+    """Scale the gradient to unit size so the step size means the same at every layer and octave."""
+    if method == "laplacian":
+        return laplacian_normalise(gradient)
+    return gradient / (gradient.std() + 1e-8)
+
+
+_BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
+
+
+def _blur_down(image: Tensor) -> Tensor:
+    """5x5 binomial blur and halve: one level down a Gaussian pyramid."""
+    kernel = torch.outer(_BINOMIAL, _BINOMIAL).to(image)[None, None].repeat(image.shape[1], 1, 1, 1)
+    padded = F.pad(image, (2, 2, 2, 2), mode="replicate")
+    return F.conv2d(padded, kernel, stride=2, groups=image.shape[1])
+
+
+def laplacian_normalise(gradient: Tensor, levels: int = 4) -> Tensor:
+    """Normalise each frequency band of the gradient to unit RMS, then recombine.
+
+    From Google's DeepDream notebook ("lapnorm"): low frequencies get as much push as high ones,
+    which gives larger, smoother structures than plain std normalisation.
+    """
+    bands = []
+    current = gradient
+    for _ in range(levels - 1):
+        if min(current.shape[-2:]) < 4:
+            break
+        low = _blur_down(current)
+        bands.append(current - F.interpolate(low, size=current.shape[-2:], mode="bilinear"))
+        current = low
+    bands.append(current)
+    result = bands[-1] / (bands[-1].pow(2).mean().sqrt() + 1e-8)
+    for band in reversed(bands[:-1]):
+        result = F.interpolate(result, size=band.shape[-2:], mode="bilinear")
+        result = result + band / (band.pow(2).mean().sqrt() + 1e-8)
+    return result / (result.std() + 1e-8)
+
+
+def random_shift(generator: torch.Generator, limit: int) -> tuple[int, int]:
+    """A (dy, dx) roll, each uniform in [-limit, limit]."""
+    if limit <= 0:
+        return 0, 0
+    dy, dx = torch.randint(-limit, limit + 1, (2,), generator=generator).tolist()
+    return dy, dx
+
+
+def gradient_ascent_step(
+    model: Backbone,
+    objective: Objective,
+    image: Tensor,
+    settings: DreamSettings,
+    generator: torch.Generator,
+) -> tuple[Tensor, float]:
+    """One step: roll, (tiled) gradient, unroll, normalise, ascend, clip to [0, 1].
+
+    Tiling needs no extra random shift to hide seams: tiles see aligned context around them
+    (:func:`tiled_gradient`), so a tiled step follows the untiled one closely.
+    """
+    height, width = image.shape[-2:]
+    dy, dx = random_shift(generator, min(settings.jitter, max(height, width)))
+    rolled = torch.roll(image, shifts=(dy, dx), dims=(-2, -1))
+    gradient, loss = tiled_gradient(model, objective, rolled, settings.tile_size, settings.tv_weight)
+    gradient = torch.roll(gradient, shifts=(-dy, -dx), dims=(-2, -1))
+    gradient = normalise_gradient(gradient, settings.gradient_norm)
+    return (image + settings.step_size * gradient).clamp_(0, 1), loss
+
+
+def resize(image: Tensor, size: tuple[int, int]) -> Tensor:
+    """Resize a (1, C, H, W) tensor to (width, height) with antialiased bicubic interpolation."""
+    width, height = size
+    if image.shape[-2:] == (height, width):
+        return image
+    return F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False, antialias=True)
+
+
+def render(
+    model: Backbone,
+    objective: Objective,
+    image: Tensor,
+    settings: DreamSettings,
+    progress: ProgressCallback | None = None,
+) -> Tensor:
+    """Dream ``image`` (1, 3, H, W in [0, 1]) and return the result at the same size.
+
+    Octaves carry *detail* (dreamed minus base) rather than the dreamed image, as Google's original
+    notebook does: each octave starts from a freshly resized photo plus upscaled detail, so the photo
+    itself is never blurred by repeated down- and up-sampling.
+    """
+    settings.validate()
+    objective.check(model)
+    generator = torch.Generator().manual_seed(settings.seed)
+    height, width = image.shape[-2:]
+    sizes = octave_sizes((width, height), settings.octaves, settings.octave_scale, model.min_input_side)
+    detail = torch.zeros_like(resize(image, sizes[0]))
+    dreamed = image
+    for octave, size in enumerate(sizes, start=1):
+        base = resize(image, size)
+        dreamed = (base + resize(detail, size)).clamp(0, 1)
+        for step in range(1, settings.steps + 1):
+            dreamed, loss = gradient_ascent_step(model, objective, dreamed, settings, generator)
+            if progress is not None:
+                progress(Progress(octave, len(sizes), step, settings.steps, loss, size))
+        detail = dreamed - base
+    return dreamed.detach()

@@ -1,0 +1,111 @@
+"""DreamSettings: one object that travels from the CLI or web page into the render loop and into
+the output file's metadata, and back out of it (``--settings-from``)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from reverie.errors import SettingsError
+
+GRADIENT_NORMS = ("std", "laplacian")
+
+
+@dataclass(frozen=True)
+class DreamSettings:
+    """Every knob of a dream. Pixel values are in [0, 1]; sizes are in pixels.
+
+    Defaults follow the TensorFlow DeepDream tutorial's algorithm (normalised-gradient ascent with
+    random shifts over octaves), tuned for fewer, larger steps so a CPU dream takes seconds.
+    """
+
+    model: str = "efficientnet_lite0"
+    #: Layer specification (``blocks.8,blocks.11:37=0.5``); empty means the preset's layers.
+    layers: str = ""
+    #: Named look (``edges``, ``textures``, ``patterns``, ``objects``); empty means the model's default.
+    preset: str = ""
+    #: Gradient-ascent steps per octave.
+    steps: int = 10
+    #: Change per step, in [0, 1] pixel units, applied to the unit-std normalised gradient.
+    step_size: float = 0.01
+    #: Number of scales, the last at the working resolution, each earlier one smaller by octave_scale.
+    octaves: int = 4
+    octave_scale: float = 1.4
+    #: Largest random shift (roll) per step in pixels, so stride and tile seams never settle.
+    jitter: int = 32
+    #: Images larger than this (pixels per side) get their gradient computed tile by tile.
+    tile_size: int = 512
+    #: Weight of the total-variation penalty that smooths noise (0 turns it off).
+    tv_weight: float = 0.0
+    #: Working resolution: the long side is reduced to this before dreaming (0 keeps full size).
+    max_side: int = 1024
+    seed: int = 0
+    #: "std" (the tutorial) or "laplacian" (per-frequency normalisation from Google's notebook).
+    gradient_norm: str = "std"
+
+    def validate(self) -> DreamSettings:
+        """Raise :class:`SettingsError` for an out-of-range value; return self for chaining."""
+        checks = [
+            (self.steps >= 1, "steps must be at least 1"),
+            (self.steps <= 10_000, "steps must be at most 10000"),
+            (finite_positive(self.step_size) and self.step_size <= 1, "step-size must be in (0, 1]"),
+            (1 <= self.octaves <= 20, "octaves must be between 1 and 20"),
+            (finite(self.octave_scale) and 1 < self.octave_scale <= 4, "octave-scale must be in (1, 4]"),
+            (0 <= self.jitter <= 4096, "jitter must be between 0 and 4096 pixels"),
+            (64 <= self.tile_size <= 8192, "tile-size must be between 64 and 8192 pixels"),
+            (finite(self.tv_weight) and self.tv_weight >= 0, "tv-weight must be 0 or more"),
+            (0 <= self.max_side <= 65_536, "max-side must be 0 (full size) or up to 65536 pixels"),
+            (0 <= self.seed < 2**63, "seed must be between 0 and 2**63 - 1"),
+            (self.gradient_norm in GRADIENT_NORMS, f"gradient-norm must be one of {GRADIENT_NORMS}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise SettingsError(message)
+        return self
+
+    def with_changes(self, **changes: Any) -> DreamSettings:
+        """A copy with some fields changed; unknown names are a :class:`SettingsError`."""
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DreamSettings:
+        """Settings from a saved dict; unknown keys (from a newer version) are ignored, types checked."""
+        known = {f.name: f for f in fields(cls)}
+        defaults = cls()
+        kwargs: dict[str, Any] = {}
+        for name, value in values.items():
+            if name not in known:
+                continue
+            expected = type(getattr(defaults, name))
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if not isinstance(value, expected) or isinstance(value, bool):
+                raise SettingsError(f"saved setting {name!r} has the wrong type: {value!r}")
+            kwargs[name] = value
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> DreamSettings:
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError:
+            raise SettingsError("saved settings are not valid JSON") from None
+        if not isinstance(values, dict):
+            raise SettingsError("saved settings are not a JSON object")
+        return cls.from_dict(values)
+
+
+def finite(value: float) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def finite_positive(value: float) -> bool:
+    return finite(value) and value > 0

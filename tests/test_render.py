@@ -1,0 +1,126 @@
+"""The dream loop, piece by piece and as a whole, on the real model and the real cat photo."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from reverie.imaging import to_tensor
+from reverie.objectives import parse_layer_spec
+from reverie.render import (
+    Progress,
+    laplacian_normalise,
+    normalise_gradient,
+    octave_sizes,
+    render,
+    tile_grid,
+    tile_spans,
+    tiled_gradient,
+    total_variation,
+)
+from reverie.settings import DreamSettings
+
+QUICK = DreamSettings(steps=3, octaves=2, layers="blocks.5,blocks.7", max_side=0)
+
+
+def test_octave_sizes_shrink_by_the_scale_and_end_at_the_image_size() -> None:
+    sizes = octave_sizes((1000, 500), octaves=3, scale=2.0, min_side=32)
+    assert sizes == [(250, 125), (500, 250), (1000, 500)]
+
+
+def test_octaves_too_small_for_the_network_are_skipped() -> None:
+    sizes = octave_sizes((100, 60), octaves=4, scale=1.5, min_side=32)
+    assert sizes == [(67, 40), (100, 60)]
+    assert octave_sizes((20, 20), octaves=3, scale=2.0, min_side=32) == [(20, 20)]
+
+
+def test_tiles_cover_the_image_once_with_near_equal_sizes() -> None:
+    assert tile_spans(1000, 512) == [(0, 512), (512, 1000)]
+    assert tile_spans(1500, 512) == [(0, 512), (512, 992), (992, 1500)]
+    assert tile_spans(100, 512) == [(0, 100)]
+    covered = torch.zeros(700, 1300)
+    for rows, columns in tile_grid(700, 1300, 300):
+        assert rows.stop - rows.start <= 300 + 32 and columns.stop - columns.start <= 300 + 32
+        assert rows.start % 32 == 0 and columns.start % 32 == 0
+        covered[rows, columns] += 1
+    assert torch.equal(covered, torch.ones(700, 1300))
+
+
+def test_gradient_normalisation_gives_unit_spread() -> None:
+    gradient = torch.randn(1, 3, 64, 96) * 7 + 1
+    assert normalise_gradient(gradient).std().item() == pytest.approx(1.0, abs=1e-4)
+    assert laplacian_normalise(gradient).std().item() == pytest.approx(1.0, abs=1e-4)
+    assert laplacian_normalise(gradient).shape == gradient.shape
+
+
+def test_total_variation_is_higher_for_noise() -> None:
+    smooth = torch.linspace(0, 1, 64).repeat(1, 3, 64, 1)
+    assert total_variation(torch.rand(1, 3, 64, 64)) > 10 * total_variation(smooth)
+
+
+def test_tiled_gradient_matches_the_whole_image_gradient_away_from_seams(lite0, small_cat) -> None:
+    image = to_tensor(small_cat.rgb)
+    objective = parse_layer_spec("blocks.2")
+    whole, whole_loss = tiled_gradient(lite0, objective, image, tile=512, tv_weight=0.0)
+    tiled, tiled_loss = tiled_gradient(lite0, objective, image, tile=64, tv_weight=0.0)
+    assert tiled_loss > 0 and whole_loss > 0
+    # Far from the seams (x=60, y=40) the receptive field lies inside one tile: the values agree.
+    far = (slice(None), slice(None), slice(0, 16), slice(0, 40))
+    assert torch.allclose(whole[far], tiled[far], rtol=1e-3, atol=1e-6)
+
+
+def test_the_objective_rises_during_a_dream(lite0, small_cat) -> None:
+    objective = parse_layer_spec(QUICK.layers)
+    image = to_tensor(small_cat.rgb)
+    before = objective(lite0(image, objective.layers)).item()
+    dreamed = render(lite0, objective, image, QUICK)
+    after = objective(lite0(dreamed, objective.layers)).item()
+    assert after > before + 0.5
+    assert dreamed.shape == image.shape
+    assert dreamed.min() >= 0 and dreamed.max() <= 1
+
+
+def test_same_seed_same_pixels_other_seed_other_pixels(lite0, small_cat) -> None:
+    objective = parse_layer_spec(QUICK.layers)
+    image = to_tensor(small_cat.rgb)
+    first = render(lite0, objective, image, QUICK)
+    again = render(lite0, objective, image, QUICK)
+    other = render(lite0, objective, image, QUICK.with_changes(seed=1))
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+
+
+def test_tiled_and_untiled_dreams_agree_closely(lite0, chelsea_path) -> None:
+    """Gradient ascent amplifies any difference step after step, so this compares two steps."""
+    from reverie.imaging import load_image, resize_picture
+
+    image = to_tensor(resize_picture(load_image(chelsea_path), (192, 128)).rgb)
+    settings = QUICK.with_changes(jitter=16, octaves=1, steps=2)
+    objective = parse_layer_spec(settings.layers)
+    untiled = render(lite0, objective, image, settings.with_changes(tile_size=512))
+    tiled = render(lite0, objective, image, settings.with_changes(tile_size=96))  # 2 x 2 tiles
+    change = (untiled - image).abs().mean()
+    assert (tiled - untiled).abs().mean() < 0.2 * change
+
+
+def test_progress_reports_every_step_of_every_octave(lite0, small_cat) -> None:
+    events: list[Progress] = []
+    render(lite0, parse_layer_spec("blocks.3"), to_tensor(small_cat.rgb), QUICK, events.append)
+    assert [(e.octave, e.step) for e in events] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
+    assert events[-1].size == (120, 80) and events[-1].fraction == 1.0
+
+
+def test_tv_weight_smooths_the_result(lite0, small_cat) -> None:
+    objective = parse_layer_spec("blocks.2")
+    image = to_tensor(small_cat.rgb)
+    rough = render(lite0, objective, image, QUICK.with_changes(steps=6))
+    smooth = render(lite0, objective, image, QUICK.with_changes(steps=6, tv_weight=5.0))
+    assert total_variation(smooth) < total_variation(rough)
+
+
+def test_laplacian_gradient_norm_dreams_too(lite0, small_cat) -> None:
+    objective = parse_layer_spec(QUICK.layers)
+    image = to_tensor(small_cat.rgb)
+    dreamed = render(lite0, objective, image, QUICK.with_changes(gradient_norm="laplacian"))
+    after = objective(lite0(dreamed, objective.layers)).item()
+    assert after > objective(lite0(image, objective.layers)).item()
