@@ -205,8 +205,9 @@ def classify(image: str, top: int, model: str, weights: str | None, max_pixels: 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the command and turns every user error into one line on stderr."""
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        cli.main(args=argv, prog_name="reverie", standalone_mode=False)
+        cli.main(args=args or ["--help"], prog_name="reverie", standalone_mode=False)
     except click.exceptions.Exit as done:
         return int(done.exit_code)
     except click.UsageError as error:
