@@ -148,7 +148,7 @@ def test_every_bad_input_gets_one_line_and_a_nonzero_exit(
     photo.write_bytes(chelsea_path.read_bytes())
     before = photo.read_bytes()
     for args, fragment in bad_inputs(tmp_path, photo):
-        code, out, err = run_cli(args, capsys)
+        code, _out, err = run_cli(args, capsys)
         assert code != 0, args
         assert err.startswith("reverie: error: ") and err.count("\n") == 1, (args, err)
         assert fragment in err, (args, err)

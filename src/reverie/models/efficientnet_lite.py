@@ -196,12 +196,12 @@ LITE_PRESETS = {
     "patterns": "blocks.8,blocks.11",
     "objects": "blocks.12,blocks.14",
 }
-# Lite1/2 have more blocks; the same looks sit at slightly higher numbers.
+# Lite1/2 have 21 blocks; the same stages sit at higher numbers.
 DEEPER_PRESETS = {
-    "edges": "blocks.2,blocks.4",
-    "textures": "blocks.6,blocks.8",
-    "patterns": "blocks.9,blocks.13",
-    "objects": "blocks.14,blocks.17",
+    "edges": "blocks.3,blocks.6",
+    "textures": "blocks.7,blocks.10",
+    "patterns": "blocks.11,blocks.15",
+    "objects": "blocks.16,blocks.19",
 }
 
 
