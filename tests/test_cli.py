@@ -14,6 +14,8 @@ from PIL import Image
 from reverie.cli import main
 from reverie.dreamer import read_settings
 from reverie.imaging import load_image, read_metadata
+from reverie.models import get_spec
+from reverie.weights import find_weights
 
 QUICK = ["--steps", "2", "--octaves", "2", "--max-side", "128", "--quiet"]
 
@@ -103,6 +105,11 @@ def test_layers_models_and_classify(coffee_path: Path, capsys) -> None:
     assert code == 0 and out.splitlines()[0].endswith("967  espresso")
 
 
+def lite1_weights() -> str:
+    """A real weights file of another architecture."""
+    return str(find_weights(get_spec("efficientnet_lite1")))
+
+
 def bad_inputs(tmp: Path, photo: Path) -> list[tuple[list[str], str]]:
     """(arguments, expected message fragment) for every kind of bad input."""
     (tmp / "empty.png").write_bytes(b"")
@@ -132,6 +139,7 @@ def bad_inputs(tmp: Path, photo: Path) -> list[tuple[list[str], str]]:
         (["dream", str(photo), "-o", out, "--device", "tpu"], "unknown device"),
         (["dream", str(photo), "-o", out, "--model", "vgg16"], "vgg16-397923af.pth"),
         (["dream", str(photo), "-o", out, "--weights", str(tmp / "bad.pth")], "not a readable PyTorch"),
+        (["dream", str(photo), "-o", out, "--weights", lite1_weights()], "does not fit efficientnet_lite0"),
         (["dream", str(photo), "-o", out, "--settings-from", str(photo)], "holds no Reverie settings"),
         (["dream", str(photo), "-o", str(photo)], "overwrite the input"),
         (["classify", str(tmp / "text.png")], "not an image"),
