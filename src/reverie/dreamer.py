@@ -28,6 +28,7 @@ from reverie.imaging import (
     to_tensor,
 )
 from reverie.models import Backbone, get_spec, load_model
+from reverie.models.optimise import speed_up
 from reverie.objectives import Objective, parse_layer_spec
 from reverie.render import ProgressCallback, render
 from reverie.settings import DreamSettings
@@ -78,7 +79,7 @@ class Dreamer:
     ) -> None:
         self.model_name = model
         self.device = resolve_device(device)
-        self.model: Backbone = load_model(model, weights, self.device)
+        self.model: Backbone = speed_up(load_model(model, weights, self.device))
 
     def objective(self, settings: DreamSettings) -> Objective:
         """The objective ``settings`` ask for, checked against this model's layers."""
@@ -108,7 +109,7 @@ class Dreamer:
         result = render(
             self.model,
             self.objective(settings),
-            to_tensor(picture.rgb).to(self.device),
+            to_tensor(picture.rgb, share=True).to(self.device),
             settings,
             progress,
         )

@@ -518,12 +518,17 @@ def resize_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(image.resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
 
 
-def to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) array -> (1, 3, H, W) float32 tensor, a copy (not sharing memory with ``rgb``)."""
+def to_tensor(rgb: np.ndarray, share: bool = False) -> torch.Tensor:
+    """(H, W, 3) array -> (1, 3, H, W) float32 tensor, a copy (not sharing memory with ``rgb``).
+
+    With ``share`` it is a view of ``rgb`` instead (channels-last strides, which convolutions on
+    the CPU prefer): no copy, which matters for gigapixel dreams; the caller must not modify it.
+    """
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) RGB array, got shape {rgb.shape}")
     array = np.ascontiguousarray(rgb, dtype=np.float32)
-    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+    view = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)
+    return view if share else view.contiguous()
 
 
 def from_tensor(t: torch.Tensor) -> np.ndarray:

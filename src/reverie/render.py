@@ -105,32 +105,46 @@ def tile_margin(tile: int) -> int:
 
 
 def tiled_gradient(
-    model: Backbone, objective: Objective, image: Tensor, tile: int, tv_weight: float
+    model: Backbone,
+    objective: Objective,
+    image: Tensor,
+    tile: int,
+    tv_weight: float,
+    shift: tuple[int, int] = (0, 0),
 ) -> tuple[Tensor, float]:
-    """Gradient of the objective w.r.t. ``image``, computed tile by tile, and the objective's value.
+    """Gradient of the objective w.r.t. ``image`` rolled by ``shift``, returned unrolled.
 
-    Memory depends on the tile size, not the image size. Each tile is evaluated with a margin of
-    context (:func:`tile_margin`) and weighted by its share of the image, so that away from the image
-    border the result equals the whole-image gradient of the whole-image mean.
+    The roll is never materialised: each tile (with a margin of context, :func:`tile_margin`) is
+    gathered from ``image`` with wrapped indices and its gradient written back the same way, so a
+    step holds just one full-size gradient beside the image. Memory depends on the tile size, not
+    the image size. Tiles are weighted by their share of the image so that, away from the image
+    border, the result equals the whole-image gradient of the whole-image mean.
     """
     height, width = image.shape[-2:]
-    if max(height, width) <= tile:
-        return region_gradient(model, objective, image, tv_weight)
-    margin = tile_margin(tile)
+    margin = tile_margin(tile) if max(height, width) > tile else 0
     gradient = torch.empty_like(image)
     total = 0.0
     for rows, columns in tile_grid(height, width, tile):
-        top, left = max(0, rows.start - margin), max(0, columns.start - margin)
-        context = image[..., top : min(height, rows.stop + margin), left : min(width, columns.stop + margin)]
+        context_rows = slice(max(0, rows.start - margin), min(height, rows.stop + margin))
+        context_columns = slice(max(0, columns.start - margin), min(width, columns.stop + margin))
+        row_index = rolled_index(context_rows, shift[0], height, image.device)
+        column_index = rolled_index(context_columns, shift[1], width, image.device)
+        context = image[:, :, row_index[:, None], column_index[None, :]]
+        context = context.contiguous(memory_format=torch.channels_last)
         share = context.shape[-2] * context.shape[-1] / (height * width)
         piece_gradient, score = region_gradient(model, objective, context, tv_weight)
-        inner = (
-            slice(rows.start - top, rows.stop - top),
-            slice(columns.start - left, columns.stop - left),
+        inner_rows = slice(rows.start - context_rows.start, rows.stop - context_rows.start)
+        inner_columns = slice(columns.start - context_columns.start, columns.stop - context_columns.start)
+        gradient[:, :, row_index[inner_rows, None], column_index[None, inner_columns]] = (
+            share * piece_gradient[:, :, inner_rows, inner_columns]
         )
-        gradient[..., rows, columns] = share * piece_gradient[..., inner[0], inner[1]]
         total += score * (rows.stop - rows.start) * (columns.stop - columns.start) / (height * width)
     return gradient, total
+
+
+def rolled_index(span: slice, shift: int, length: int, device: torch.device) -> Tensor:
+    """Source indices of ``span`` in an axis rolled by ``shift``: ``torch.roll`` without the copy."""
+    return (torch.arange(span.start, span.stop, device=device) - shift) % length
 
 
 def region_gradient(
@@ -146,10 +160,13 @@ def region_gradient(
 
 
 def normalise_gradient(gradient: Tensor, method: str = "std") -> Tensor:
-    """Scale the gradient to unit size so the step size means the same at every layer and octave."""
+    """Scale the gradient to unit size so the step size means the same at every layer and octave.
+
+    The std form works in place (the gradient is a fresh buffer) to spare a full-size copy.
+    """
     if method == "laplacian":
         return laplacian_normalise(gradient)
-    return gradient / (gradient.std() + 1e-8)
+    return gradient.div_(gradient.std() + 1e-8)
 
 
 _BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
@@ -198,19 +215,18 @@ def gradient_ascent_step(
     image: Tensor,
     settings: DreamSettings,
     generator: torch.Generator,
-) -> tuple[Tensor, float]:
-    """One step: roll, (tiled) gradient, unroll, normalise, ascend, clip to [0, 1].
+) -> float:
+    """One step, in place on ``image``: roll, (tiled) gradient, unroll, normalise, ascend, clip.
 
-    Tiling needs no extra random shift to hide seams: tiles see aligned context around them
-    (:func:`tiled_gradient`), so a tiled step follows the untiled one closely.
+    Returns the objective's value. Tiling needs no extra random shift to hide seams: tiles see
+    aligned context around them (:func:`tiled_gradient`), so a tiled step follows the untiled one.
     """
     height, width = image.shape[-2:]
-    dy, dx = random_shift(generator, min(settings.jitter, max(height, width)))
-    rolled = torch.roll(image, shifts=(dy, dx), dims=(-2, -1))
-    gradient, loss = tiled_gradient(model, objective, rolled, settings.tile_size, settings.tv_weight)
-    gradient = torch.roll(gradient, shifts=(-dy, -dx), dims=(-2, -1))
+    shift = random_shift(generator, min(settings.jitter, max(height, width)))
+    gradient, loss = tiled_gradient(model, objective, image, settings.tile_size, settings.tv_weight, shift)
     gradient = normalise_gradient(gradient, settings.gradient_norm)
-    return (image + settings.step_size * gradient).clamp_(0, 1), loss
+    image.add_(gradient, alpha=settings.step_size).clamp_(0, 1)
+    return loss
 
 
 def resize(image: Tensor, size: tuple[int, int]) -> Tensor:
@@ -243,10 +259,12 @@ def render(
     dreamed = image
     for octave, size in enumerate(sizes, start=1):
         base = resize(image, size)
-        dreamed = (base + resize(detail, size)).clamp(0, 1)
+        dreamed = (base + resize(detail, size)).clamp_(0, 1).contiguous(memory_format=torch.channels_last)
+        detail = torch.empty(0)  # released: at full size every copy counts
         for step in range(1, settings.steps + 1):
-            dreamed, loss = gradient_ascent_step(model, objective, dreamed, settings, generator)
+            loss = gradient_ascent_step(model, objective, dreamed, settings, generator)
             if progress is not None:
                 progress(Progress(octave, len(sizes), step, settings.steps, loss, size))
-        detail = dreamed - base
+        if octave < len(sizes):
+            detail = dreamed - base
     return dreamed.detach()
