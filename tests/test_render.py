@@ -124,3 +124,12 @@ def test_laplacian_gradient_norm_dreams_too(lite0, small_cat) -> None:
     dreamed = render(lite0, objective, image, QUICK.with_changes(gradient_norm="laplacian"))
     after = objective(lite0(dreamed, objective.layers)).item()
     assert after > objective(lite0(image, objective.layers)).item()
+
+
+def test_bf16_precision_still_dreams(lite0, small_cat) -> None:
+    objective = parse_layer_spec(QUICK.layers)
+    image = to_tensor(small_cat.rgb)
+    dreamed = render(lite0, objective, image, QUICK.with_changes(precision="bf16"))
+    assert dreamed.dtype == torch.float32
+    before = objective(lite0(image, objective.layers)).item()
+    assert objective(lite0(dreamed, objective.layers)).item() > before + 0.5

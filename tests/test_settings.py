@@ -22,6 +22,7 @@ from reverie.settings import DreamSettings
         ("max_side", -5, "max-side"),
         ("seed", -1, "seed"),
         ("gradient_norm", "l2", "gradient-norm"),
+        ("precision", "fp16", "precision"),
     ],
 )
 def test_out_of_range_values_are_refused(field: str, value: object, message: str) -> None:

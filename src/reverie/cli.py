@@ -19,7 +19,7 @@ from reverie.imaging import DEFAULT_MAX_PIXELS, load_image
 from reverie.models import get_spec, list_models, load_model
 from reverie.render import Progress
 from reverie.samples import sample_path
-from reverie.settings import GRADIENT_NORMS, DreamSettings
+from reverie.settings import GRADIENT_NORMS, PRECISIONS, DreamSettings
 from reverie.weights import find_weights, missing_weights_message, weights_available
 
 DEFAULTS = DreamSettings()
@@ -38,6 +38,7 @@ SETTING_OPTIONS = {
     "max_side": "max_side",
     "seed": "seed",
     "gradient_norm": "gradient_norm",
+    "precision": "precision",
 }
 
 
@@ -62,6 +63,9 @@ def dream_options(function: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True),
         click.option("--gradient-norm", type=click.Choice(GRADIENT_NORMS), default=DEFAULTS.gradient_norm),
+        click.option(
+            "--precision", type=click.Choice(PRECISIONS), default=DEFAULTS.precision, show_default=True
+        ),
         click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto."),
         click.option("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, show_default=True),
         click.option("--quiet", "-q", is_flag=True, help="No progress output."),

@@ -111,6 +111,7 @@ def tiled_gradient(
     tile: int,
     tv_weight: float,
     shift: tuple[int, int] = (0, 0),
+    precision: str = "fp32",
 ) -> tuple[Tensor, float]:
     """Gradient of the objective w.r.t. ``image`` rolled by ``shift``, returned unrolled.
 
@@ -132,7 +133,7 @@ def tiled_gradient(
         context = image[:, :, row_index[:, None], column_index[None, :]]
         context = context.contiguous(memory_format=torch.channels_last)
         share = context.shape[-2] * context.shape[-1] / (height * width)
-        piece_gradient, score = region_gradient(model, objective, context, tv_weight)
+        piece_gradient, score = region_gradient(model, objective, context, tv_weight, precision)
         inner_rows = slice(rows.start - context_rows.start, rows.stop - context_rows.start)
         inner_columns = slice(columns.start - context_columns.start, columns.stop - context_columns.start)
         gradient[:, :, row_index[inner_rows, None], column_index[None, inner_columns]] = (
@@ -148,11 +149,16 @@ def rolled_index(span: slice, shift: int, length: int, device: torch.device) -> 
 
 
 def region_gradient(
-    model: Backbone, objective: Objective, image: Tensor, tv_weight: float
+    model: Backbone, objective: Objective, image: Tensor, tv_weight: float, precision: str = "fp32"
 ) -> tuple[Tensor, float]:
-    """Gradient of the objective (minus the TV penalty) over one image or tile, and its value."""
+    """Gradient of the objective (minus the TV penalty) over one image or tile, and its value.
+
+    With ``precision="bf16"`` the network runs under bfloat16 autocast; the image and its gradient
+    stay fp32, so the ascent itself keeps full precision.
+    """
     piece = image.detach().requires_grad_(True)
-    score = objective(model(piece, objective.layers))
+    with torch.autocast(piece.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        score = objective(model(piece, objective.layers)).float()
     if tv_weight:
         score = score - tv_weight * total_variation(piece)
     (gradient,) = torch.autograd.grad(score, piece)
@@ -223,7 +229,9 @@ def gradient_ascent_step(
     """
     height, width = image.shape[-2:]
     shift = random_shift(generator, min(settings.jitter, max(height, width)))
-    gradient, loss = tiled_gradient(model, objective, image, settings.tile_size, settings.tv_weight, shift)
+    gradient, loss = tiled_gradient(
+        model, objective, image, settings.tile_size, settings.tv_weight, shift, settings.precision
+    )
     gradient = normalise_gradient(gradient, settings.gradient_norm)
     image.add_(gradient, alpha=settings.step_size).clamp_(0, 1)
     return loss

@@ -11,6 +11,7 @@ from typing import Any
 from reverie.errors import SettingsError
 
 GRADIENT_NORMS = ("std", "laplacian")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class DreamSettings:
     seed: int = 0
     #: "std" (the tutorial) or "laplacian" (per-frequency normalisation from Google's notebook).
     gradient_norm: str = "std"
+    #: "fp32", or "bf16": the network runs in bfloat16 (autocast); faster on CPUs with AVX512-BF16
+    #: or AMX and on GPUs, visually equivalent (see bench/RESULTS.md); the image stays fp32.
+    precision: str = "fp32"
 
     def validate(self) -> DreamSettings:
         """Raise :class:`SettingsError` for an out-of-range value; return self for chaining."""
@@ -59,6 +63,7 @@ class DreamSettings:
             (0 <= self.max_side <= 65_536, "max-side must be 0 (full size) or up to 65536 pixels"),
             (0 <= self.seed < 2**63, "seed must be between 0 and 2**63 - 1"),
             (self.gradient_norm in GRADIENT_NORMS, f"gradient-norm must be one of {GRADIENT_NORMS}"),
+            (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
         ]
         for ok, message in checks:
             if not ok:

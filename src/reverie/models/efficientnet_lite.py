@@ -60,9 +60,13 @@ class SameConv2d(nn.Conv2d):
     def forward(self, x: Tensor) -> Tensor:
         pad_h = same_padding(x.shape[-2], self.kernel_size[0], self.stride[0])
         pad_w = same_padding(x.shape[-1], self.kernel_size[1], self.stride[1])
-        if any(pad_h + pad_w):
+        if pad_h[0] == pad_h[1] and pad_w[0] == pad_w[1]:
+            # Symmetric (every stride-1 conv): the convolution pads itself, no padded copy.
+            padding = (pad_h[0], pad_w[0])
+        else:
             x = F.pad(x, (pad_w[0], pad_w[1], pad_h[0], pad_h[1]))
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+            padding = (0, 0)
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
