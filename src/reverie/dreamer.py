@@ -41,11 +41,14 @@ METADATA_KEY = "reverie"
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` picks CUDA when present, else the CPU; asking for CUDA without one is an error."""
     if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise SettingsError("--device cuda was asked for, but no CUDA GPU is available")
     if str(device) not in ("cpu",) and not str(device).startswith("cuda"):
         raise SettingsError(f"unknown device {device!r}; use cpu, cuda or auto")
+    if str(device).startswith("cuda"):
+        # Tile and octave shapes repeat step after step, so cuDNN's autotuner pays for itself.
+        torch.backends.cudnn.benchmark = True
     return torch.device(device)
 
 

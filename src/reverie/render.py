@@ -263,16 +263,26 @@ def render(
     generator = torch.Generator().manual_seed(settings.seed)
     height, width = image.shape[-2:]
     sizes = octave_sizes((width, height), settings.octaves, settings.octave_scale, model.min_input_side)
-    detail = torch.zeros_like(resize(image, sizes[0]))
+    detail: Tensor | None = None
     dreamed = image
     for octave, size in enumerate(sizes, start=1):
-        base = resize(image, size)
-        dreamed = (base + resize(detail, size)).clamp_(0, 1).contiguous(memory_format=torch.channels_last)
-        detail = torch.empty(0)  # released: at full size every copy counts
+        dreamed = octave_start(resize(image, size), detail)
+        detail = None  # released: at full size every copy counts
         for step in range(1, settings.steps + 1):
             loss = gradient_ascent_step(model, objective, dreamed, settings, generator)
             if progress is not None:
                 progress(Progress(octave, len(sizes), step, settings.steps, loss, size))
         if octave < len(sizes):
-            detail = dreamed - base
+            detail = dreamed - resize(image, size)
     return dreamed.detach()
+
+
+def octave_start(base: Tensor, detail: Tensor | None) -> Tensor:
+    """A new channels-last image: the resized photo plus the upscaled detail of the last octave."""
+    height, width = base.shape[-2:]
+    start = torch.empty_like(base, memory_format=torch.channels_last)
+    if detail is None:
+        start.copy_(base)
+    else:
+        torch.add(base, resize(detail, (width, height)), out=start)
+    return start.clamp_(0, 1)
