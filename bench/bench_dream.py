@@ -172,9 +172,7 @@ def measure(job: Job, timeout: float | None = None) -> Measurement:
     )
     if done.returncode != 0:
         raise RuntimeError(f"{job} failed:\n{done.stderr}")
-    values = json.loads(done.stdout.strip().splitlines()[-1])
-    values["job"] = Job(**values["job"])
-    return Measurement(**values)
+    return measurement_from(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def conv_throughput(repeats: int = 5) -> float:
@@ -359,6 +357,7 @@ def write_report(
             f"{reference.seconds_per_step:.3f} | {reference.peak_rss_mib:.0f} | "
             f"**{reference.seconds / reverie.seconds:.2f}x** |"
         )
+    base, p = ablation[0].job, precision
     ablation_rows = [
         f"| `{m.job.impl}` | {m.seconds_per_step:.3f} | {ablation[0].seconds / m.seconds:.2f}x |"
         for m in ablation
@@ -370,7 +369,7 @@ def write_report(
     ]
     text = f"""# Benchmark results
 
-Made by `bench/bench_dream.py` on {time.strftime("%Y-%m-%d")}.
+Made by `bench/bench_dream.py` (`--report-only` rewrites it from `results.json`).
 
 Machine: {machine}.
 Measured dense fp32 convolution throughput (3x3, 256 -> 256 channels, 128x128, channels-last):
@@ -389,20 +388,20 @@ and its share of the measured dense throughput. Peak memory is each run's own pr
 
 ## Where the speed comes from
 
-`efficientnet_lite0` at {ablation[0].job.side} px, {ablation[0].job.octaves} octaves x
-{ablation[0].job.steps} steps, layers `blocks.8,blocks.11`: the reference loop with Reverie's
-speed-ups added one at a time, then Reverie's own loop (tiles of 512 px with aligned context,
-in-place updates, no rolled copies), then the same with `--precision bf16`.
+`efficientnet_lite0` at {base.side} px, {base.octaves} octaves x {base.steps} steps, layers
+`blocks.8,blocks.11`: the reference loop with Reverie's speed-ups added one at a time, then
+Reverie's own loop (tiles of 512 px with aligned context, in-place updates, no rolled copies),
+then the same with `--precision bf16`.
 
 | variant | s/step | speed-up over reference |
 | --- | --- | --- |
 {chr(10).join(ablation_rows)}
 
-bf16 check (default settings on the 451x300 cat): PSNR of the bf16 dream against the fp32 dream
-{precision["psnr_bf16_vs_fp32"]:.1f} dB; of a second fp32 seed against the first
-{precision["psnr_seed1_vs_seed0"]:.1f} dB; of the fp32 dream against the photo
-{precision["psnr_fp32_vs_photo"]:.1f} dB. Gradient ascent turns any change into a different dream
-of the same kind, so bf16 is as close to fp32 as another seed is.
+bf16 check (default settings on the 451x300 cat), PSNR: bf16 dream vs fp32 dream
+{p["psnr_bf16_vs_fp32"]:.1f} dB; a second fp32 seed vs the first {p["psnr_seed1_vs_seed0"]:.1f} dB;
+fp32 dream vs the photo {p["psnr_fp32_vs_photo"]:.1f} dB. Gradient ascent turns any change into a
+different dream of the same kind, so bf16 is as close to fp32 as another seed is; it is an
+option, not the default, because on this CPU it does not pay.
 
 Also tried, on the target work (efficientnet_lite0, 1024 px, 3 octaves x 20 steps):
 {compiled}.
@@ -420,12 +419,33 @@ Also tried, on the target work (efficientnet_lite0, 1024 px, 3 octaves x 20 step
     (BENCH / "RESULTS.md").write_text(text)
 
 
+def measurement_from(values: dict) -> Measurement:
+    return Measurement(**{**values, "job": Job(**values["job"])})
+
+
+def rewrite_report(summary: dict) -> None:
+    """RESULTS.md again from saved figures (to change the report's wording without re-measuring)."""
+    write_report(
+        summary["machine"],
+        summary["conv_flops_per_second"],
+        [(measurement_from(a), measurement_from(b)) for a, b in summary["comparisons"]],
+        [measurement_from(m) for m in summary["ablation"]],
+        [measurement_from(m) for m in summary["scaling"]],
+        summary["precision"],
+        summary["compile"],
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="one step per octave, small images only")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs per comparison; best kept")
+    parser.add_argument("--report-only", action="store_true", help="rewrite RESULTS.md from results.json")
     args = parser.parse_args()
+    if args.report_only:
+        rewrite_report(json.loads((BENCH / "results.json").read_text()))
+        return
     if args.worker:
         result = run_job(Job(**json.loads(args.worker)))
         values = asdict(result)
