@@ -30,6 +30,20 @@ class LayerInfo:
     hint: str = ""
 
 
+class PooledClassifier(nn.Module):
+    """Global average pool and the ImageNet linear layer, the head of most backbones here.
+
+    Its weights are ``head.fc.weight``/``head.fc.bias``; dropout before it is a no-op in eval mode.
+    """
+
+    def __init__(self, channels: int, classes: int = 1000):
+        super().__init__()
+        self.fc = nn.Linear(channels, classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(x.mean(dim=(2, 3)))
+
+
 def stage_key(layer_name: str) -> str:
     """Module key of a layer: torch forbids "." in module names, so ``blocks.3`` -> ``blocks_3``."""
     return layer_name.replace(".", "_")

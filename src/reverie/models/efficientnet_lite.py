@@ -15,7 +15,7 @@ from pathlib import Path
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reverie.models.base import Backbone, LayerInfo
+from reverie.models.base import Backbone, LayerInfo, PooledClassifier
 from reverie.models.registry import WeightsSource, register_model
 from reverie.weights import read_torch_state_dict
 
@@ -112,17 +112,6 @@ class ConvBnRelu6(nn.Module):
         return F.relu6(self.bn(self.conv(x)))
 
 
-class Classifier(nn.Module):
-    """Global average pool and the ImageNet linear layer."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.fc = nn.Linear(channels, 1000)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fc(x.mean(dim=(2, 3)))
-
-
 def round_channels(channels: int, width: float, divisor: int = 8) -> int:
     """Channels scaled by ``width`` and rounded to a multiple of 8, never dropping below 90%."""
     if width == 1.0:
@@ -161,7 +150,7 @@ def build_efficientnet_lite(name: str) -> Backbone:
     layers.append(LayerInfo("head", 1280, stride_so_far, "object-like blends, least photo left"))
     backbone = Backbone(
         stages,
-        Classifier(1280),
+        PooledClassifier(1280),
         layers,
         input_mean=(127 / 255,) * 3,
         input_std=(128 / 255,) * 3,

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reverie.models.base import Backbone, LayerInfo
+from reverie.models.base import Backbone, LayerInfo, PooledClassifier
 from reverie.models.registry import WeightsSource, register_model
 from reverie.weights import read_torch_state_dict
 
@@ -105,17 +105,6 @@ class Inception(nn.Module):
         return torch.cat([branch(x) for branch in branches], dim=1)
 
 
-class Classifier(nn.Module):
-    """Global average pool and the ImageNet linear layer (torchvision's dropout is a no-op in eval)."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.fc = nn.Linear(channels, 1000)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
-
-
 def googlenet_stages() -> list[tuple[str, nn.Module]]:
     """The feature extractor in run order, under torchvision's attribute names."""
     stages: list[tuple[str, nn.Module]] = [
@@ -188,7 +177,7 @@ def googlenet() -> Backbone:
     """GoogLeNet; torchvision feeds it ``(rgb - 0.5) / 0.5`` (its ``transform_input``)."""
     stages = googlenet_stages()
     backbone = Backbone(
-        stages, Classifier(1024), catalogue(stages), input_mean=(0.5,) * 3, input_std=(0.5,) * 3
+        stages, PooledClassifier(1024), catalogue(stages), input_mean=(0.5,) * 3, input_std=(0.5,) * 3
     )
     backbone.input_size = 224
     # Found by trying every size: at 15 px maxpool3 still gets 2 px to pool; at 14 px it gets one

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from reverie.errors import ReverieError, WeightsMismatchError
-from reverie.models.base import Backbone, LayerInfo
+from reverie.models.base import Backbone, LayerInfo, PooledClassifier
 from reverie.models.registry import WeightsSource, register_model
 from reverie.weights import read_torch_state_dict
 
@@ -257,17 +257,6 @@ class MaxPool(nn.Module):
         return max_pool(x)
 
 
-class Classifier(nn.Module):
-    """Global average pool and the ImageNet linear layer (dropout is a no-op in eval)."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.fc = nn.Linear(channels, 1000)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fc(x.mean(dim=(2, 3)))
-
-
 #: torchvision's top-level module name -> stage name here (the tutorial's for the mixed blocks).
 TORCHVISION_STAGES = {
     "Conv2d_1a_3x3": "conv2d_1a",
@@ -333,7 +322,7 @@ LAYERS = (
 def build_inception_v3() -> Backbone:
     """InceptionV3 as a :class:`Backbone` taking [0, 1] RGB, normalised to [-1, 1] for the weights."""
     backbone = Backbone(
-        inception_stages(), Classifier(2048), LAYERS, input_mean=(0.5,) * 3, input_std=(0.5,) * 3
+        inception_stages(), PooledClassifier(2048), LAYERS, input_mean=(0.5,) * 3, input_std=(0.5,) * 3
     )
     backbone.input_size = 299
     # 75 px is the least that still leaves mixed8's unpadded 3x3 stride-2 convolution a 3x3 input.
