@@ -275,6 +275,37 @@ def run_ablation(side: int, steps: int) -> list[Measurement]:
     return results
 
 
+def tf_comparison(tf_python: str, pairs: list[tuple[Measurement, Measurement]]) -> list[dict]:
+    """The tutorial's loop in TensorFlow (bench/reference_tf.py) on the inception_v3 rows' work."""
+    from reverie.render import octave_sizes
+
+    rows = []
+    for reverie, _reference in pairs:
+        job = reverie.job
+        if job.model != "inception_v3":
+            continue
+        width, height = job.side, round(job.side / job.aspect)
+        sizes = octave_sizes((width, height), job.octaves, job.octave_scale, 75)
+        spec = {"layers": job.layers, "sizes": sizes, "steps": job.steps}
+        done = subprocess.run(
+            [tf_python, str(BENCH / "reference_tf.py"), json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"TensorFlow run failed:\n{done.stderr[-2000:]}")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        result.update(side=job.side, octaves=job.octaves, steps=job.steps, reverie_seconds=reverie.seconds)
+        rows.append(result)
+        print(
+            f"tensorflow inception_v3 {job.side}px: {result['seconds']:.2f} s, "
+            f"reverie {reverie.seconds:.2f} s ({result['seconds'] / reverie.seconds:.2f}x)",
+            flush=True,
+        )
+    return rows
+
+
 def compile_check(side: int, steps: int, timeout: float = 420) -> str:
     """Whether torch.compile pays: a whole dream with compilation, or how long it failed to finish."""
     job = Job("reverie+compile", "efficientnet_lite0", "blocks.8,blocks.11", side, 3, steps)
@@ -338,6 +369,30 @@ COMPARISON_HEADER = (
 )
 
 
+def tensorflow_section(rows: list[dict] | None) -> str:
+    """The TensorFlow comparison's table, or why it is missing."""
+    if not rows:
+        return (
+            "The same comparison against the tutorial's loop in TensorFlow runs when "
+            "`--tf-python` names an interpreter with `tensorflow-cpu`; it was not run for these results.\n"
+        )
+    lines = [
+        "The tutorial's loop in TensorFlow itself (`bench/reference_tf.py`: `tf.function`, "
+        "`InceptionV3(weights=None)`, layers `mixed3,mixed5`), on the `inception_v3` rows' work, against "
+        "Reverie's `inception_v3` with random weights:",
+        "",
+        "| long side px | octaves x steps | TensorFlow s | Reverie s | speed-up | TensorFlow peak MiB |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['side']} | {row['octaves']}x{row['steps']} | {row['seconds']:.2f} | "
+            f"{row['reverie_seconds']:.2f} | **{row['seconds'] / row['reverie_seconds']:.2f}x** | "
+            f"{row['peak_rss_mib']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def write_report(
     machine: str,
     peak_flops: float,
@@ -346,6 +401,7 @@ def write_report(
     scaling: list[Measurement],
     precision: dict[str, float],
     compiled: str,
+    tensorflow: list[dict] | None = None,
 ) -> None:
     rows = []
     for reverie, reference in pairs:
@@ -386,6 +442,7 @@ and its share of the measured dense throughput. Peak memory is each run's own pr
 {COMPARISON_HEADER}
 {chr(10).join(rows)}
 
+{tensorflow_section(tensorflow)}
 ## Where the speed comes from
 
 `efficientnet_lite0` at {base.side} px, {base.octaves} octaves x {base.steps} steps, layers
@@ -433,6 +490,7 @@ def rewrite_report(summary: dict) -> None:
         [measurement_from(m) for m in summary["scaling"]],
         summary["precision"],
         summary["compile"],
+        summary.get("tensorflow"),
     )
 
 
@@ -442,7 +500,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one step per octave, small images only")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs per comparison; best kept")
     parser.add_argument("--report-only", action="store_true", help="rewrite RESULTS.md from results.json")
+    parser.add_argument("--tf-python", help="a Python with tensorflow-cpu, for the TensorFlow comparison")
+    parser.add_argument(
+        "--tf-only", action="store_true", help="add the TensorFlow comparison to the saved results.json"
+    )
     args = parser.parse_args()
+    if args.tf_only:
+        summary = json.loads((BENCH / "results.json").read_text())
+        pairs = [(measurement_from(a), measurement_from(b)) for a, b in summary["comparisons"]]
+        summary["tensorflow"] = tf_comparison(args.tf_python, pairs)
+        (BENCH / "results.json").write_text(json.dumps(summary, indent=1))
+        rewrite_report(summary)
+        return
     if args.report_only:
         rewrite_report(json.loads((BENCH / "results.json").read_text()))
         return
@@ -461,6 +530,7 @@ def main() -> None:
     precision = precision_check()
     compiled = compile_check(1024, 20) if not args.quick else "not measured in --quick"
     print(compiled, flush=True)
+    tensorflow = tf_comparison(args.tf_python, pairs) if args.tf_python else None
     print("precision check (PSNR, dB):", {k: round(v, 1) for k, v in precision.items()}, flush=True)
     if args.quick:
         return
@@ -473,9 +543,10 @@ def main() -> None:
         "scaling": [asdict(r) for r in scaling],
         "precision": precision,
         "compile": compiled,
+        "tensorflow": tensorflow,
     }
     (BENCH / "results.json").write_text(json.dumps(summary, indent=1))
-    write_report(machine, peak_flops, pairs, ablation, scaling, precision, compiled)
+    write_report(machine, peak_flops, pairs, ablation, scaling, precision, compiled, tensorflow)
     print(f"wrote {BENCH / 'RESULTS.md'}")
 
 
