@@ -369,6 +369,43 @@ COMPARISON_HEADER = (
 )
 
 
+def targets_section(
+    peak_flops: float, pairs: list[tuple[Measurement, Measurement]], scaling: list[Measurement]
+) -> str:
+    """The issue's targets, each checked against these figures: met or not, with the number."""
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    target = [(a, b) for a, b in pairs if a.job.model == "efficientnet_lite0" and a.job.side == 1024]
+    lines = ["| target | figure | verdict |", "| --- | --- | --- |"]
+    if target:
+        speed_up = target[0][1].seconds / target[0][0].seconds
+        lines.append(
+            f"| >= 3x the literal loop, efficientnet_lite0, 1024 px, 3x20 | {speed_up:.2f}x | "
+            f"{verdict(speed_up >= 3)} |"
+        )
+    dense = [a for a, _ in pairs if a.job.model in ("inception_v3", "vgg16")]
+    if dense:
+        share = min(a.flops_per_second / peak_flops for a in dense)
+        lines.append(
+            f"| >= 40% of dense conv throughput (inception_v3, vgg16) | lowest {share:.0%} | "
+            f"{verdict(share >= 0.4)} |"
+        )
+    largest = max(scaling, key=lambda m: m.job.side, default=None)
+    if largest is not None:
+        lines.append(
+            f"| {largest.job.side}x{largest.job.side} dream under 4 GiB | "
+            f"{largest.peak_rss_mib / 1024:.2f} GiB | {verdict(largest.peak_rss_mib < 4096)} |"
+        )
+        per_mp = [m.seconds_per_step / (m.job.side**2 / 1e6) for m in scaling]
+        lines.append(
+            f"| time linear in pixels, 0.25 to 64 MP | {min(per_mp):.2f} to {max(per_mp):.2f} s "
+            f"per MP-step | {verdict(max(per_mp) <= 2 * min(per_mp))} (within 2x) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def tensorflow_section(rows: list[dict] | None) -> str:
     """The TensorFlow comparison's table, or why it is missing."""
     if not rows:
@@ -431,6 +468,9 @@ Machine: {machine}.
 Measured dense fp32 convolution throughput (3x3, 256 -> 256 channels, 128x128, channels-last):
 **{peak_flops / 1e9:.0f} GFLOP/s**.
 
+## Targets
+
+{targets_section(peak_flops, pairs, scaling)}
 ## Reverie vs the tutorial's literal loop
 
 Same network, photo (the bundled cat, resized), layers, octave sizes (scale 1.4) and steps. The
