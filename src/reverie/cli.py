@@ -15,7 +15,7 @@ from reverie import __version__
 from reverie.classify import classify as classify_picture
 from reverie.dreamer import Dreamer, read_settings
 from reverie.errors import ReverieError
-from reverie.imaging import DEFAULT_MAX_PIXELS, load_image
+from reverie.imaging import DEFAULT_MAX_PIXELS, Picture, load_image, noise_picture
 from reverie.models import get_spec, list_models, load_model
 from reverie.render import Progress
 from reverie.samples import sample_path
@@ -39,6 +39,9 @@ SETTING_OPTIONS = {
     "seed": "seed",
     "gradient_norm": "gradient_norm",
     "precision": "precision",
+    "guide": "guide",
+    "mask": "mask",
+    "keep_colors": "keep_colors",
 }
 
 
@@ -63,6 +66,9 @@ def dream_options(function: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True),
         click.option("--gradient-norm", type=click.Choice(GRADIENT_NORMS), default=DEFAULTS.gradient_norm),
+        click.option("--guide", default="", help="Guide image: dream its features (guide:LAYER terms)."),
+        click.option("--mask", default="", help="Mask image: dream only where it is white."),
+        click.option("--keep-colors", is_flag=True, help="Keep the photo's colours; dream brightness only."),
         click.option(
             "--precision", type=click.Choice(PRECISIONS), default=DEFAULTS.precision, show_default=True
         ),
@@ -82,19 +88,38 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path())
+@click.argument("input_path", metavar="[INPUT]", type=click.Path(), required=False)
 @click.option(
     "-o", "--output", required=True, type=click.Path(), help="Output image (format from extension)."
 )
 @click.option("--settings-from", type=click.Path(), help="Reuse the settings stored in an earlier result.")
+@click.option("--from-noise", is_flag=True, help="Dream on a grey noise canvas instead of a photo.")
+@click.option("--size", default="512x512", show_default=True, help="Canvas WxH for --from-noise.")
 @dream_options
 @click.pass_context
 def dream(
-    ctx: click.Context, input_path: str, output: str, settings_from: str | None, **options: Any
+    ctx: click.Context,
+    input_path: str | None,
+    output: str,
+    settings_from: str | None,
+    from_noise: bool,
+    size: str,
+    **options: Any,
 ) -> None:
-    """Dream INPUT into OUTPUT."""
+    """Dream INPUT (or, with --from-noise, a blank canvas) into OUTPUT."""
     settings = settings_for(ctx, options, read_settings(settings_from) if settings_from else None)
-    run_dream(Path(input_path), Path(output), settings, options)
+    if from_noise == (input_path is not None):
+        raise click.UsageError("give either an INPUT image or --from-noise")
+    source = noise_picture(*parse_size(size), seed=settings.seed) if from_noise else Path(str(input_path))
+    run_dream(source, Path(output), settings, options)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``WxH`` -> (width, height)."""
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit()):
+        raise click.UsageError(f"--size must look like 512x384; got {text!r}")
+    return int(width), int(height)
 
 
 @cli.command()
@@ -123,7 +148,7 @@ def settings_for(ctx: click.Context, options: dict[str, Any], saved: DreamSettin
     return saved.with_changes(**changes).validate()
 
 
-def run_dream(source: Path, output: Path, settings: DreamSettings, options: dict[str, Any]) -> None:
+def run_dream(source: Path | Picture, output: Path, settings: DreamSettings, options: dict[str, Any]) -> None:
     started = time.perf_counter()
     dreamer = Dreamer(settings.model, options["weights"], options["device"])
     with progress_reporter(options["quiet"]) as report:

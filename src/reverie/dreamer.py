@@ -21,7 +21,9 @@ from reverie.imaging import (
     check_output_path,
     fit_within,
     from_tensor,
+    keep_colours,
     load_image,
+    load_mask,
     read_metadata,
     resize_picture,
     save_image,
@@ -85,10 +87,31 @@ class Dreamer:
         self.model: Backbone = speed_up(load_model(model, weights, self.device))
 
     def objective(self, settings: DreamSettings) -> Objective:
-        """The objective ``settings`` ask for, checked against this model's layers."""
+        """The objective ``settings`` ask for, guide features bound, checked against this model.
+
+        ``--guide`` without ``guide:`` terms turns every layer term into a guide term, which is
+        how Google's notebook guides a dream.
+        """
         objective = parse_layer_spec(resolve_layers(settings))
+        if settings.guide and not objective.guide_layers:
+            objective = objective.as_guided()
+        if objective.guide_layers:
+            if not settings.guide:
+                raise SettingsError("guide: terms need a guide image; pass --guide IMAGE")
+            objective = objective.with_guide(self.guide_features(settings.guide, objective.guide_layers))
         objective.check(self.model)
         return objective
+
+    @torch.no_grad()
+    def guide_features(self, path: PathLike, layers: list[str]) -> dict[str, torch.Tensor]:
+        """The guide image's activations at ``layers``, (channels, positions), at up to 512 px."""
+        guide = load_image(path)
+        size = fit_within((guide.width, guide.height), 512)
+        if min(size) < self.model.min_input_side:
+            raise ImageError(f"guide image {path} is too small for {self.model_name}")
+        tensor = to_tensor(resize_picture(guide, size).rgb).to(self.device)
+        found = self.model(tensor, layers)
+        return {name: found[name][0].flatten(1) for name in layers}
 
     def dream(
         self,
@@ -109,14 +132,23 @@ class Dreamer:
             )
         settings = settings.with_changes(layers=resolve_layers(settings)).validate()
         picture = self.working_picture(as_picture(image), settings.max_side)
+        objective = self.objective(settings)
+        mask = None
+        if settings.mask:
+            weights = load_mask(settings.mask, (picture.width, picture.height))
+            mask = torch.from_numpy(weights)[None, None].to(self.device)
         result = render(
             self.model,
-            self.objective(settings),
+            objective,
             to_tensor(picture.rgb, share=True).to(self.device),
             settings,
             progress,
+            mask,
         )
-        return DreamResult(Picture(from_tensor(result.cpu()), picture.alpha), settings)
+        rgb = from_tensor(result.cpu())
+        if settings.keep_colors:
+            rgb = keep_colours(rgb, picture.rgb)
+        return DreamResult(Picture(rgb, picture.alpha), settings)
 
     def working_picture(self, picture: Picture, max_side: int) -> Picture:
         """``picture`` reduced so its long side is at most ``max_side`` (0: unchanged), size checked."""
@@ -130,21 +162,22 @@ class Dreamer:
 
     def dream_file(
         self,
-        source: PathLike,
+        source: PathLike | Picture,
         output: PathLike,
         settings: DreamSettings | None = None,
         progress: ProgressCallback | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> DreamResult:
-        """Dream the image at ``source`` into ``output`` (format from its extension), atomically.
+        """Dream the image at ``source`` (or a :class:`Picture`) into ``output``, atomically.
 
         The output path is checked before any work, the input is never overwritten, and the settings
         are stored in the file so ``read_settings(output)`` reproduces it.
         """
-        check_output_path(output, protect=[source])
-        picture = load_image(source, max_pixels=max_pixels)
+        protect = [] if isinstance(source, Picture) else [source]
+        check_output_path(output, protect=protect)
+        picture = source if isinstance(source, Picture) else load_image(source, max_pixels=max_pixels)
         result = self.dream(picture, settings, progress)
-        save_image(output, result.picture, metadata=recipe(result.settings), protect=[source])
+        save_image(output, result.picture, metadata=recipe(result.settings), protect=protect)
         return result
 
 
@@ -195,11 +228,7 @@ def dream(
     """
     dreamer = Dreamer(model, weights, device)
     base = DreamSettings(model=model).with_changes(**settings)
-    if output is not None:
-        if isinstance(image, Picture | np.ndarray):
-            result = dreamer.dream(image, base, progress)
-            check_output_path(output)
-            save_image(output, result.picture, metadata=recipe(result.settings))
-            return result
-        return dreamer.dream_file(image, output, base, progress)
-    return dreamer.dream(image, base, progress)
+    if output is None:
+        return dreamer.dream(image, base, progress)
+    source = as_picture(image) if isinstance(image, np.ndarray) else image
+    return dreamer.dream_file(source, output, base, progress)

@@ -541,3 +541,52 @@ def from_tensor(t: torch.Tensor) -> np.ndarray:
         raise ValueError(f"expected a (1, 3, H, W) or (3, H, W) tensor, got shape {tuple(t.shape)}")
     values = torch.nan_to_num(t.detach().to("cpu", torch.float32), nan=0.0).clamp(0.0, 1.0)
     return np.ascontiguousarray(values.permute(1, 2, 0).numpy(), dtype=np.float32)
+
+
+def load_mask(path: PathLike, size: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """A dream mask at ``size`` (width, height): (H, W) float32, 1 where white, 0 where black.
+
+    Its brightness is used (an alpha channel multiplies in), and its edges are feathered with a
+    Gaussian blur of about 0.5% of the long side so the dreamed region fades into the photo.
+    """
+    picture = load_image(path, max_pixels=max_pixels)
+    weights = picture.rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    if picture.alpha is not None:
+        weights = weights * picture.alpha
+    image = Image.fromarray(np.ascontiguousarray(weights, dtype=np.float32), mode="F")
+    resized = np.array(image.resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
+    return np.clip(gaussian_blur(resized, sigma=max(1.0, max(size) / 200)), 0.0, 1.0)
+
+
+def gaussian_blur(values: np.ndarray, sigma: float) -> np.ndarray:
+    """(H, W) array blurred by a Gaussian of ``sigma`` px, cut at 3 sigma (beyond it: exactly 0)."""
+    radius = int(3 * sigma) + 1
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
+    kernel /= kernel.sum()
+    tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))[None, None]
+    tensor = torch.nn.functional.pad(tensor, (radius, radius, radius, radius), mode="replicate")
+    tensor = torch.nn.functional.conv2d(tensor, kernel.view(1, 1, 1, -1))
+    tensor = torch.nn.functional.conv2d(tensor, kernel.view(1, 1, -1, 1))
+    return tensor[0, 0].numpy()
+
+
+def keep_colours(dreamed: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """``dreamed``'s brightness with ``original``'s colour (BT.601 luma/chroma), both (H, W, 3).
+
+    DeepDream tints photos with the network's favourite hues; keeping the chroma of the photo
+    leaves only the dreamed shapes.
+    """
+    luma = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    dreamed_luma = dreamed @ luma
+    chroma = original - (original @ luma)[..., None]
+    return np.clip(dreamed_luma[..., None] + chroma, 0.0, 1.0).astype(np.float32)
+
+
+def noise_picture(width: int, height: int, seed: int = 0) -> Picture:
+    """Mid-grey with faint uniform noise: the blank canvas for dreams without a photo."""
+    if not (1 <= width <= 16384 and 1 <= height <= 16384):
+        raise SettingsError(f"noise size must be between 1 and 16384 px per side; got {width}x{height}")
+    rng = np.random.default_rng(seed)
+    rgb = 0.5 + rng.uniform(-0.1, 0.1, size=(height, width, 3)).astype(np.float32)
+    return Picture(rgb.astype(np.float32), None)

@@ -221,6 +221,7 @@ def gradient_ascent_step(
     image: Tensor,
     settings: DreamSettings,
     generator: torch.Generator,
+    mask: Tensor | None = None,
 ) -> float:
     """One step, in place on ``image``: roll, (tiled) gradient, unroll, normalise, ascend, clip.
 
@@ -233,6 +234,8 @@ def gradient_ascent_step(
         model, objective, image, settings.tile_size, settings.tv_weight, shift, settings.precision
     )
     gradient = normalise_gradient(gradient, settings.gradient_norm)
+    if mask is not None:
+        gradient.mul_(mask)
     image.add_(gradient, alpha=settings.step_size).clamp_(0, 1)
     return loss
 
@@ -251,8 +254,12 @@ def render(
     image: Tensor,
     settings: DreamSettings,
     progress: ProgressCallback | None = None,
+    mask: Tensor | None = None,
 ) -> Tensor:
     """Dream ``image`` (1, 3, H, W in [0, 1]) and return the result at the same size.
+
+    ``mask`` (1, 1, H, W in [0, 1]) scales every step: 0 leaves a pixel exactly as it was, 1 dreams
+    it fully, grey in between.
 
     Octaves carry *detail* (dreamed minus base) rather than the dreamed image, as Google's original
     notebook does: each octave starts from a freshly resized photo plus upscaled detail, so the photo
@@ -266,15 +273,26 @@ def render(
     detail: Tensor | None = None
     dreamed = image
     for octave, size in enumerate(sizes, start=1):
-        dreamed = octave_start(resize(image, size), detail)
+        dreamed = octave_start(octave_base(image, size), detail)
         detail = None  # released: at full size every copy counts
+        octave_mask = None if mask is None else resize(mask, size).clamp_(0, 1)
         for step in range(1, settings.steps + 1):
-            loss = gradient_ascent_step(model, objective, dreamed, settings, generator)
+            loss = gradient_ascent_step(model, objective, dreamed, settings, generator, octave_mask)
             if progress is not None:
                 progress(Progress(octave, len(sizes), step, settings.steps, loss, size))
         if octave < len(sizes):
-            detail = dreamed - resize(image, size)
+            detail = dreamed - octave_base(image, size)
     return dreamed.detach()
+
+
+def octave_base(image: Tensor, size: tuple[int, int]) -> Tensor:
+    """The photo at an octave's size, kept in [0, 1] (bicubic overshoots at sharp edges).
+
+    Clipping here, not only after each step, keeps the detail exactly zero where nothing was
+    dreamed, so masked-out pixels stay exactly as they were.
+    """
+    base = resize(image, size)
+    return base if base is image else base.clamp_(0, 1)
 
 
 def octave_start(base: Tensor, detail: Tensor | None) -> Tensor:

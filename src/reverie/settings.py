@@ -48,6 +48,12 @@ class DreamSettings:
     #: "fp32", or "bf16": the network runs in bfloat16 (autocast); faster on CPUs with AVX512-BF16
     #: or AMX and on GPUs, visually equivalent (see bench/RESULTS.md); the image stays fp32.
     precision: str = "fp32"
+    #: Guide image path: the dream borrows its features (``guide:LAYER`` terms, or every layer).
+    guide: str = ""
+    #: Mask image path: dream only where it is white, partly where grey; edges are feathered.
+    mask: str = ""
+    #: Keep the photo's colours: the dream changes brightness (luma) only.
+    keep_colors: bool = False
 
     def validate(self) -> DreamSettings:
         """Raise :class:`SettingsError` for an out-of-range value; return self for chaining."""
@@ -92,7 +98,7 @@ class DreamSettings:
             expected = type(getattr(defaults, name))
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
-            if not isinstance(value, expected) or isinstance(value, bool):
+            if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
                 raise SettingsError(f"saved setting {name!r} has the wrong type: {value!r}")
             kwargs[name] = value
         return cls(**kwargs)

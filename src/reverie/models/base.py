@@ -44,6 +44,10 @@ class PooledClassifier(nn.Module):
         return self.fc(x.mean(dim=(2, 3)))
 
 
+#: Pseudo-layer name for the network's ImageNet logits (class objectives dream on it).
+LOGITS = "logits"
+
+
 def stage_key(layer_name: str) -> str:
     """Module key of a layer: torch forbids "." in module names, so ``blocks.3`` -> ``blocks_3``."""
     return layer_name.replace(".", "_")
@@ -106,18 +110,25 @@ class Backbone(nn.Module):
         return (rgb - self.input_mean) / self.input_std
 
     def forward(self, rgb: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:
-        """Activations of ``layers`` for ``rgb``, running no stage past the deepest one asked for."""
-        wanted = set(layers)
+        """Activations of ``layers`` for ``rgb``, running no stage past the deepest one asked for.
+
+        The pseudo-layer ``logits`` (:data:`LOGITS`) asks for the ImageNet logits, i.e. the whole
+        network and its head.
+        """
+        wanted = set(layers) - {LOGITS}
         for name in wanted:
             self.layer(name)
+        whole = LOGITS in layers
         found: dict[str, Tensor] = {}
         x = self.normalise(rgb)
         for name, stage in zip(self.stage_names, self.stages.values(), strict=True):
+            if not whole and len(found) == len(wanted):
+                break
             x = stage(x)
             if name in wanted:
                 found[name] = x
-                if len(found) == len(wanted):
-                    break
+        if whole:
+            found[LOGITS] = self.head(x)
         return found
 
     def classify(self, rgb: Tensor) -> Tensor:
