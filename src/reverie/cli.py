@@ -13,13 +13,21 @@ from click.core import ParameterSource
 
 from reverie import __version__
 from reverie.classify import classify as classify_picture
-from reverie.dreamer import Dreamer, read_settings
+from reverie.dreamer import Dreamer, read_settings, recipe
 from reverie.errors import ReverieError
-from reverie.imaging import DEFAULT_MAX_PIXELS, Picture, load_image, noise_picture
+from reverie.imaging import (
+    DEFAULT_MAX_PIXELS,
+    Picture,
+    check_output_path,
+    load_image,
+    noise_picture,
+    save_image,
+)
 from reverie.models import get_spec, list_models, load_model
 from reverie.render import Progress
 from reverie.samples import sample_path
 from reverie.settings import GRADIENT_NORMS, PRECISIONS, DreamSettings
+from reverie.sheet import contact_sheet, spread_layers
 from reverie.weights import find_weights, missing_weights_message, weights_available
 
 DEFAULTS = DreamSettings()
@@ -191,6 +199,30 @@ class progress_reporter:
         self.bar.set_description(f"octave {event.octave}/{event.octaves}")
         self.bar.set_postfix(objective=f"{event.loss:.3f}")
         self.bar.update(1)
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(), help="Sheet image.")
+@click.option("--columns", type=click.IntRange(1, 20), default=3, show_default=True)
+@dream_options
+@click.pass_context
+def sheet(ctx: click.Context, input_path: str, output: str, columns: int, **options: Any) -> None:
+    """Dream INPUT once per layer (--layers a,b,c; default: five spread layers) into one labelled sheet."""
+    settings = settings_for(ctx, options, None)
+    dreamer = Dreamer(settings.model, options["weights"], options["device"])
+    terms = [t.strip() for t in settings.layers.split(",") if t.strip()] or spread_layers(dreamer.model)
+    for term in terms:
+        dreamer.objective(settings.with_changes(layers=term))  # every term checked before any work
+    check_output_path(output, protect=[input_path])
+    picture = load_image(input_path, max_pixels=options["max_pixels"])
+    with progress_reporter(options["quiet"]) as report:
+        result = contact_sheet(dreamer, picture, terms, settings, columns, report)
+    save_image(
+        output, result, metadata=recipe(settings.with_changes(layers=",".join(terms))), protect=[input_path]
+    )
+    if not options["quiet"]:
+        click.echo(f"wrote {output} ({len(terms)} layers: {', '.join(terms)})")
 
 
 @cli.command()
