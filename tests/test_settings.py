@@ -43,7 +43,7 @@ def test_unknown_setting_names_are_refused() -> None:
 def test_saved_settings_ignore_unknown_keys_but_check_types() -> None:
     assert DreamSettings.from_dict({"steps": 5, "from_the_future": 1}).steps == 5
     assert DreamSettings.from_dict({"step_size": 1}).step_size == 1.0
-    with pytest.raises(SettingsError, match="wrong type"):
+    with pytest.raises(SettingsError, match="must be of type int"):
         DreamSettings.from_dict({"steps": "five"})
     with pytest.raises(SettingsError, match="not valid JSON"):
         DreamSettings.from_json("{oops")

@@ -1,4 +1,4 @@
-"""Reverie: DeepDream for photos, offline, from Python, the shell or a browser.
+"""Reverie: DeepDream for photos, offline, from Python or the shell.
 
 Public API::
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,14 +24,14 @@ from reverie.imaging import (
     noise_picture,
     save_image,
 )
-from reverie.models import get_spec, list_models, load_model
+from reverie.models import DEFAULT_MODEL, get_spec, list_models, load_model
 from reverie.render import Progress
 from reverie.samples import sample_path
 from reverie.settings import GRADIENT_NORMS, PRECISIONS, DreamSettings
 from reverie.sheet import contact_sheet, spread_layers
-from reverie.weights import find_weights, missing_weights_message, weights_available
+from reverie.weights import find_weights, first_line, missing_weights_message, weights_available
 
-DEFAULTS = DreamSettings()
+DEFAULTS = DreamSettings(model=DEFAULT_MODEL)
 #: CLI option name -> DreamSettings field, for the options that map one to one.
 SETTING_OPTIONS = {
     "model": "model",
@@ -151,7 +152,8 @@ def settings_for(ctx: click.Context, options: dict[str, Any], saved: DreamSettin
         for option, field in SETTING_OPTIONS.items()
         if ctx.get_parameter_source(option) == ParameterSource.COMMANDLINE
     }
-    if {"model", "preset"} & changes.keys() and "layers" not in changes:
+    new_model = changes.get("model", saved.model) != saved.model
+    if (new_model or "preset" in changes) and "layers" not in changes:
         changes["layers"] = ""  # a new model or preset chooses its own layers
     return saved.with_changes(**changes).validate()
 
@@ -264,9 +266,15 @@ def classify(image: str, top: int, model: str, weights: str | None, max_pixels: 
         click.echo(f"{prediction.probability:7.2%}  {prediction.index:>4}  {prediction.name}")
 
 
+def show_warning_in_one_line(message: Warning | str, *_args: object, **_kwargs: object) -> None:
+    """Library warnings (a corrupt EXIF block, metadata too big for JPEG) as one stderr line."""
+    click.echo(f"reverie: warning: {first_line(Exception(str(message)))}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the command and turns every user error into one line on stderr."""
     args = sys.argv[1:] if argv is None else list(argv)
+    warnings.showwarning = show_warning_in_one_line
     try:
         cli.main(args=args or ["--help"], prog_name="reverie", standalone_mode=False)
     except click.exceptions.Exit as done:
@@ -279,6 +287,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except ReverieError as error:
         click.echo(f"reverie: error: {error}", err=True)
+        return 1
+    except MemoryError:
+        click.echo("reverie: error: out of memory; try a smaller --tile-size or --max-side", err=True)
+        return 1
+    except RuntimeError as error:  # from torch: report it in one line, as every other failure
+        click.echo(f"reverie: error: {first_line(error)}", err=True)
         return 1
     except click.ClickException as error:
         click.echo(f"reverie: error: {error.format_message()}", err=True)

@@ -1,6 +1,6 @@
 """The public entry points: :class:`Dreamer` (load a model once, dream many images) and :func:`dream`.
 
-This is where settings, presets, images and the render loop meet; the CLI and the web app only
+This is where settings, presets, images and the render loop meet; front ends (the CLI) only
 call these.
 """
 
@@ -41,28 +41,33 @@ METADATA_KEY = "reverie"
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU; asking for CUDA without one is an error."""
-    if str(device) == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise SettingsError("--device cuda was asked for, but no CUDA GPU is available")
-    if str(device) not in ("cpu",) and not str(device).startswith("cuda"):
+    """``auto`` picks CUDA when present, else the CPU; an unusable device is a :class:`SettingsError`."""
+    name = str(device)
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name != "cpu" and not name.startswith("cuda"):
         raise SettingsError(f"unknown device {device!r}; use cpu, cuda or auto")
-    if str(device).startswith("cuda"):
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SettingsError("--device cuda was asked for, but no CUDA GPU is available")
+    try:
+        resolved = torch.device(name)
+    except RuntimeError:
+        raise SettingsError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from None
+    if resolved.type == "cuda":
+        if resolved.index is not None and not 0 <= resolved.index < torch.cuda.device_count():
+            raise SettingsError(f"no GPU {resolved.index}; this machine has {torch.cuda.device_count()}")
         # Tile and octave shapes repeat step after step, so cuDNN's autotuner pays for itself.
         torch.backends.cudnn.benchmark = True
-    return torch.device(device)
+    return resolved
 
 
 def resolve_layers(settings: DreamSettings) -> str:
     """The layer specification to dream on: explicit layers, else the (default) preset's."""
-    if settings.layers:
-        return settings.layers
     spec = get_spec(settings.model)
     preset = settings.preset or spec.default_preset
     if preset not in spec.presets:
         raise SettingsError(f"unknown preset {preset!r} for {spec.name}; presets: {', '.join(spec.presets)}")
-    return spec.presets[preset]
+    return settings.layers or spec.presets[preset]
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,9 @@ class Dreamer:
         Keyword arguments override single settings: ``dreamer.dream(img, steps=20, layers="blocks.9")``.
         The result is at the working resolution (the input reduced to ``max_side``); alpha is kept.
         """
-        settings = (settings or DreamSettings(model=self.model_name)).with_changes(**changes)
+        settings = (settings or DreamSettings()).with_changes(**changes)
+        if not settings.model:
+            settings = settings.with_changes(model=self.model_name)
         if settings.model != self.model_name:
             raise SettingsError(
                 f"settings ask for model {settings.model} but this Dreamer holds {self.model_name}"
@@ -155,8 +162,8 @@ class Dreamer:
         size = fit_within((picture.width, picture.height), max_side or None)
         if min(size) < self.model.min_input_side:
             raise ImageError(
-                f"image is too small: {size[0]}x{size[1]} px; {self.model_name} needs at least "
-                f"{self.model.min_input_side} px per side"
+                f"image is too small: {size[0]}x{size[1]} px (after --max-side); {self.model_name} "
+                f"needs at least {self.model.min_input_side} px per side"
             )
         return resize_picture(picture, size) if size != (picture.width, picture.height) else picture
 
@@ -173,7 +180,10 @@ class Dreamer:
         The output path is checked before any work, the input is never overwritten, and the settings
         are stored in the file so ``read_settings(output)`` reproduces it.
         """
-        protect = [] if isinstance(source, Picture) else [source]
+        if isinstance(source, Picture):
+            protect = [source.source] if source.source is not None else []
+        else:
+            protect = [source]
         check_output_path(output, protect=protect)
         picture = source if isinstance(source, Picture) else load_image(source, max_pixels=max_pixels)
         result = self.dream(picture, settings, progress)
@@ -188,7 +198,9 @@ def as_picture(image: PathLike | Picture | np.ndarray) -> Picture:
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] != 3:
             raise ImageError(f"an image array must have shape (H, W, 3); got {image.shape}")
-        return Picture(np.clip(image.astype(np.float32), 0, 1), None)
+        if image.dtype.kind not in "f" or (image.size and (image.min() < 0 or image.max() > 1)):
+            raise ImageError("an image array must hold floats in [0, 1] (divide 8-bit values by 255)")
+        return Picture(image.astype(np.float32), None)
     return load_image(image)
 
 

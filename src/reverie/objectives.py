@@ -1,6 +1,6 @@
 """What to maximise: layers, channels, ImageNet classes and guide images, composable with + and *.
 
-A layer specification is the user-facing text form, shared by the CLI, the web app and saved
+A layer specification is the user-facing text form, shared by the CLI, the Python API and saved
 metadata: comma-separated terms, each with an optional ``=WEIGHT``:
 
 - ``LAYER[:CHANNELS]``: the mean activation of a layer, or of some channels (``blocks.10:37+40``);
@@ -223,9 +223,11 @@ def parse_layer_spec(text: str) -> Objective:
 
 def parse_term(text: str) -> Term:
     """One term: ``LAYER[:CHANNELS]``, ``class:NAME_OR_INDEX`` or ``guide:LAYER``, each ``[=WEIGHT]``."""
-    body, _, weight_text = text.partition("=")
-    name, _, detail = body.partition(":")
+    body, has_weight, weight_text = text.partition("=")
+    name, has_detail, detail = body.partition(":")
     name, detail = name.strip(), detail.strip()
+    if (has_weight and not weight_text.strip()) or (has_detail and not detail):
+        raise SettingsError(f"layer term {text!r} ends in ':' or '=' with nothing after it")
     try:
         weight = float(weight_text) if weight_text else 1.0
     except ValueError:

@@ -126,8 +126,8 @@ def tiled_gradient(
     gradient = torch.empty_like(image)
     total = 0.0
     for rows, columns in tile_grid(height, width, tile):
-        context_rows = slice(max(0, rows.start - margin), min(height, rows.stop + margin))
-        context_columns = slice(max(0, columns.start - margin), min(width, columns.stop + margin))
+        context_rows = context_span(rows, margin, height, model.min_input_side)
+        context_columns = context_span(columns, margin, width, model.min_input_side)
         row_index = rolled_index(context_rows, shift[0], height, image.device)
         column_index = rolled_index(context_columns, shift[1], width, image.device)
         context = image[:, :, row_index[:, None], column_index[None, :]]
@@ -141,6 +141,18 @@ def tiled_gradient(
         )
         total += score * (rows.stop - rows.start) * (columns.stop - columns.start) / (height * width)
     return gradient, total
+
+
+def context_span(span: slice, margin: int, length: int, min_side: int) -> slice:
+    """``span`` widened by ``margin`` each side, within [0, length), and to at least ``min_side``.
+
+    An edge tile can be a thin sliver; the network still needs ``min_side`` pixels to run.
+    """
+    start, stop = max(0, span.start - margin), min(length, span.stop + margin)
+    if stop - start < min_side:
+        start = max(0, min(start, stop - min_side))
+        stop = min(length, start + min_side)
+    return slice(start, stop)
 
 
 def rolled_index(span: slice, shift: int, length: int, device: torch.device) -> Tensor:

@@ -1,4 +1,4 @@
-"""DreamSettings: one object that travels from the CLI or web page into the render loop and into
+"""DreamSettings: one object that travels from a front end (the CLI) into the render loop and into
 the output file's metadata, and back out of it (``--settings-from``)."""
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ class DreamSettings:
     random shifts over octaves), tuned for fewer, larger steps so a CPU dream takes seconds.
     """
 
-    model: str = "efficientnet_lite0"
+    #: Network name; empty means "the Dreamer's model".
+    model: str = ""
     #: Layer specification (``blocks.8,blocks.11:37=0.5``); empty means the preset's layers.
     layers: str = ""
     #: Named look (``edges``, ``textures``, ``patterns``, ``objects``); empty means the model's default.
@@ -56,7 +57,9 @@ class DreamSettings:
     keep_colors: bool = False
 
     def validate(self) -> DreamSettings:
-        """Raise :class:`SettingsError` for an out-of-range value; return self for chaining."""
+        """Raise :class:`SettingsError` for a mistyped or out-of-range value; return self for chaining."""
+        for item in fields(self):
+            check_type(item.name, getattr(self, item.name), type(getattr(DEFAULTS, item.name)))
         checks = [
             (self.steps >= 1, "steps must be at least 1"),
             (self.steps <= 10_000, "steps must be at most 10000"),
@@ -89,17 +92,15 @@ class DreamSettings:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DreamSettings:
         """Settings from a saved dict; unknown keys (from a newer version) are ignored, types checked."""
-        known = {f.name: f for f in fields(cls)}
-        defaults = cls()
+        known = {f.name for f in fields(cls)}
         kwargs: dict[str, Any] = {}
         for name, value in values.items():
             if name not in known:
                 continue
-            expected = type(getattr(defaults, name))
+            expected = type(getattr(DEFAULTS, name))
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
-            if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
-                raise SettingsError(f"saved setting {name!r} has the wrong type: {value!r}")
+            check_type(name, value, expected)
             kwargs[name] = value
         return cls(**kwargs)
 
@@ -112,6 +113,17 @@ class DreamSettings:
         if not isinstance(values, dict):
             raise SettingsError("saved settings are not a JSON object")
         return cls.from_dict(values)
+
+
+DEFAULTS = DreamSettings()
+
+
+def check_type(name: str, value: object, expected: type) -> None:
+    """:class:`SettingsError` unless ``value`` is an ``expected`` (an int passes for a float)."""
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return
+    if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
+        raise SettingsError(f"setting {name!r} must be of type {expected.__name__}; got {value!r}")
 
 
 def finite(value: float) -> bool:
