@@ -160,6 +160,9 @@ def settings_for(ctx: click.Context, options: dict[str, Any], saved: DreamSettin
 
 def run_dream(source: Path | Picture, output: Path, settings: DreamSettings, options: dict[str, Any]) -> None:
     started = time.perf_counter()
+    if isinstance(source, Path):  # cheap checks first: a bad path is reported before a model loads
+        check_output_path(output, protect=[source])
+        source = load_image(source, max_pixels=options["max_pixels"])
     dreamer = Dreamer(settings.model, options["weights"], options["device"])
     with progress_reporter(options["quiet"]) as report:
         result = dreamer.dream_file(source, output, settings, report, max_pixels=options["max_pixels"])
