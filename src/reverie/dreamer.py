@@ -17,6 +17,7 @@ from reverie import __version__
 from reverie.errors import ImageError, SettingsError
 from reverie.imaging import (
     DEFAULT_MAX_PIXELS,
+    METADATA_KEY,
     Picture,
     check_output_path,
     fit_within,
@@ -36,8 +37,6 @@ from reverie.render import ProgressCallback, render
 from reverie.settings import DreamSettings
 
 PathLike = str | os.PathLike[str]
-#: Key of the PNG text chunk / EXIF description entry that carries a result's recipe.
-METADATA_KEY = "reverie"
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

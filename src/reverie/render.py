@@ -283,9 +283,9 @@ def render(
     height, width = image.shape[-2:]
     sizes = octave_sizes((width, height), settings.octaves, settings.octave_scale, model.min_input_side)
     detail: Tensor | None = None
-    dreamed = image
     for octave, size in enumerate(sizes, start=1):
-        dreamed = octave_start(octave_base(image, size), detail)
+        base = octave_base(image, size)
+        dreamed = octave_start(base, detail)
         detail = None  # released: at full size every copy counts
         octave_mask = None if mask is None else resize(mask, size).clamp_(0, 1)
         for step in range(1, settings.steps + 1):
@@ -293,7 +293,7 @@ def render(
             if progress is not None:
                 progress(Progress(octave, len(sizes), step, settings.steps, loss, size))
         if octave < len(sizes):
-            detail = dreamed - octave_base(image, size)
+            detail = dreamed - base
     return dreamed.detach()
 
 
