@@ -10,6 +10,7 @@ import torch
 from reverie.imaging import Picture, load_image, resize_picture
 from reverie.models import Backbone, load_model
 from reverie.samples import sample_path
+from videos import write_test_video
 
 torch.set_num_threads(max(1, torch.get_num_threads()))
 
@@ -33,3 +34,15 @@ def lite0() -> Backbone:
 def small_cat(chelsea_path: Path) -> Picture:
     """The cat photo at 120x80: big enough for the network, small enough for quick dreams."""
     return resize_picture(load_image(chelsea_path), (120, 80))
+
+
+@pytest.fixture(scope="session")
+def cat_strip(chelsea_path: Path) -> Picture:
+    """The cat photo at 200x133, wide enough for a window to pan across."""
+    return resize_picture(load_image(chelsea_path), (200, 133))
+
+
+@pytest.fixture(scope="session")
+def pan_video(tmp_path_factory, cat_strip: Picture) -> Path:
+    """10 frames of 96x64 at 10 fps panning across the cat, with an AAC tone."""
+    return write_test_video(tmp_path_factory.mktemp("video") / "pan.mp4", cat_strip)

@@ -143,6 +143,14 @@ def bad_inputs(tmp: Path, photo: Path) -> list[tuple[list[str], str]]:
         (["dream", str(photo), "-o", out, "--settings-from", str(photo)], "holds no Reverie settings"),
         (["dream", str(photo), "-o", str(photo)], "overwrite the input"),
         (["classify", str(tmp / "text.png")], "not an image"),
+        (["zoom", str(photo), "-o", str(tmp / "z.png")], "not an animation format"),
+        (["zoom", str(photo), "-o", str(tmp / "z.gif"), "--frames", "0"], "--frames"),
+        (["zoom", str(photo), "-o", str(tmp / "z.gif"), "--zoom", "400"], "--zoom"),
+        (["zoom", str(tmp / "text.png"), "-o", str(tmp / "z.gif")], "not an image"),
+        (["video", str(tmp / "missing.mp4"), "-o", str(tmp / "v.mp4")], "video not found"),
+        (["video", str(tmp / "text.png"), "-o", str(tmp / "v.mp4")], "not a readable video"),
+        (["video", str(tmp / "missing.mp4"), "-o", str(tmp / "v.gif")], "use one of the extensions .mp4"),
+        (["video", str(tmp / "missing.mp4"), "-o", str(tmp / "v.mp4"), "--blend", "1.5"], "--blend"),
     ]
 
 
@@ -192,3 +200,18 @@ def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
         [sys.executable, "-m", "reverie.cli"], capture_output=True, text=True, check=False
     )
     assert help_run.returncode == 0 and "dream" in help_run.stdout
+
+
+def test_zoom_and_video_commands(tmp_path: Path, chelsea_path: Path, pan_video: Path, capsys) -> None:
+    zoom = tmp_path / "zoom.webp"
+    code, out, err = run_cli(
+        ["zoom", str(chelsea_path), "-o", str(zoom), "--frames", "3", *QUICK[:-1]], capsys
+    )
+    assert code == 0 and out.startswith(f"wrote {zoom} (3 frames") and "frame 3/3" in err
+    with Image.open(zoom) as image:
+        assert image.n_frames == 3
+    video = tmp_path / "dream.mp4"
+    code, out, _ = run_cli(["video", str(pan_video), "-o", str(video), *QUICK], capsys)
+    assert code == 0 and not out and video.stat().st_size > 0
+    code, _, err = run_cli(["video", str(pan_video), "-o", str(pan_video), *QUICK], capsys)
+    assert code == 1 and "overwrite the input" in err

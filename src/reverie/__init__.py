@@ -18,6 +18,7 @@ from reverie.errors import (
     SettingsError,
     UnknownLayerError,
     UnknownModelError,
+    VideoError,
     WeightsMismatchError,
     WeightsNotFoundError,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "SettingsError",
     "UnknownLayerError",
     "UnknownModelError",
+    "VideoError",
     "WeightsMismatchError",
     "WeightsNotFoundError",
     "classify",

@@ -13,6 +13,7 @@ import click
 from click.core import ParameterSource
 
 from reverie import __version__
+from reverie.animate import VideoSettings, ZoomSettings, dream_video, dream_zoom
 from reverie.classify import classify as classify_picture
 from reverie.dreamer import Dreamer, read_settings, recipe
 from reverie.errors import ReverieError
@@ -29,6 +30,7 @@ from reverie.render import Progress
 from reverie.samples import sample_path
 from reverie.settings import GRADIENT_NORMS, PRECISIONS, DreamSettings
 from reverie.sheet import contact_sheet, spread_layers
+from reverie.video_io import check_animation_path, check_video_output, probe_video
 from reverie.weights import find_weights, first_line, missing_weights_message, weights_available
 
 DEFAULTS = DreamSettings(model=DEFAULT_MODEL)
@@ -172,21 +174,28 @@ def run_dream(source: Path | Picture, output: Path, settings: DreamSettings, opt
         click.echo(f"wrote {output} ({picture.width}x{picture.height}, {seconds:.1f} s)")
 
 
-class progress_reporter:
-    """A tqdm bar on a terminal, one line per octave in logs, nothing when quiet."""
+class Reporter:
+    """Context manager giving a progress callback (None when quiet) and closing its tqdm bar."""
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
         self.bar: Any = None
 
-    def __enter__(self) -> Callable[[Progress], None] | None:
+    def __enter__(self) -> Callable[..., None] | None:
         return None if self.quiet else self.report
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
 
-    def report(self, event: Progress) -> None:
+    def report(self, *args: Any) -> None:
+        raise NotImplementedError
+
+
+class progress_reporter(Reporter):
+    """A tqdm bar on a terminal, one line per octave in logs, nothing when quiet."""
+
+    def report(self, event: Progress) -> None:  # type: ignore[override]
         if sys.stderr.isatty():
             self._update_bar(event)
         elif event.step == event.steps:
@@ -228,6 +237,90 @@ def sheet(ctx: click.Context, input_path: str, output: str, columns: int, **opti
     )
     if not options["quiet"]:
         click.echo(f"wrote {output} ({len(terms)} layers: {', '.join(terms)})")
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path())
+@click.option(
+    "-o", "--output", required=True, type=click.Path(), help="Animation: .gif .webp .mp4 .mov .mkv .webm"
+)
+@click.option("--frames", type=int, default=30, show_default=True, help="Frames to make.")
+@click.option("--zoom", type=float, default=2.0, show_default=True, help="Percent to zoom in per frame.")
+@click.option("--rotate", type=float, default=0.0, show_default=True, help="Degrees to turn per frame.")
+@click.option("--fps", type=float, default=12.0, show_default=True, help="Frames per second.")
+@click.option("--no-stabilize", is_flag=True, help="Let exposure and colour drift (no statistics match).")
+@dream_options
+@click.pass_context
+def zoom(
+    ctx: click.Context,
+    input_path: str,
+    output: str,
+    frames: int,
+    zoom: float,
+    rotate: float,
+    fps: float,
+    no_stabilize: bool,
+    **options: Any,
+) -> None:
+    """Dream INPUT, zoom in a little, dream again: an endless-zoom animation in OUTPUT."""
+    settings = settings_for(ctx, options, None)
+    motion = ZoomSettings(frames, zoom, rotate, fps, stabilise=not no_stabilize).validate()
+    check_animation_path(output, protect=[input_path])
+    picture = load_image(input_path, max_pixels=options["max_pixels"])
+    dreamer = Dreamer(settings.model, options["weights"], options["device"])
+    started = time.perf_counter()
+    with frame_reporter(options["quiet"]) as report:
+        count = dream_zoom(dreamer, picture, output, settings, motion, report)
+    if not options["quiet"]:
+        click.echo(f"wrote {output} ({count} frames, {time.perf_counter() - started:.1f} s)")
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(), help="Video: .mp4 .mov .mkv .webm")
+@click.option(
+    "--blend", type=float, default=0.5, show_default=True, help="Share of the last frame carried over."
+)
+@click.option("--no-flow", is_flag=True, help="Carry the last frame over without following motion.")
+@click.option("--keep-frames", is_flag=True, help="Keep the dreamed frames (OUTPUT.frames/) afterwards.")
+@dream_options
+@click.pass_context
+def video(
+    ctx: click.Context,
+    input_path: str,
+    output: str,
+    blend: float,
+    no_flow: bool,
+    keep_frames: bool,
+    **options: Any,
+) -> None:
+    """Dream every frame of the video INPUT into OUTPUT, smoothly; rerun to resume after a stop."""
+    settings = settings_for(ctx, options, None)
+    coherence = VideoSettings(blend, flow=not no_flow).validate()
+    check_video_output(output, protect=[input_path])
+    probe_video(input_path)
+    dreamer = Dreamer(settings.model, options["weights"], options["device"])
+    started = time.perf_counter()
+    with frame_reporter(options["quiet"]) as report:
+        result = dream_video(dreamer, input_path, output, settings, coherence, report, keep_frames)
+    if not options["quiet"]:
+        resumed = f", {result.resumed} resumed" if result.resumed else ""
+        seconds = time.perf_counter() - started
+        click.echo(f"wrote {output} ({result.frames} frames{resumed}, {seconds:.1f} s)")
+
+
+class frame_reporter(Reporter):
+    """Progress of an animation: a tqdm bar of frames on a terminal, a line per frame in logs."""
+
+    def report(self, done: int, total: int) -> None:  # type: ignore[override]
+        if not sys.stderr.isatty():
+            click.echo(f"frame {done}/{total}", err=True)
+            return
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, initial=done - 1, unit="frame", file=sys.stderr)
+        self.bar.update(1)
 
 
 @cli.command()

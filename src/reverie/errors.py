@@ -33,3 +33,7 @@ class WeightsMismatchError(ReverieError):
 
 class SettingsError(ReverieError):
     """A dream setting is out of range or malformed."""
+
+
+class VideoError(ReverieError):
+    """A video cannot be read (missing, not a video, corrupt) or resumed."""

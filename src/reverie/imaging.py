@@ -43,7 +43,7 @@ import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError, features
 from PIL.PngImagePlugin import PngInfo
 
-from reverie.errors import ImageError, SettingsError
+from reverie.errors import ImageError, ReverieError, SettingsError
 
 PathLike = str | os.PathLike[str]
 
@@ -143,13 +143,18 @@ def strict_pillow() -> Iterator[None]:
 
 def existing_image_path(path: PathLike) -> Path:
     """``path`` as a Path after checking it names a non-empty file; ImageError otherwise."""
+    return existing_file(path, "image", ImageError)
+
+
+def existing_file(path: PathLike, kind: str, error: type[ReverieError]) -> Path:
+    """``path`` as a Path if it names a non-empty file, else ``error`` saying so about a ``kind``."""
     path = Path(path).expanduser()
     if not path.exists():
-        raise ImageError(f"image not found: {path}")
+        raise error(f"{kind} not found: {path}")
     if path.is_dir():
-        raise ImageError(f"{path} is a folder, not an image file")
+        raise error(f"{path} is a folder, not {'an' if kind[0] in 'aeiou' else 'a'} {kind} file")
     if path.stat().st_size == 0:
-        raise ImageError(f"image file is empty (0 bytes): {path}")
+        raise error(f"{kind} file is empty (0 bytes): {path}")
     return path
 
 
@@ -254,6 +259,11 @@ def check_output_path(path: PathLike, protect: Iterable[PathLike] = ()) -> Path:
     """
     path = Path(path).expanduser()
     output_format(path)
+    return check_output_location(path, protect)
+
+
+def check_output_location(path: Path, protect: Iterable[PathLike] = ()) -> Path:
+    """The checks of :func:`check_output_path` but the extension's, for outputs of any kind."""
     if path.is_dir():
         raise ImageError(f"output path {path} is a folder: give a file name such as {path / 'dream.png'}")
     folder = path.parent
@@ -264,7 +274,7 @@ def check_output_path(path: PathLike, protect: Iterable[PathLike] = ()) -> Path:
     for protected in protect:
         if same_file(path, Path(protected).expanduser()):
             raise ImageError(
-                f"refusing to overwrite the input image {protected} with output {path}: "
+                f"refusing to overwrite the input {protected} with output {path}: "
                 "choose a different output path"
             )
     return path
@@ -385,23 +395,33 @@ def metadata_exif(metadata: dict[str, str]) -> bytes:
 
 
 def write_atomically(path: Path, image: Image.Image, image_format: str, options: dict[str, object]) -> None:
-    """Save to a hidden temporary file beside ``path``, then rename it over ``path``.
-
-    On any failure, Ctrl-C included, the temporary file is removed and ``path`` is left as it was.
-    """
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    """Save ``image`` to ``path`` through :func:`atomic_output`."""
     try:
-        with os.fdopen(descriptor, "wb") as stream:
+        with atomic_output(path) as temporary, open(temporary, "wb") as stream:
             image.save(stream, format=image_format, **options)
-            stream.flush()
+    except (OSError, ValueError) as err:
+        raise ImageError(f"could not write {path} as {image_format}: {one_line(err)}") from None
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """A hidden temporary path beside ``path``; renamed over ``path`` when the block succeeds.
+
+    On any failure, Ctrl-C included, the temporary file is removed and ``path`` is left as it was,
+    so no reader ever sees half an image or half a video.
+    """
+    descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(descriptor)
+    temporary = Path(name)
+    try:
+        yield temporary
+        with open(temporary, "rb+") as stream:
             os.fsync(stream.fileno())
         os.chmod(temporary, new_file_mode(path))
         os.replace(temporary, path)
-    except BaseException as err:
+    except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
-        if isinstance(err, (OSError, ValueError)):
-            raise ImageError(f"could not write {path} as {image_format}: {one_line(err)}") from None
         raise
 
 

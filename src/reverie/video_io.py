@@ -1,0 +1,320 @@
+"""Reading and writing moving pictures: animated GIF and WebP through Pillow, video through PyAV.
+
+PyAV carries its own FFmpeg libraries, so no system ``ffmpeg`` is needed. Video is written with
+H.264 (MP4, MOV, MKV) or VP9 (WebM) in yuv420p, which every player shows; yuv420p needs even sides,
+so :func:`even_size` trims a pixel where needed. Every output is written under a temporary name and
+renamed into place, as images are (:func:`reverie.imaging.atomic_output`).
+
+Audio is carried over from a source video: copied packet for packet when the output container
+accepts its codec, else re-encoded (AAC for MP4/MOV, Opus for WebM).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from reverie.errors import ImageError, SettingsError, VideoError
+from reverie.imaging import atomic_output, check_output_location, existing_file, one_line, to_uint8
+
+PathLike = str | os.PathLike[str]
+
+#: Lower-case extension -> (FFmpeg container, video encoder) for video outputs.
+VIDEO_FORMATS: dict[str, tuple[str, str]] = {
+    ".mp4": ("mp4", "libx264"),
+    ".mov": ("mov", "libx264"),
+    ".mkv": ("matroska", "libx264"),
+    ".webm": ("webm", "libvpx-vp9"),
+}
+
+#: Extensions written as animated images through Pillow.
+ANIMATED_IMAGE_FORMATS: dict[str, str] = {".gif": "GIF", ".webp": "WEBP"}
+
+#: Audio codecs each container takes as they are; others are re-encoded to the second entry.
+AUDIO_COPY: dict[str, tuple[frozenset[str], str]] = {
+    "mp4": (frozenset({"aac", "mp3", "alac", "ac3", "opus"}), "aac"),
+    "mov": (frozenset({"aac", "mp3", "alac", "ac3", "pcm_s16le"}), "aac"),
+    "matroska": (frozenset({"aac", "mp3", "opus", "vorbis", "flac", "ac3", "pcm_s16le"}), "aac"),
+    "webm": (frozenset({"opus", "vorbis"}), "libopus"),
+}
+
+#: H.264 constant rate factor: 18 is visually lossless, so compression does not eat dream detail.
+VIDEO_QUALITY_CRF = "18"
+
+
+def av_module() -> Any:
+    """PyAV, imported on first use so image-only work never pays for loading FFmpeg."""
+    import av
+
+    return av
+
+
+def check_animation_path(path: PathLike, protect: Iterable[PathLike] = ()) -> Path:
+    """Validate an animation output (GIF, WebP, MP4, MOV, MKV, WebM) as check_output_path does images."""
+    path = Path(path).expanduser()
+    suffix = path.suffix.lower()
+    if suffix not in ANIMATED_IMAGE_FORMATS and suffix not in VIDEO_FORMATS:
+        known = " ".join([*ANIMATED_IMAGE_FORMATS, *VIDEO_FORMATS])
+        shown = f"extension {suffix!r}" if suffix else "no extension"
+        raise ImageError(f"cannot write {path}: {shown} is not an animation format (use one of {known})")
+    return check_output_location(path, protect)
+
+
+def check_video_output(path: PathLike, protect: Iterable[PathLike] = ()) -> Path:
+    """Like :func:`check_animation_path`, for outputs that must be real video (not GIF or WebP)."""
+    path = Path(path).expanduser()
+    if path.suffix.lower() not in VIDEO_FORMATS:
+        known = " ".join(VIDEO_FORMATS)
+        raise ImageError(f"cannot write video {path}: use one of the extensions {known}")
+    return check_animation_path(path, protect)
+
+
+def even_size(size: tuple[int, int]) -> tuple[int, int]:
+    """(width, height) rounded down to even numbers, as yuv420p video needs."""
+    return size[0] - size[0] % 2, size[1] - size[1] % 2
+
+
+def check_fps(fps: float) -> Fraction:
+    """Frames per second as a Fraction; SettingsError outside 0.1..240."""
+    if not 0.1 <= fps <= 240:
+        raise SettingsError(f"--fps must be between 0.1 and 240; got {fps}")
+    return Fraction(fps).limit_denominator(1001)
+
+
+# ---------------------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a source video holds: size in px, frame count, frame rate and whether it has audio."""
+
+    width: int
+    height: int
+    frames: int
+    fps: Fraction
+    has_audio: bool
+
+
+def open_video(path: PathLike) -> Any:
+    """The video at ``path`` opened for reading; VideoError for anything that is not a video."""
+    path = existing_file(path, "video", VideoError)
+    av = av_module()
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError, ValueError) as err:
+        raise VideoError(f"{path} is not a readable video: {one_line(err)}") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{path} holds no video stream")
+    return container
+
+
+def probe_video(path: PathLike) -> VideoInfo:
+    """Size, frame count (counted from the packets when the header does not say), rate and audio."""
+    with open_video(path) as container:
+        stream = container.streams.video[0]
+        frames = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
+        rate = stream.average_rate or stream.guessed_rate
+        if not rate or stream.codec_context.width <= 0:
+            raise VideoError(f"{path} is not a readable video: it has no frame size or frame rate")
+        return VideoInfo(
+            stream.codec_context.width,
+            stream.codec_context.height,
+            frames,
+            Fraction(rate),
+            bool(container.streams.audio),
+        )
+
+
+def read_frames(path: PathLike, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+    """Decoded frames as float32 RGB (H, W, 3) in [0, 1], resized to ``size`` (width, height) if given."""
+    av = av_module()
+    with open_video(path) as container:
+        try:
+            for frame in container.decode(video=0):
+                image = frame.to_image()
+                if size is not None and image.size != size:
+                    image = image.resize(size, Image.Resampling.LANCZOS)
+                yield np.asarray(image, dtype=np.float32) / 255.0
+        except av.FFmpegError as err:
+            raise VideoError(f"{path} is corrupt: {one_line(err)}") from None
+
+
+# ---------------------------------------------------------------------------------------- writing
+
+
+def write_animation(path: PathLike, frames: Iterable[np.ndarray], fps: float) -> int:
+    """Write float RGB frames in [0, 1] to ``path`` as GIF, WebP or video; returns the frame count.
+
+    GIF and WebP loop forever. The file appears only once complete.
+    """
+    path = Path(path).expanduser()
+    if path.suffix.lower() in ANIMATED_IMAGE_FORMATS:
+        return write_animated_image(path, frames, fps)
+    with VideoWriter(path, check_fps(fps)) as writer:
+        for frame in frames:
+            writer.write(frame)
+        return writer.count
+
+
+def write_animated_image(path: Path, frames: Iterable[np.ndarray], fps: float) -> int:
+    """Animated GIF (256 colours per frame) or WebP (lossy, high quality) through Pillow."""
+    image_format = ANIMATED_IMAGE_FORMATS[path.suffix.lower()]
+    images = [Image.fromarray(to_uint8(frame), "RGB") for frame in frames]
+    if not images:
+        raise SettingsError("an animation needs at least one frame")
+    if image_format == "GIF":
+        images = [image.quantize(colors=256, method=Image.Quantize.MEDIANCUT) for image in images]
+    duration = max(20, round(1000 / float(check_fps(fps))))
+    options: dict[str, object] = {"save_all": True, "append_images": images[1:], "duration": duration}
+    options["loop"] = 0
+    if image_format == "WEBP":
+        options["quality"] = 90
+    try:
+        with atomic_output(path) as temporary, open(temporary, "wb") as stream:
+            images[0].save(stream, format=image_format, **options)
+    except (OSError, ValueError) as err:
+        raise ImageError(f"could not write {path}: {one_line(err)}") from None
+    return len(images)
+
+
+class VideoWriter:
+    """Encode frames into a video file, optionally carrying over another video's audio.
+
+    Use as a context manager: the file is renamed into place when the block ends without error,
+    and the temporary file is removed when it fails. Frames are float RGB in [0, 1] or uint8, all of
+    one size (trimmed to even sides).
+    """
+
+    def __init__(self, path: PathLike, fps: Fraction, audio_from: PathLike | None = None) -> None:
+        self.path = Path(path).expanduser()
+        if self.path.suffix.lower() not in VIDEO_FORMATS:
+            raise ImageError(f"cannot write video {self.path}: use one of {' '.join(VIDEO_FORMATS)}")
+        self.container_format, self.codec = VIDEO_FORMATS[self.path.suffix.lower()]
+        self.fps = fps
+        self.audio_from = audio_from
+        self.count = 0
+        self._atomic: Any = None
+        self._container: Any = None
+        self._stream: Any = None
+        self._audio: AudioCarrier | None = None
+
+    def __enter__(self) -> VideoWriter:
+        self._atomic = atomic_output(self.path)
+        temporary = self._atomic.__enter__()
+        av = av_module()
+        try:
+            self._container = av.open(str(temporary), mode="w", format=self.container_format)
+        except (av.FFmpegError, OSError) as err:
+            self._atomic.__exit__(type(err), err, err.__traceback__)
+            raise ImageError(f"could not write {self.path}: {one_line(err)}") from None
+        return self
+
+    def write(self, frame: np.ndarray) -> None:
+        """Encode one frame."""
+        pixels = frame if frame.dtype == np.uint8 else to_uint8(frame)
+        height, width = pixels.shape[:2]
+        if self._stream is None:
+            self._stream = self._open_stream(even_size((width, height)))
+        pixels = pixels[: self._stream.height, : self._stream.width]
+        if pixels.shape[:2] != (self._stream.height, self._stream.width):
+            raise SettingsError("all frames of a video must have the same size")
+        video_frame = av_module().VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
+        video_frame.pts = self.count
+        video_frame.time_base = 1 / self.fps
+        self._container.mux(self._stream.encode(video_frame))
+        self.count += 1
+
+    def _open_stream(self, size: tuple[int, int]) -> Any:
+        if min(size) < 2:
+            raise SettingsError(f"video frames must be at least 2x2 px; got {size[0]}x{size[1]}")
+        stream = self._container.add_stream(self.codec, rate=self.fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = 1 / self.fps
+        if self.codec == "libx264":
+            stream.options = {"crf": VIDEO_QUALITY_CRF, "preset": "medium"}
+        else:
+            stream.options = {"crf": "24", "b": "0", "row-mt": "1"}
+        if self.audio_from is not None:
+            self._audio = AudioCarrier(self.audio_from, self._container, self.container_format)
+            self._audio.add_stream()
+        return stream
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> None:
+        try:
+            if kind is None:
+                if self._stream is None:
+                    raise SettingsError("a video needs at least one frame")
+                self._container.mux(self._stream.encode(None))
+                if self._audio is not None:
+                    self._audio.write()
+            self._container.close()
+        except BaseException as failure:
+            self._container.close()
+            self._atomic.__exit__(type(failure), failure, failure.__traceback__)
+            raise
+        self._atomic.__exit__(kind, error, trace)
+
+
+class AudioCarrier:
+    """Carries a source video's first audio stream into an output container.
+
+    FFmpeg containers take no new stream once the first packet is written, so :meth:`add_stream`
+    runs before any video is encoded and :meth:`write` after it: copying packet for packet when
+    the container takes the codec, else re-encoding. A source without audio carries nothing.
+    """
+
+    def __init__(self, source: PathLike, output: Any, container_format: str) -> None:
+        self.source = source
+        self.output = output
+        self.container_format = container_format
+        self.target: Any = None
+        self.copy = False
+
+    def add_stream(self) -> None:
+        with open_video(self.source) as container:
+            if not container.streams.audio:
+                return
+            audio = container.streams.audio[0]
+            copyable, fallback = AUDIO_COPY[self.container_format]
+            self.copy = audio.codec_context.name in copyable
+            if self.copy:
+                self.target = self.output.add_stream_from_template(audio)
+                return
+            rate = 48000 if fallback == "libopus" else audio.codec_context.sample_rate
+            self.target = self.output.add_stream(fallback, rate=rate)
+            self.target.layout = audio.codec_context.layout.name
+
+    def write(self) -> None:
+        if self.target is None:
+            return
+        with open_video(self.source) as container:
+            audio = container.streams.audio[0]
+            if self.copy:
+                for packet in container.demux(audio):
+                    if packet.dts is not None:
+                        packet.stream = self.target
+                        self.output.mux(packet)
+            else:
+                self._reencode(container, audio)
+
+    def _reencode(self, container: Any, audio: Any) -> None:
+        target = self.target
+        resampler = av_module().AudioResampler(
+            format=target.format.name, layout=target.layout.name, rate=target.rate
+        )
+        for frame in container.decode(audio):
+            frame.pts = None
+            for resampled in resampler.resample(frame):
+                self.output.mux(target.encode(resampled))
+        for resampled in resampler.resample(None):
+            self.output.mux(target.encode(resampled))
+        self.output.mux(target.encode(None))
