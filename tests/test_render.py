@@ -108,6 +108,9 @@ def test_progress_reports_every_step_of_every_octave(lite0, small_cat) -> None:
     render(lite0, parse_layer_spec("blocks.3"), to_tensor(small_cat.rgb), QUICK, events.append)
     assert [(e.octave, e.step) for e in events] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
     assert events[-1].size == (120, 80) and events[-1].fraction == 1.0
+    previews = [(e.octave, tuple(e.image.shape)) for e in events if e.image is not None]
+    small = events[0].size
+    assert previews == [(1, (1, 3, small[1], small[0])), (2, (1, 3, 80, 120))]  # each octave's last step
 
 
 def test_tv_weight_smooths_the_result(lite0, small_cat) -> None:

@@ -15,7 +15,7 @@ from click.core import ParameterSource
 from reverie import __version__
 from reverie.animate import VideoSettings, ZoomSettings, dream_video, dream_zoom
 from reverie.classify import classify as classify_picture
-from reverie.dreamer import Dreamer, read_settings, recipe
+from reverie.dreamer import Dreamer, read_settings, recipe, resolve_device
 from reverie.errors import ReverieError
 from reverie.imaging import (
     DEFAULT_MAX_PIXELS,
@@ -321,6 +321,46 @@ class frame_reporter(Reporter):
         if self.bar is None:
             self.bar = tqdm(total=total, initial=done - 1, unit="frame", file=sys.stderr)
         self.bar.update(1)
+
+
+@cli.command()
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (loopback: this machine only).",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option(
+    "--data-dir", type=click.Path(file_okay=False), help="Jobs, uploads and results [~/.local/share/reverie]."
+)
+@click.option(
+    "--workers", type=click.IntRange(1, 16), default=1, show_default=True, help="Jobs dreamed at once."
+)
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
+@click.option("--max-upload-mb", type=click.IntRange(1, 2048), default=25, show_default=True)
+@click.option(
+    "--max-pixels", type=int, default=40_000_000, show_default=True, help="Largest upload, in pixels."
+)
+def serve(
+    host: str, port: int, data_dir: str | None, workers: int, device: str, max_upload_mb: int, max_pixels: int
+) -> None:
+    """Start the web app: upload photos, follow progress, download dreams (Ctrl-C stops it)."""
+    from reverie.web import WebConfig, default_data_dir, is_loopback
+    from reverie.web import serve as run_server
+
+    resolve_device(device)
+    folder = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise click.ClickException(f"cannot use data folder {folder}: {first_line(error)}") from None
+    if not is_loopback(host):
+        click.echo(f"reverie: warning: listening on {host}: anyone who can reach it can use it", err=True)
+    config = WebConfig(folder, device, workers, max_upload_mb * 1024 * 1024, max_pixels)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"Reverie is at http://{shown}:{port}/ (API docs at /docs; data in {folder})")
+    run_server(config, host, port)
 
 
 @cli.command()

@@ -31,6 +31,9 @@ class Progress:
     steps: int
     loss: float
     size: tuple[int, int]  # (width, height) of this octave
+    #: The picture so far, (1, 3, H, W) in [0, 1], on the octave's last step only (else None): for
+    #: previews. It is the live tensor, so copy it before changing it.
+    image: Tensor | None = None
 
     @property
     def fraction(self) -> float:
@@ -291,7 +294,8 @@ def render(
         for step in range(1, settings.steps + 1):
             loss = gradient_ascent_step(model, objective, dreamed, settings, generator, octave_mask)
             if progress is not None:
-                progress(Progress(octave, len(sizes), step, settings.steps, loss, size))
+                image = dreamed.detach() if step == settings.steps else None
+                progress(Progress(octave, len(sizes), step, settings.steps, loss, size, image))
         if octave < len(sizes):
             detail = dreamed - base
     return dreamed.detach()

@@ -1,0 +1,39 @@
+"""Reverie in the browser: ``reverie serve`` starts a local web app over the public API.
+
+The app (:mod:`reverie.web.app`) validates uploads and reports jobs; jobs live in SQLite in the
+data folder (:mod:`reverie.web.jobs`) and are dreamed by background workers
+(:mod:`reverie.web.worker`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+
+from reverie.web.app import WebConfig, create_app
+
+__all__ = ["WebConfig", "create_app", "default_data_dir", "is_loopback", "serve"]
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/reverie``, else ``~/.local/share/reverie``."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "reverie"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only listens on this machine (127.0.0.0/8, ::1 or localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(config: WebConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the app until SIGINT or SIGTERM; a running job is then marked interrupted."""
+    import uvicorn
+
+    uvicorn.run(create_app(config), host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)

@@ -1,0 +1,270 @@
+"""The web app: one page and an HTTP API (documented at ``/docs``, schema at ``/openapi.json``).
+
+All dreaming goes through the public API (:class:`reverie.Dreamer` in :mod:`reverie.web.worker`);
+this module only validates requests, stores uploads and reports jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from reverie import __version__
+from reverie.dreamer import resolve_layers
+from reverie.errors import ReverieError
+from reverie.imaging import load_image, save_image
+from reverie.models import DEFAULT_MODEL, get_spec, list_models
+from reverie.settings import DreamSettings
+from reverie.web.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore, display_name, new_job_id
+from reverie.web.worker import Workers
+from reverie.weights import weights_available
+
+#: Largest upload accepted, bytes (``--max-upload-mb``).
+DEFAULT_MAX_UPLOAD = 25 * 1024 * 1024
+#: Largest picture accepted, width * height (``--max-pixels``): 40 MP covers any phone photo.
+DEFAULT_WEB_MAX_PIXELS = 40_000_000
+#: Working resolution of web dreams unless the form asks otherwise: quick enough on a CPU.
+DEFAULT_WEB_MAX_SIDE = 768
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """What ``reverie serve`` was started with."""
+
+    data_dir: Path
+    device: str = "auto"
+    workers: int = 1
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD
+    max_pixels: int = DEFAULT_WEB_MAX_PIXELS
+
+
+class JobView(BaseModel):
+    """A job as the API shows it. URLs are null until the file exists."""
+
+    id: str
+    status: str
+    name: str
+    width: int
+    height: int
+    progress: float
+    stage: str
+    error: str
+    created: float
+    started: float | None
+    finished: float | None
+    settings: dict[str, Any]
+    preview_url: str | None
+    result_url: str | None
+    source_url: str
+
+
+class ModelView(BaseModel):
+    name: str
+    description: str
+    presets: dict[str, str]
+    default_preset: str
+    layers: list[str]
+
+
+def job_view(job: Job) -> JobView:
+    base = f"/api/jobs/{job.id}"
+    data = job.as_dict()
+    return JobView(
+        **{key: data[key] for key in JobView.model_fields if key in data},
+        preview_url=f"{base}/preview?v={job.progress:.3f}" if job.has_preview else None,
+        result_url=f"{base}/result" if job.status == "done" else None,
+        source_url=f"{base}/source",
+    )
+
+
+def create_app(config: WebConfig) -> FastAPI:
+    """The FastAPI application; its lifespan starts and stops the workers."""
+    store = JobStore(config.data_dir)
+    workers = Workers(store, config.device, config.workers)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        workers.start()
+        try:
+            yield
+        finally:
+            interrupted = workers.stop()
+            note = f"; {interrupted} running job(s) marked interrupted" if interrupted else ""
+            print(f"reverie: server stopped{note}", file=sys.stderr, flush=True)
+
+    app = FastAPI(
+        title="Reverie",
+        version=__version__,
+        description="DeepDream in the browser: submit a photo as a job, follow it, download the dream.",
+        lifespan=lifespan,
+    )
+    app.state.store, app.state.workers, app.state.config = store, workers, config
+    app.mount("/static", StaticFiles(directory=str(files("reverie.web") / "static")), name="static")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> str:
+        return (files("reverie.web") / "static" / "index.html").read_text(encoding="utf-8")
+
+    @app.get("/api/models", response_model=list[ModelView], summary="Models whose weights are installed")
+    def models() -> list[ModelView]:
+        return [model_view(name) for name in list_models() if weights_available(get_spec(name))]
+
+    @app.post(
+        "/api/jobs", response_model=JobView, status_code=201, summary="Upload a photo and queue a dream"
+    )
+    async def submit(
+        image: Annotated[UploadFile, File(description="The photo: JPEG, PNG, WebP, TIFF, BMP or GIF")],
+        model: Annotated[str, Form()] = DEFAULT_MODEL,
+        preset: Annotated[str, Form()] = "",
+        layers: Annotated[str, Form()] = "",
+        steps: Annotated[int, Form(ge=1, le=200)] = 10,
+        octaves: Annotated[int, Form(ge=1, le=10)] = 4,
+        strength: Annotated[float, Form(gt=0, le=1, description="Step size per step")] = 0.01,
+        seed: Annotated[int, Form(ge=0)] = 0,
+        max_side: Annotated[
+            int, Form(ge=64, le=4096, description="Working resolution")
+        ] = DEFAULT_WEB_MAX_SIDE,
+    ) -> JobView:
+        settings = checked_settings(
+            workers, model, preset=preset, layers=layers, steps=steps, octaves=octaves,
+            step_size=strength, seed=seed, max_side=max_side,
+        )  # fmt: skip
+        job_id = new_job_id()
+        size = await store_upload(image, store.upload_path(job_id), config, workers, settings)
+        job = store.add(job_id, settings, image.filename or "", size)
+        workers.wake.set()
+        return job_view(job)
+
+    @app.get("/api/jobs", response_model=list[JobView], summary="Recent jobs, newest first")
+    def recent(limit: int = 50) -> list[JobView]:
+        return [job_view(job) for job in store.recent(max(1, min(limit, 500)))]
+
+    @app.get("/api/jobs/{job_id}", response_model=JobView, summary="One job's state and progress")
+    def get_job(job_id: str) -> JobView:
+        return job_view(existing_job(store, job_id))
+
+    @app.post("/api/jobs/{job_id}/cancel", response_model=JobView, summary="Cancel a queued or running job")
+    def cancel(job_id: str) -> JobView:
+        job = existing_job(store, job_id)
+        if job.status == RUNNING:
+            workers.cancel(job_id)
+        elif job.status == QUEUED:
+            store.cancel_if_queued(job_id)
+        else:
+            raise HTTPException(409, f"job is {job.status}; only queued or running jobs can be cancelled")
+        return job_view(existing_job(store, job_id))
+
+    @app.post("/api/jobs/{job_id}/retry", response_model=JobView, summary="Queue a stopped job again")
+    def retry(job_id: str) -> JobView:
+        job = existing_job(store, job_id)
+        if job.status not in FINISHED or job.status == "done" or not store.requeue(job_id):
+            raise HTTPException(409, f"job is {job.status}; only failed, cancelled or interrupted jobs retry")
+        workers.wake.set()
+        return job_view(existing_job(store, job_id))
+
+    @app.get("/api/jobs/{job_id}/result", summary="The dreamed PNG (a download)")
+    def result(job_id: str) -> FileResponse:
+        job = existing_job(store, job_id)
+        path = store.result_path(job.id)
+        if job.status != "done" or not path.exists():
+            raise HTTPException(404, f"job {job_id} has no result (it is {job.status})")
+        stem = Path(job.name).stem or "photo"
+        return FileResponse(path, media_type="image/png", filename=f"{stem}-dream.png")
+
+    @app.get("/api/jobs/{job_id}/preview", summary="The picture after the last finished octave (JPEG)")
+    def preview(job_id: str) -> FileResponse:
+        return job_file(existing_job(store, job_id), store.preview_path(job_id), "image/jpeg")
+
+    @app.get("/api/jobs/{job_id}/source", summary="The uploaded photo as stored (PNG)")
+    def source(job_id: str) -> FileResponse:
+        return job_file(existing_job(store, job_id), store.upload_path(job_id), "image/png")
+
+    @app.exception_handler(ReverieError)
+    async def reverie_error(_request: Request, error: ReverieError) -> Any:
+        from fastapi.responses import JSONResponse
+
+        return JSONResponse({"detail": " ".join(str(error).split())}, status_code=400)
+
+    return app
+
+
+def model_view(name: str) -> ModelView:
+    spec = get_spec(name)
+    layers = [info.name for info in spec.build().layer_infos]
+    return ModelView(
+        name=name, description=spec.description, presets=dict(spec.presets),
+        default_preset=spec.default_preset, layers=layers,
+    )  # fmt: skip
+
+
+def checked_settings(workers: Workers, model: str, **values: Any) -> DreamSettings:
+    """Dream settings from the form, checked against the model (unknown layers, presets...)."""
+    if model not in list_models():
+        raise HTTPException(400, f"unknown model {model!r}; models: {', '.join(list_models())}")
+    if not weights_available(get_spec(model)):
+        raise HTTPException(400, f"model {model} has no weights installed on this server")
+    settings = DreamSettings(model=model, **values).validate()
+    settings = settings.with_changes(layers=resolve_layers(settings))
+    workers.dreamer(model).objective(settings)
+    return settings
+
+
+async def store_upload(
+    upload: UploadFile, target: Path, config: WebConfig, workers: Workers, settings: DreamSettings
+) -> tuple[int, int]:
+    """Read the upload within the size limit, check it is a real picture, store it as PNG.
+
+    Returns the picture's (width, height). Any problem is an HTTP error with a message for the page.
+    """
+    limit = config.max_upload_bytes
+    descriptor, name = tempfile.mkstemp(prefix=".upload-", dir=target.parent)
+    temporary = Path(name)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            size = 0
+            while chunk := await upload.read(CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPException(413, f"the file is larger than {limit // (1024 * 1024)} MB")
+                stream.write(chunk)
+        if size == 0:
+            raise HTTPException(400, "the file is empty")
+        try:
+            picture = load_image(temporary, max_pixels=config.max_pixels)
+        except ReverieError as error:
+            message = str(error).replace(str(temporary), repr(display_name(upload.filename)))
+            if "--max-pixels" in message:
+                message = f"the picture has more than {config.max_pixels:,} pixels"
+            raise HTTPException(415 if "not an image" in message else 400, message) from None
+        workers.dreamer(settings.model).working_picture(picture, settings.max_side)
+        save_image(target, picture)
+        return picture.width, picture.height
+    finally:
+        with suppress(OSError):
+            temporary.unlink()
+
+
+def existing_job(store: JobStore, job_id: str) -> Job:
+    job = store.get(job_id)
+    if job is None:
+        raise HTTPException(404, f"no job {job_id!r}")
+    return job
+
+
+def job_file(job: Job, path: Path, media_type: str) -> FileResponse:
+    if not path.exists():
+        raise HTTPException(404, f"job {job.id} has no such file yet")
+    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "no-store"})

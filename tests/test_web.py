@@ -1,0 +1,205 @@
+"""The web app's HTTP API with the real model: jobs, progress, cancel, downloads, bad uploads, restarts."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from reverie.dreamer import read_settings
+from reverie.web import WebConfig, create_app, is_loopback
+from reverie.web.jobs import INTERRUPTED, JobStore, display_name
+
+QUICK = {"steps": "2", "octaves": "2", "max_side": "128"}
+#: Slow enough to be seen running, cancelled or interrupted (about a minute if left alone).
+SLOW = {"steps": "200", "octaves": "3", "max_side": "320"}
+
+
+def png_bytes(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def submit(client: TestClient, data: bytes, name: str = "cat.png", **fields: str) -> dict:
+    response = client.post("/api/jobs", files={"image": (name, data, "image/png")}, data=fields)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def wait_for(client: TestClient, job_id: str, done, timeout: float = 60.0) -> dict:
+    """Poll a job until ``done(job)`` is true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if done(job):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never got there: {job}")
+
+
+def finished(job: dict) -> bool:
+    return job["status"] in {"done", "failed", "cancelled", "interrupted"}
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def client(data_dir: Path):
+    with TestClient(create_app(WebConfig(data_dir, device="cpu"))) as client:
+        yield client
+
+
+def test_a_job_runs_and_its_dream_downloads(client: TestClient, chelsea_path: Path) -> None:
+    job = submit(client, png_bytes(chelsea_path), **QUICK, seed="3", strength="0.02")
+    assert job["status"] == "queued" and (job["width"], job["height"]) == (451, 300)
+    assert job["settings"]["layers"] == "blocks.8,blocks.11"  # the preset, resolved at submit
+    done = wait_for(client, job["id"], finished)
+    assert done["status"] == "done" and done["progress"] == 1.0 and done["result_url"]
+    download = client.get(done["result_url"])
+    assert download.status_code == 200 and download.headers["content-type"] == "image/png"
+    assert download.headers["content-disposition"] == 'attachment; filename="cat-dream.png"'
+    result = Image.open(io.BytesIO(download.content))
+    assert result.size == (128, 85)
+    original = np.asarray(Image.open(chelsea_path).convert("RGB").resize((128, 85)), np.float32) / 255
+    assert np.abs(np.asarray(result.convert("RGB"), np.float32) / 255 - original).mean() > 0.01
+    saved = Path(client.app.state.store.result_path(job["id"]))
+    assert read_settings(saved).seed == 3 and read_settings(saved).step_size == 0.02
+    assert client.get(done["preview_url"]).headers["content-type"] == "image/jpeg"
+    assert client.get(done["source_url"]).status_code == 200
+    assert [j["id"] for j in client.get("/api/jobs").json()] == [job["id"]]
+
+
+def test_progress_and_previews_arrive_and_a_running_job_cancels(
+    client: TestClient, chelsea_path: Path
+) -> None:
+    job = submit(client, png_bytes(chelsea_path), **SLOW)
+    running = wait_for(client, job["id"], lambda j: j["status"] == "running" and j["preview_url"])
+    assert 0 < running["progress"] < 1 and running["stage"].startswith("octave ")
+    preview = Image.open(io.BytesIO(client.get(running["preview_url"]).content))
+    assert preview.width < 320  # the first octave is smaller than the working size
+    assert client.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
+    stopped = wait_for(client, job["id"], finished, timeout=30)
+    assert stopped["status"] == "cancelled" and stopped["result_url"] is None
+    assert client.get(f"/api/jobs/{job['id']}/result").status_code == 404
+    assert client.post(f"/api/jobs/{job['id']}/cancel").status_code == 409
+
+
+def test_jobs_queue_one_at_a_time_and_a_queued_job_cancels(client: TestClient, chelsea_path: Path) -> None:
+    first = submit(client, png_bytes(chelsea_path), **SLOW)
+    second = submit(client, png_bytes(chelsea_path), **QUICK)
+    wait_for(client, first["id"], lambda j: j["status"] == "running")
+    assert client.get(f"/api/jobs/{second['id']}").json()["status"] == "queued"
+    assert client.post(f"/api/jobs/{second['id']}/cancel").json()["status"] == "cancelled"
+    client.post(f"/api/jobs/{first['id']}/cancel")
+    wait_for(client, first["id"], finished, timeout=30)
+    retried = client.post(f"/api/jobs/{second['id']}/retry").json()
+    assert retried["status"] == "queued"
+    assert wait_for(client, second["id"], finished)["status"] == "done"
+
+
+def bad_uploads(tmp_path: Path, photo: bytes) -> list[tuple[dict, bytes, int, str]]:
+    """(form fields, file bytes, expected status, message fragment)."""
+    tiny = io.BytesIO()
+    Image.new("RGB", (12, 12)).save(tiny, "PNG")
+    return [
+        ({}, b"", 400, "empty"),
+        ({}, b"hello, not a picture", 415, "not an image"),
+        ({}, photo[:3000], 400, "cannot read image 'x.png'"),
+        ({}, tiny.getvalue(), 400, "too small"),
+        ({"layers": "mixed3"}, photo, 400, "unknown layer"),
+        ({"preset": "fancy"}, photo, 400, "unknown preset"),
+        ({"model": "alexnet"}, photo, 400, "unknown model"),
+        ({"model": "vgg16"}, photo, 400, "no weights"),
+        ({"steps": "0"}, photo, 422, "greater than or equal to 1"),
+        ({"strength": "lots"}, photo, 422, "valid number"),
+    ]
+
+
+def test_bad_uploads_get_clear_messages_and_leave_nothing(
+    tmp_path: Path, chelsea_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("REVERIE_WEIGHTS_DIR", raising=False)
+    data_dir = tmp_path / "data"
+    config = WebConfig(data_dir, device="cpu", max_upload_bytes=400_000, max_pixels=200_000)
+    photo = png_bytes(chelsea_path)
+    with TestClient(create_app(config)) as client:
+        for fields, data, status, fragment in bad_uploads(tmp_path, photo):
+            response = client.post("/api/jobs", files={"image": ("x.png", data, "image/png")}, data=fields)
+            assert response.status_code == status, (fields, response.text)
+            assert fragment in str(response.json()["detail"]), (fields, response.text)
+        big = io.BytesIO()
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (400, 400, 3), np.uint8)).save(big, "PNG")
+        response = client.post("/api/jobs", files={"image": ("big.png", big.getvalue(), "image/png")})
+        assert response.status_code == 413 and "larger than" in response.json()["detail"]
+        wide = io.BytesIO()
+        Image.new("RGB", (1000, 300)).save(wide, "PNG")  # 300,000 px > 200,000
+        response = client.post("/api/jobs", files={"image": ("wide.png", wide.getvalue(), "image/png")})
+        assert response.status_code == 400 and "more than 200,000 pixels" in response.json()["detail"]
+        assert client.get("/api/jobs").json() == []
+    assert [p.name for p in (data_dir / "uploads").iterdir()] == []
+
+
+def test_user_file_names_never_become_paths(client: TestClient, chelsea_path: Path, data_dir: Path) -> None:
+    job = submit(client, png_bytes(chelsea_path), name="../../escape.png", **QUICK)
+    assert job["name"] == "escape.png" and len(job["id"]) >= 22
+    assert sorted(p.name for p in (data_dir / "uploads").iterdir()) == [f"{job['id']}.png"]
+    assert not (data_dir.parent / "escape.png").exists()
+    assert display_name("C:\\Users\\me\\cat.jpg") == "cat.jpg" and display_name("") == "upload"
+    assert client.get("/api/jobs/nope").status_code == 404
+    assert client.get("/api/jobs/nope/result").status_code == 404
+
+
+def test_queued_jobs_and_results_survive_a_restart(data_dir: Path, chelsea_path: Path) -> None:
+    photo = png_bytes(chelsea_path)
+    app = create_app(WebConfig(data_dir, device="cpu"))
+    # No lifespan yet, so no workers: the job stays queued, as if the server stopped before it ran.
+    queued = submit(TestClient(app), photo, **QUICK)
+    store = JobStore(data_dir)
+    assert store.get(queued["id"]).status == "queued"
+    with TestClient(create_app(WebConfig(data_dir, device="cpu"))) as client:
+        assert wait_for(client, queued["id"], finished)["status"] == "done"
+    with TestClient(create_app(WebConfig(data_dir, device="cpu"))) as client:
+        job = client.get(f"/api/jobs/{queued['id']}").json()
+        assert job["status"] == "done" and client.get(job["result_url"]).status_code == 200
+
+
+def test_a_job_left_running_by_a_killed_server_is_marked_interrupted(
+    data_dir: Path, chelsea_path: Path
+) -> None:
+    app = create_app(WebConfig(data_dir, device="cpu"))
+    job = submit(TestClient(app), png_bytes(chelsea_path), **QUICK)
+    JobStore(data_dir).claim_next()  # running, then the process "dies"
+    with TestClient(create_app(WebConfig(data_dir, device="cpu"))) as client:
+        interrupted = client.get(f"/api/jobs/{job['id']}").json()
+        assert interrupted["status"] == INTERRUPTED and "server stopped" in interrupted["error"]
+        assert client.post(f"/api/jobs/{job['id']}/retry").json()["status"] == "queued"
+        assert wait_for(client, job["id"], finished)["status"] == "done"
+
+
+def test_the_api_is_documented(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert {
+        "/api/jobs",
+        "/api/jobs/{job_id}",
+        "/api/jobs/{job_id}/cancel",
+        "/api/jobs/{job_id}/result",
+    } <= set(schema["paths"])
+    assert client.get("/docs").status_code == 200
+    page = client.get("/")
+    assert page.status_code == 200 and "<title>Reverie" in page.text
+    models = client.get("/api/models").json()
+    assert "efficientnet_lite0" in [m["name"] for m in models]
+
+
+def test_loopback_detection() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
