@@ -32,7 +32,7 @@ import numpy as np
 
 from reverie.dreamer import Dreamer, as_picture
 from reverie.errors import SettingsError, VideoError
-from reverie.imaging import Picture, load_image, save_image, to_uint8
+from reverie.imaging import Picture, load_image, one_line, save_image, to_uint8
 from reverie.settings import DreamSettings
 from reverie.video_io import (
     VideoWriter,
@@ -336,8 +336,11 @@ class FrameStore:
                 return self.finished()
             warnings.warn(f"{self.folder} holds frames of another job; starting over", stacklevel=2)
             shutil.rmtree(self.folder)
-        self.folder.mkdir()
-        job_file.write_text(json.dumps(fingerprint, indent=1, sort_keys=True))
+        try:
+            self.folder.mkdir()
+            job_file.write_text(json.dumps(fingerprint, indent=1, sort_keys=True))
+        except OSError as error:
+            raise VideoError(f"cannot keep frames in {self.folder}: {one_line(error)}") from None
         return 0
 
     def path(self, index: int) -> Path:
@@ -432,7 +435,10 @@ def dream_video(
     ``keep_frames``); the same call after an interruption continues from the last finished frame
     and gives the same video as an uninterrupted run.
     """
-    settings = (settings or DreamSettings()).with_changes(model=dreamer.model_name)
+    settings = settings or DreamSettings()
+    settings = settings if settings.model else settings.with_changes(model=dreamer.model_name)
+    if settings.model != dreamer.model_name:
+        raise SettingsError(f"settings ask for {settings.model}; the Dreamer holds {dreamer.model_name}")
     coherence = (coherence or VideoSettings()).validate()
     source_path = Path(source).expanduser()
     path = check_video_output(output, protect=[source_path])
