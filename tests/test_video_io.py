@@ -115,3 +115,25 @@ def test_bad_paths_and_files_get_clear_errors(tmp_path: Path, pan_video: Path) -
         probe_video(text)
     with pytest.raises(VideoError, match="is a folder"):
         list(read_frames(tmp_path))
+
+
+def test_audio_keeps_its_place_and_is_interleaved(tmp_path: Path, cat_strip) -> None:
+    """A transport stream starts its clock late (0.2 s here); the output must start both at 0."""
+    source = write_test_video(tmp_path / "late.ts", cat_strip, frames=10)
+    with av.open(str(source)) as container:
+        assert container.streams.video[0].start_time * container.streams.video[0].time_base >= 0.1
+    for suffix in (".mkv", ".webm"):  # copied, re-encoded
+        output = tmp_path / f"out{suffix}"
+        with VideoWriter(output, Fraction(10), audio_from=source) as writer:
+            for frame in read_frames(source):
+                writer.write(frame)
+        with av.open(str(output)) as container:
+            order, audio_start = [], None
+            for packet in container.demux():
+                if packet.dts is None:
+                    continue
+                order.append(packet.stream.type)
+                if packet.stream.type == "audio" and audio_start is None:
+                    audio_start = float(packet.pts * packet.time_base)
+        assert audio_start is not None and abs(audio_start) < 0.05, (suffix, audio_start)
+        assert "audio" in order[:6], (suffix, order)  # not all after the video

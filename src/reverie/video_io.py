@@ -11,6 +11,7 @@ accepts its codec, else re-encoded (AAC for MP4/MOV, Opus for WebM).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ def av_module() -> Any:
     """PyAV, imported on first use so image-only work never pays for loading FFmpeg."""
     import av
 
+    av.logging.set_level(av.logging.ERROR)  # FFmpeg's warnings are not for our users
     return av
 
 
@@ -229,8 +231,13 @@ class VideoWriter:
         video_frame = av_module().VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
         video_frame.pts = self.count
         video_frame.time_base = 1 / self.fps
-        self._container.mux(self._stream.encode(video_frame))
-        self.count += 1
+        try:
+            self._container.mux(self._stream.encode(video_frame))
+            self.count += 1
+            if self._audio is not None:
+                self._audio.write_until(self.count / self.fps)
+        except (av_module().FFmpegError, OSError) as err:
+            raise ImageError(f"could not write {self.path}: {one_line(err)}") from None
 
     def _open_stream(self, size: tuple[int, int]) -> Any:
         if min(size) < 2:
@@ -251,25 +258,40 @@ class VideoWriter:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> None:
         try:
             if kind is None:
-                if self._stream is None:
-                    raise SettingsError("a video needs at least one frame")
-                self._container.mux(self._stream.encode(None))
-                if self._audio is not None:
-                    self._audio.write()
+                self._finish()
             self._container.close()
         except BaseException as failure:
-            self._container.close()
+            with contextlib.suppress(Exception):
+                self._container.close()
             self._atomic.__exit__(type(failure), failure, failure.__traceback__)
+            if isinstance(failure, (av_module().FFmpegError, OSError)):
+                raise ImageError(f"could not write {self.path}: {one_line(failure)}") from None
             raise
-        self._atomic.__exit__(kind, error, trace)
+        finally:
+            if self._audio is not None:
+                self._audio.close()
+        try:
+            self._atomic.__exit__(kind, error, trace)
+        except OSError as failure:
+            raise ImageError(f"could not write {self.path}: {one_line(failure)}") from None
+
+    def _finish(self) -> None:
+        if self._stream is None:
+            raise SettingsError("a video needs at least one frame")
+        self._container.mux(self._stream.encode(None))
+        if self._audio is not None:
+            self._audio.finish()
 
 
 class AudioCarrier:
-    """Carries a source video's first audio stream into an output container.
+    """Carries a source video's first audio stream into an output container, in step with the video.
 
     FFmpeg containers take no new stream once the first packet is written, so :meth:`add_stream`
-    runs before any video is encoded and :meth:`write` after it: copying packet for packet when
-    the container takes the codec, else re-encoding. A source without audio carries nothing.
+    runs before any video is encoded. :meth:`write_until` then adds the audio up to the video's
+    current time after every frame, so the two are interleaved (players and browsers can stream the
+    file), and :meth:`finish` adds the rest. Audio is copied packet for packet when the container
+    takes the codec, else re-encoded. Timestamps are shifted so that the source's first video
+    frame, which becomes the output's time 0, keeps its sound. A source without audio adds nothing.
     """
 
     def __init__(self, source: PathLike, output: Any, container_format: str) -> None:
@@ -278,43 +300,92 @@ class AudioCarrier:
         self.container_format = container_format
         self.target: Any = None
         self.copy = False
+        self._input: Any = None
+        self._items: Iterator[Any] | None = None
+        self._pending: Any = None
+        self._offset = 0.0  # seconds of source time before its first video frame
+        self._resampler: Any = None
+        self._samples = 0
 
     def add_stream(self) -> None:
-        with open_video(self.source) as container:
-            if not container.streams.audio:
-                return
-            audio = container.streams.audio[0]
-            copyable, fallback = AUDIO_COPY[self.container_format]
-            self.copy = audio.codec_context.name in copyable
-            if self.copy:
-                self.target = self.output.add_stream_from_template(audio)
-                return
-            rate = 48000 if fallback == "libopus" else audio.codec_context.sample_rate
-            self.target = self.output.add_stream(fallback, rate=rate)
-            self.target.layout = audio.codec_context.layout.name
-
-    def write(self) -> None:
-        if self.target is None:
+        container = open_video(self.source)
+        if not container.streams.audio:
+            container.close()
             return
-        with open_video(self.source) as container:
-            audio = container.streams.audio[0]
-            if self.copy:
-                for packet in container.demux(audio):
-                    if packet.dts is not None:
-                        packet.stream = self.target
-                        self.output.mux(packet)
-            else:
-                self._reencode(container, audio)
-
-    def _reencode(self, container: Any, audio: Any) -> None:
-        target = self.target
-        resampler = av_module().AudioResampler(
-            format=target.format.name, layout=target.layout.name, rate=target.rate
+        self._input = container
+        audio = container.streams.audio[0]
+        video = container.streams.video[0]
+        if video.start_time is not None and video.time_base:
+            self._offset = float(video.start_time * video.time_base)
+        copyable, fallback = AUDIO_COPY[self.container_format]
+        self.copy = audio.codec_context.name in copyable
+        if self.copy:
+            self.target = self.output.add_stream_from_template(audio)
+            self._items = container.demux(audio)
+            return
+        rate = 48000 if fallback == "libopus" else audio.codec_context.sample_rate
+        self.target = self.output.add_stream(fallback, rate=rate)
+        self.target.layout = audio.codec_context.layout.name
+        self._resampler = av_module().AudioResampler(
+            format=self.target.format.name, layout=self.target.layout.name, rate=rate
         )
-        for frame in container.decode(audio):
-            frame.pts = None
-            for resampled in resampler.resample(frame):
-                self.output.mux(target.encode(resampled))
-        for resampled in resampler.resample(None):
-            self.output.mux(target.encode(resampled))
-        self.output.mux(target.encode(None))
+        self._items = container.decode(audio)
+
+    def write_until(self, seconds: float | None) -> None:
+        """Mux the audio that plays before ``seconds`` of output time (None: all of it)."""
+        if self._items is None:
+            return
+        while True:
+            item = self._pending if self._pending is not None else next(self._items, None)
+            self._pending = None
+            if item is None:
+                self._items = None
+                return
+            start = self._output_time(item)
+            if start is None:
+                continue
+            if seconds is not None and start > seconds:
+                self._pending = item
+                return
+            self._mux(item)
+
+    def finish(self) -> None:
+        """Mux the remaining audio, flush the encoder and close the source."""
+        try:
+            self.write_until(None)
+            if self._resampler is not None:
+                for resampled in self._resampler.resample(None):
+                    self._encode(resampled)
+                self.output.mux(self.target.encode(None))
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._input is not None:
+            self._input.close()
+            self._input = None
+
+    def _output_time(self, item: Any) -> float | None:
+        """Where a packet or frame plays in the output, seconds; None for ones to drop."""
+        if item.pts is None or item.time_base is None:
+            return None
+        return float(item.pts * item.time_base) - self._offset
+
+    def _mux(self, item: Any) -> None:
+        if not self.copy:
+            for resampled in self._resampler.resample(item):
+                self._encode(resampled)
+            return
+        shift = round(self._offset / item.time_base)
+        if item.pts - shift < 0 or item.dts is None:
+            return  # sound from before the first video frame has no place in the output
+        item.pts -= shift
+        item.dts -= shift
+        item.stream = self.target
+        self.output.mux(item)
+
+    def _encode(self, frame: Any) -> None:
+        frame.pts = self._samples
+        frame.time_base = Fraction(1, self.target.rate)
+        self._samples += frame.samples
+        self.output.mux(self.target.encode(frame))
