@@ -171,3 +171,26 @@ def test_frames_of_another_job_are_not_reused(tmp_path: Path, dreamer: Dreamer, 
         warnings.simplefilter("always")
         result = dream_video(dreamer, pan_video, output, quick.with_changes(seed=5))
     assert result.resumed == 0 and any("another job" in str(w.message) for w in caught)
+
+
+def test_a_folder_reverie_did_not_make_is_never_deleted(
+    tmp_path: Path, dreamer: Dreamer, pan_video: Path
+) -> None:
+    from reverie.errors import VideoError
+
+    output = tmp_path / "mine.mp4"
+    folder = FrameStore(output).folder
+    folder.mkdir()
+    (folder / "notes.txt").write_text("my notes")
+    with pytest.raises(VideoError, match="holds no Reverie frames"):
+        dream_video(dreamer, pan_video, output, QUICK.with_changes(steps=1, octaves=1))
+    assert (folder / "notes.txt").read_text() == "my notes"
+    (folder / "notes.txt").unlink()
+    folder.rmdir()
+    quick = QUICK.with_changes(steps=1, octaves=1)
+    dream_video(dreamer, pan_video, output, quick, keep_frames=True)
+    (folder / "keep.txt").write_text("added later")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dream_video(dreamer, pan_video, output, quick.with_changes(seed=2))  # another job: starts over
+    assert [p.name for p in folder.iterdir()] == ["keep.txt"]  # only Reverie's own files went

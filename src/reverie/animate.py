@@ -18,10 +18,10 @@ as PNG in a work folder beside the output, so an interrupted run picks up where 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-import shutil
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -292,18 +292,23 @@ class VideoResult:
     resumed: int
 
 
-def job_fingerprint(
-    source: Path, settings: DreamSettings, coherence: VideoSettings, size: tuple[int, int]
-) -> dict[str, object]:
-    """Everything that decides the frames: a resumed run must match it exactly."""
-    stat = source.stat()
+def file_identity(path: PathLike) -> dict[str, object]:
+    """Where a file is, its size and a digest of its first MiB: enough to notice it was replaced."""
+    path = Path(path).expanduser()
     digest = hashlib.sha256()
-    with open(source, "rb") as stream:
+    with open(path, "rb") as stream:
         digest.update(stream.read(1 << 20))
+    return {"path": str(path.resolve()), "bytes": path.stat().st_size, "head_sha256": digest.hexdigest()}
+
+
+def job_fingerprint(
+    source: Path, dreamer: Dreamer, settings: DreamSettings, coherence: VideoSettings, size: tuple[int, int]
+) -> dict[str, object]:
+    """Everything that decides the frames (source, weights, guide and mask files included): a resumed
+    run must match it exactly."""
+    files = {"source": source, "weights": dreamer.weights, "guide": settings.guide, "mask": settings.mask}
     return {
-        "source": str(source.resolve()),
-        "source_bytes": stat.st_size,
-        "source_head_sha256": digest.hexdigest(),
+        **{name: file_identity(path) for name, path in files.items() if path},
         "settings": json.loads(settings.to_json()),
         "blend": coherence.blend,
         "flow": coherence.flow,
@@ -324,10 +329,15 @@ class FrameStore:
     def open(self, fingerprint: dict[str, object]) -> int:
         """Make the folder hold frames of this job only; returns how many finished frames it has.
 
-        Frames left by a different job (other settings or source) are deleted with a warning.
+        Frames left by a different job (other settings or source) are deleted with a warning; a
+        folder of that name that Reverie did not make is left alone and reported.
         """
         job_file = self.folder / "job.json"
-        if self.folder.is_dir():
+        if self.folder.exists():
+            if not job_file.is_file():
+                raise VideoError(
+                    f"{self.folder} exists but holds no Reverie frames: move it or choose another output"
+                )
             try:
                 same = json.loads(job_file.read_text()) == fingerprint
             except (OSError, ValueError):
@@ -335,13 +345,18 @@ class FrameStore:
             if same:
                 return self.finished()
             warnings.warn(f"{self.folder} holds frames of another job; starting over", stacklevel=2)
-            shutil.rmtree(self.folder)
+            self.clear()
         try:
-            self.folder.mkdir()
+            self.folder.mkdir(exist_ok=True)
             job_file.write_text(json.dumps(fingerprint, indent=1, sort_keys=True))
         except OSError as error:
             raise VideoError(f"cannot keep frames in {self.folder}: {one_line(error)}") from None
         return 0
+
+    def clear(self) -> None:
+        """Delete this store's own files (frames and job.json), nothing else."""
+        for path in [*self.folder.glob("frame-*.png"), self.folder / "job.json"]:
+            path.unlink(missing_ok=True)
 
     def path(self, index: int) -> Path:
         return self.folder / f"frame-{index:06d}.png"
@@ -360,7 +375,10 @@ class FrameStore:
         save_image(self.path(index), Picture(rgb))
 
     def remove(self) -> None:
-        shutil.rmtree(self.folder)
+        """Delete the store: its own files, then the folder if nothing else is in it."""
+        self.clear()
+        with contextlib.suppress(OSError):
+            self.folder.rmdir()
 
 
 def quantised(rgb: np.ndarray) -> np.ndarray:
@@ -445,7 +463,7 @@ def dream_video(
     info = probe_video(source_path)
     size = working_video_size(dreamer, (info.width, info.height), settings.max_side)
     store = FrameStore(path)
-    done = store.open(job_fingerprint(source_path, settings, coherence, size))
+    done = store.open(job_fingerprint(source_path, dreamer, settings, coherence, size))
     coherent = CoherentDreamer(dreamer, settings, coherence)
     first: tuple[np.ndarray, np.ndarray] | None = None
     for index, frame in enumerate(read_frames(source_path, size)):

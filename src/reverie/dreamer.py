@@ -87,6 +87,7 @@ class Dreamer:
         device: str | torch.device = "auto",
     ) -> None:
         self.model_name = model
+        self.weights = weights
         self.device = resolve_device(device)
         self.model: Backbone = speed_up(load_model(model, weights, self.device))
 
