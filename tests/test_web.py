@@ -12,12 +12,17 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from reverie.dreamer import read_settings
-from reverie.web import WebConfig, create_app, is_loopback
+from reverie.web import WebConfig, allowed_hosts, create_app, is_loopback
 from reverie.web.jobs import INTERRUPTED, JobStore, display_name
 
 QUICK = {"steps": "2", "octaves": "2", "max_side": "128"}
 #: Slow enough to be seen running, cancelled or interrupted (about a minute if left alone).
 SLOW = {"steps": "200", "octaves": "3", "max_side": "320"}
+
+
+def local_client(app) -> TestClient:
+    """A test client that talks to the app as a browser on this machine does (Host: 127.0.0.1)."""
+    return TestClient(app, base_url="http://127.0.0.1:8000")
 
 
 def png_bytes(path: Path) -> bytes:
@@ -52,7 +57,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def client(data_dir: Path):
-    with TestClient(create_app(WebConfig(data_dir, device="cpu"))) as client:
+    with local_client(create_app(WebConfig(data_dir, device="cpu"))) as client:
         yield client
 
 
@@ -131,7 +136,7 @@ def test_bad_uploads_get_clear_messages_and_leave_nothing(
     data_dir = tmp_path / "data"
     config = WebConfig(data_dir, device="cpu", max_upload_bytes=400_000, max_pixels=200_000)
     photo = png_bytes(chelsea_path)
-    with TestClient(create_app(config)) as client:
+    with local_client(create_app(config)) as client:
         for fields, data, status, fragment in bad_uploads(tmp_path, photo):
             response = client.post("/api/jobs", files={"image": ("x.png", data, "image/png")}, data=fields)
             assert response.status_code == status, (fields, response.text)
@@ -162,12 +167,12 @@ def test_queued_jobs_and_results_survive_a_restart(data_dir: Path, chelsea_path:
     photo = png_bytes(chelsea_path)
     app = create_app(WebConfig(data_dir, device="cpu"))
     # No lifespan yet, so no workers: the job stays queued, as if the server stopped before it ran.
-    queued = submit(TestClient(app), photo, **QUICK)
+    queued = submit(local_client(app), photo, **QUICK)
     store = JobStore(data_dir)
     assert store.get(queued["id"]).status == "queued"
-    with TestClient(create_app(WebConfig(data_dir, device="cpu"))) as client:
+    with local_client(create_app(WebConfig(data_dir, device="cpu"))) as client:
         assert wait_for(client, queued["id"], finished)["status"] == "done"
-    with TestClient(create_app(WebConfig(data_dir, device="cpu"))) as client:
+    with local_client(create_app(WebConfig(data_dir, device="cpu"))) as client:
         job = client.get(f"/api/jobs/{queued['id']}").json()
         assert job["status"] == "done" and client.get(job["result_url"]).status_code == 200
 
@@ -176,9 +181,9 @@ def test_a_job_left_running_by_a_killed_server_is_marked_interrupted(
     data_dir: Path, chelsea_path: Path
 ) -> None:
     app = create_app(WebConfig(data_dir, device="cpu"))
-    job = submit(TestClient(app), png_bytes(chelsea_path), **QUICK)
+    job = submit(local_client(app), png_bytes(chelsea_path), **QUICK)
     JobStore(data_dir).claim_next()  # running, then the process "dies"
-    with TestClient(create_app(WebConfig(data_dir, device="cpu"))) as client:
+    with local_client(create_app(WebConfig(data_dir, device="cpu"))) as client:
         interrupted = client.get(f"/api/jobs/{job['id']}").json()
         assert interrupted["status"] == INTERRUPTED and "server stopped" in interrupted["error"]
         assert client.post(f"/api/jobs/{job['id']}/retry").json()["status"] == "queued"
@@ -203,3 +208,35 @@ def test_the_api_is_documented(client: TestClient) -> None:
 def test_loopback_detection() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+
+
+def test_foreign_sites_and_host_names_are_refused(client: TestClient, chelsea_path: Path) -> None:
+    """DNS rebinding sends a foreign Host; a cross-site form post sends a foreign Origin."""
+    assert client.get("/api/jobs", headers={"host": "attacker.example"}).status_code == 400
+    assert client.get("/api/jobs", headers={"host": "localhost:8000"}).status_code == 200
+    files = {"image": ("cat.png", png_bytes(chelsea_path), "image/png")}
+    refused = client.post(
+        "/api/jobs", files=files, data=QUICK, headers={"origin": "https://attacker.example"}
+    )
+    assert refused.status_code == 403 and client.get("/api/jobs").json() == []
+    same_site = client.post("/api/jobs", files=files, data=QUICK, headers={"origin": "http://127.0.0.1:8000"})
+    assert same_site.status_code == 201
+    assert allowed_hosts("0.0.0.0") == ("*",) and "192.168.1.5" in allowed_hosts("192.168.1.5")
+    assert "[::1]" in allowed_hosts("::1")
+
+
+def test_a_declared_oversize_upload_is_refused_before_it_is_read(data_dir: Path) -> None:
+    with local_client(create_app(WebConfig(data_dir, device="cpu", max_upload_bytes=1024 * 1024))) as client:
+        response = client.post(
+            "/api/jobs", content=b"x" * 10, headers={"content-length": str(50 * 1024 * 1024)}
+        )
+        assert response.status_code == 413 and "larger than 1 MB" in response.json()["detail"]
+
+
+def test_a_late_cancel_does_not_stop_a_retried_job(client: TestClient, chelsea_path: Path) -> None:
+    job = submit(client, png_bytes(chelsea_path), **QUICK)
+    assert wait_for(client, job["id"], finished)["status"] == "done"
+    client.app.state.workers.cancel(job["id"])  # arrived after the job had finished
+    client.app.state.store.finish(job["id"], "interrupted")
+    client.post(f"/api/jobs/{job['id']}/retry")
+    assert wait_for(client, job["id"], finished)["status"] == "done"

@@ -340,13 +340,13 @@ class frame_reporter(Reporter):
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
 @click.option("--max-upload-mb", type=click.IntRange(1, 2048), default=25, show_default=True)
 @click.option(
-    "--max-pixels", type=int, default=40_000_000, show_default=True, help="Largest upload, in pixels."
+    "--max-pixels", type=click.IntRange(1), default=40_000_000, show_default=True, help="Largest upload, px."
 )
 def serve(
     host: str, port: int, data_dir: str | None, workers: int, device: str, max_upload_mb: int, max_pixels: int
 ) -> None:
     """Start the web app: upload photos, follow progress, download dreams (Ctrl-C stops it)."""
-    from reverie.web import WebConfig, default_data_dir, is_loopback
+    from reverie.web import WebConfig, allowed_hosts, default_data_dir, is_loopback
     from reverie.web import serve as run_server
 
     resolve_device(device)
@@ -357,7 +357,7 @@ def serve(
         raise click.ClickException(f"cannot use data folder {folder}: {first_line(error)}") from None
     if not is_loopback(host):
         click.echo(f"reverie: warning: listening on {host}: anyone who can reach it can use it", err=True)
-    config = WebConfig(folder, device, workers, max_upload_mb * 1024 * 1024, max_pixels)
+    config = WebConfig(folder, device, workers, max_upload_mb * 1024 * 1024, max_pixels, allowed_hosts(host))
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"Reverie is at http://{shown}:{port}/ (API docs at /docs; data in {folder})")
     run_server(config, host, port)

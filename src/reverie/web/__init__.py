@@ -11,9 +11,9 @@ import ipaddress
 import os
 from pathlib import Path
 
-from reverie.web.app import WebConfig, create_app
+from reverie.web.app import LOOPBACK_NAMES, WebConfig, create_app
 
-__all__ = ["WebConfig", "create_app", "default_data_dir", "is_loopback", "serve"]
+__all__ = ["WebConfig", "allowed_hosts", "create_app", "default_data_dir", "is_loopback", "serve"]
 
 
 def default_data_dir() -> Path:
@@ -30,6 +30,14 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def allowed_hosts(host: str) -> tuple[str, ...]:
+    """Host names to answer to when listening on ``host``: the loopback names plus ``host``, or any
+    name when listening on every address (0.0.0.0 or ::), where the machine's names are unknown."""
+    if host in ("0.0.0.0", "::", ""):
+        return ("*",)
+    return (*LOOPBACK_NAMES, host if ":" not in host else f"[{host}]")
 
 
 def serve(config: WebConfig, host: str = "127.0.0.1", port: int = 8000) -> None:

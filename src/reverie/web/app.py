@@ -6,7 +6,9 @@ this module only validates requests, stores uploads and reports jobs.
 
 from __future__ import annotations
 
+import functools
 import os
+import sqlite3
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -15,15 +17,17 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
+from starlette.datastructures import Headers
 
 from reverie import __version__
 from reverie.dreamer import resolve_layers
-from reverie.errors import ReverieError
+from reverie.errors import ReverieError, SettingsError
 from reverie.imaging import load_image, save_image
 from reverie.models import DEFAULT_MODEL, get_spec, list_models
 from reverie.settings import DreamSettings
@@ -38,6 +42,7 @@ DEFAULT_WEB_MAX_PIXELS = 40_000_000
 #: Working resolution of web dreams unless the form asks otherwise: quick enough on a CPU.
 DEFAULT_WEB_MAX_SIDE = 768
 CHUNK = 1024 * 1024
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,9 @@ class WebConfig:
     workers: int = 1
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
     max_pixels: int = DEFAULT_WEB_MAX_PIXELS
+    #: Host names the app answers to; ("*",) for any. The loopback default stops DNS rebinding:
+    #: a foreign page whose name resolves to 127.0.0.1 still sends its own name as Host.
+    allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES
 
 
 class JobView(BaseModel):
@@ -92,7 +100,10 @@ def job_view(job: Job) -> JobView:
 
 def create_app(config: WebConfig) -> FastAPI:
     """The FastAPI application; its lifespan starts and stops the workers."""
-    store = JobStore(config.data_dir)
+    try:
+        store = JobStore(config.data_dir)
+    except (OSError, sqlite3.Error) as error:
+        raise SettingsError(f"cannot use data folder {config.data_dir}: {error}") from None
     workers = Workers(store, config.device, config.workers)
 
     @asynccontextmanager
@@ -112,6 +123,7 @@ def create_app(config: WebConfig) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.store, app.state.workers, app.state.config = store, workers, config
+    app.add_middleware(RequestGuard, config=config)
     app.mount("/static", StaticFiles(directory=str(files("reverie.web") / "static")), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -125,7 +137,7 @@ def create_app(config: WebConfig) -> FastAPI:
     @app.post(
         "/api/jobs", response_model=JobView, status_code=201, summary="Upload a photo and queue a dream"
     )
-    async def submit(
+    def submit(
         image: Annotated[UploadFile, File(description="The photo: JPEG, PNG, WebP, TIFF, BMP or GIF")],
         model: Annotated[str, Form()] = DEFAULT_MODEL,
         preset: Annotated[str, Form()] = "",
@@ -143,7 +155,7 @@ def create_app(config: WebConfig) -> FastAPI:
             step_size=strength, seed=seed, max_side=max_side,
         )  # fmt: skip
         job_id = new_job_id()
-        size = await store_upload(image, store.upload_path(job_id), config, workers, settings)
+        size = store_upload(image, store.upload_path(job_id), config, workers, settings)
         job = store.add(job_id, settings, image.filename or "", size)
         workers.wake.set()
         return job_view(job)
@@ -159,17 +171,16 @@ def create_app(config: WebConfig) -> FastAPI:
     @app.post("/api/jobs/{job_id}/cancel", response_model=JobView, summary="Cancel a queued or running job")
     def cancel(job_id: str) -> JobView:
         job = existing_job(store, job_id)
-        if job.status == RUNNING:
-            workers.cancel(job_id)
-        elif job.status == QUEUED:
-            store.cancel_if_queued(job_id)
-        else:
+        if job.status == RUNNING or (job.status == QUEUED and not store.cancel_if_queued(job_id)):
+            workers.cancel(job_id)  # running, or claimed by a worker since it was read
+        elif job.status != QUEUED:
             raise HTTPException(409, f"job is {job.status}; only queued or running jobs can be cancelled")
         return job_view(existing_job(store, job_id))
 
     @app.post("/api/jobs/{job_id}/retry", response_model=JobView, summary="Queue a stopped job again")
     def retry(job_id: str) -> JobView:
         job = existing_job(store, job_id)
+        workers.cancelled.discard(job_id)  # a cancel that came too late must not stop the new run
         if job.status not in FINISHED or job.status == "done" or not store.requeue(job_id):
             raise HTTPException(409, f"job is {job.status}; only failed, cancelled or interrupted jobs retry")
         workers.wake.set()
@@ -194,14 +205,56 @@ def create_app(config: WebConfig) -> FastAPI:
 
     @app.exception_handler(ReverieError)
     async def reverie_error(_request: Request, error: ReverieError) -> Any:
-        from fastapi.responses import JSONResponse
-
         return JSONResponse({"detail": " ".join(str(error).split())}, status_code=400)
 
     return app
 
 
+@functools.cache
+class RequestGuard:
+    """ASGI middleware: answers only to allowed Host names, refuses cross-site POSTs, and refuses
+    an upload whose declared length is over the limit before any of it is read."""
+
+    def __init__(self, app: Any, config: WebConfig) -> None:
+        self.app = app
+        self.config = config
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            problem = self.problem(Headers(scope=scope), scope["method"])
+            if problem is not None:
+                status, message = problem
+                await JSONResponse({"detail": message}, status_code=status)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def problem(self, headers: Headers, method: str) -> tuple[int, str] | None:
+        allowed = self.config.allowed_hosts
+        if "*" not in allowed and host_name(headers.get("host", "")) not in allowed:
+            return 400, "unknown host name; open the address reverie serve printed"
+        origin = headers.get("origin")
+        if (
+            method == "POST"
+            and origin
+            and "*" not in allowed
+            and host_name(urlsplit(origin).netloc) not in allowed
+        ):
+            return 403, "requests from other sites are refused"
+        length = headers.get("content-length", "")
+        if method == "POST" and length.isdigit() and int(length) > self.config.max_upload_bytes + CHUNK:
+            return 413, f"the file is larger than {self.config.max_upload_bytes // (1024 * 1024)} MB"
+        return None
+
+
+def host_name(host: str) -> str:
+    """The name part of a Host header or URL netloc: ``[::1]:8000`` -> ``[::1]``, ``a:80`` -> ``a``."""
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
 def model_view(name: str) -> ModelView:
+    """A model's description for the page (built once: building VGG takes most of a second)."""
     spec = get_spec(name)
     layers = [info.name for info in spec.build().layer_infos]
     return ModelView(
@@ -222,7 +275,7 @@ def checked_settings(workers: Workers, model: str, **values: Any) -> DreamSettin
     return settings
 
 
-async def store_upload(
+def store_upload(
     upload: UploadFile, target: Path, config: WebConfig, workers: Workers, settings: DreamSettings
 ) -> tuple[int, int]:
     """Read the upload within the size limit, check it is a real picture, store it as PNG.
@@ -235,7 +288,7 @@ async def store_upload(
     try:
         with os.fdopen(descriptor, "wb") as stream:
             size = 0
-            while chunk := await upload.read(CHUNK):
+            while chunk := upload.file.read(CHUNK):
                 size += len(chunk)
                 if size > limit:
                     raise HTTPException(413, f"the file is larger than {limit // (1024 * 1024)} MB")
