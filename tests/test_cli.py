@@ -146,6 +146,7 @@ def bad_inputs(tmp: Path, photo: Path) -> list[tuple[list[str], str]]:
         (["zoom", str(photo), "-o", str(tmp / "z.png")], "not an animation format"),
         (["zoom", str(photo), "-o", str(tmp / "z.gif"), "--frames", "0"], "--frames"),
         (["zoom", str(photo), "-o", str(tmp / "z.gif"), "--zoom", "400"], "--zoom"),
+        (["zoom", str(photo), "-o", str(tmp / "z.gif"), "--frames", "5000"], "write .mp4 or .webm instead"),
         (["zoom", str(tmp / "text.png"), "-o", str(tmp / "z.gif")], "not an image"),
         (["video", str(tmp / "missing.mp4"), "-o", str(tmp / "v.mp4")], "video not found"),
         (["video", str(tmp / "text.png"), "-o", str(tmp / "v.mp4")], "not a readable video"),

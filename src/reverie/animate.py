@@ -31,10 +31,11 @@ from pathlib import Path
 import numpy as np
 
 from reverie.dreamer import Dreamer, as_picture
-from reverie.errors import SettingsError, VideoError
+from reverie.errors import ImageError, SettingsError, VideoError
 from reverie.imaging import Picture, load_image, one_line, save_image, to_uint8
 from reverie.settings import DreamSettings
 from reverie.video_io import (
+    ANIMATED_IMAGE_FORMATS,
     VideoWriter,
     check_animation_path,
     check_video_output,
@@ -48,6 +49,9 @@ PathLike = str | os.PathLike[str]
 
 #: Called after each finished frame with (frames done, frames in all).
 FrameCallback = Callable[[int, int], None]
+
+#: GIF and WebP frames are all held in memory until written; longer animations go to video files.
+MAX_ANIMATED_IMAGE_FRAMES = 1000
 
 #: BT.601 weights turning RGB into luma, as in :func:`reverie.imaging.keep_colours`.
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -214,6 +218,11 @@ def dream_zoom(
     motion = (motion or ZoomSettings()).validate()
     picture = source if isinstance(source, Picture) else load_image(source)
     path = check_animation_path(output, protect=[picture.source] if picture.source else [])
+    if path.suffix.lower() in ANIMATED_IMAGE_FORMATS and motion.frames > MAX_ANIMATED_IMAGE_FRAMES:
+        raise SettingsError(
+            f"{motion.frames} frames is too many for {path.suffix} (at most {MAX_ANIMATED_IMAGE_FRAMES}, "
+            "which are held in memory): write .mp4 or .webm instead"
+        )
     return write_animation(path, zoom_frames(dreamer, picture, settings, motion, on_frame), motion.fps)
 
 
@@ -486,7 +495,10 @@ def dream_video(
 def working_video_size(dreamer: Dreamer, size: tuple[int, int], max_side: int) -> tuple[int, int]:
     """The source size fitted within ``max_side``, with even sides, checked against the model."""
     probe = dreamer.working_picture(Picture(np.zeros((size[1], size[0], 3), np.float32)), max_side)
-    return even_size(probe.size)
+    width, height = even_size(probe.size)
+    if min(width, height) < dreamer.model.min_input_side:  # trimming to even sides took the last pixel
+        raise ImageError(f"video frames of {width}x{height} px are too small for {dreamer.model_name}")
+    return width, height
 
 
 def assemble_video(store: FrameStore, output: Path, fps: Fraction, audio_from: Path) -> int:
