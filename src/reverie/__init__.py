@@ -14,6 +14,7 @@ from reverie.classify import Prediction, classify, imagenet_class_names
 from reverie.dreamer import Dreamer, DreamResult, dream, read_settings
 from reverie.errors import (
     ImageError,
+    PixelLimitError,
     ReverieError,
     SettingsError,
     UnknownLayerError,
@@ -35,6 +36,7 @@ __all__ = [
     "ImageError",
     "Objective",
     "Picture",
+    "PixelLimitError",
     "Prediction",
     "Progress",
     "ReverieError",

@@ -32,12 +32,13 @@ import numpy as np
 
 from reverie.dreamer import Dreamer, as_picture
 from reverie.errors import ImageError, SettingsError, VideoError
-from reverie.imaging import Picture, load_image, one_line, save_image, to_uint8
+from reverie.imaging import LUMA_WEIGHTS, Picture, load_image, one_line, save_image, to_uint8
 from reverie.settings import DreamSettings
 from reverie.video_io import (
     ANIMATED_IMAGE_FORMATS,
     VideoWriter,
     check_animation_path,
+    check_fps,
     check_video_output,
     even_size,
     probe_video,
@@ -53,16 +54,13 @@ FrameCallback = Callable[[int, int], None]
 #: GIF and WebP frames are all held in memory until written; longer animations go to video files.
 MAX_ANIMATED_IMAGE_FRAMES = 1000
 
-#: BT.601 weights turning RGB into luma, as in :func:`reverie.imaging.keep_colours`.
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
 
 # ------------------------------------------------------------------------------ colour statistics
 
 
 #: RGB -> (luma, blue-difference, red-difference) chroma, BT.601 (JPEG's YCbCr without offsets).
 RGB_TO_YCC = np.array(
-    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], dtype=np.float32
+    [LUMA_WEIGHTS, [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], dtype=np.float32
 )
 YCC_TO_RGB = np.linalg.inv(RGB_TO_YCC).astype(np.float32)
 
@@ -126,7 +124,7 @@ def exposure_drift(frames: list[np.ndarray]) -> Drift:
     """Mean luma and mean saturation (max minus min channel) of each frame relative to the first."""
     if not frames:
         raise SettingsError("drift needs at least one frame")
-    luma = [float((frame @ LUMA).mean()) * 255 for frame in frames]
+    luma = [float((frame @ LUMA_WEIGHTS).mean()) * 255 for frame in frames]
     saturation = [float((frame.max(axis=2) - frame.min(axis=2)).mean()) * 255 for frame in frames]
     return Drift([v - luma[0] for v in luma], [v - saturation[0] for v in saturation])
 
@@ -155,8 +153,7 @@ class ZoomSettings:
             raise SettingsError(f"--zoom must be between -50 and 100 percent per frame; got {self.zoom}")
         if not -180 <= self.rotate <= 180:
             raise SettingsError(f"--rotate must be between -180 and 180 degrees per frame; got {self.rotate}")
-        if not 0.1 <= self.fps <= 240:
-            raise SettingsError(f"--fps must be between 0.1 and 240; got {self.fps}")
+        check_fps(self.fps)
         return self
 
 
@@ -231,7 +228,7 @@ def dream_zoom(
 
 def grey(rgb: np.ndarray) -> np.ndarray:
     """8-bit luma of an RGB picture, what the flow estimator reads."""
-    return to_uint8(rgb @ LUMA)
+    return to_uint8(rgb @ LUMA_WEIGHTS)
 
 
 def backward_flow(current: np.ndarray, previous: np.ndarray) -> np.ndarray:
@@ -503,9 +500,10 @@ def working_video_size(dreamer: Dreamer, size: tuple[int, int], max_side: int) -
 
 def assemble_video(store: FrameStore, output: Path, fps: Fraction, audio_from: Path) -> int:
     """Encode the finished frames into ``output`` with ``audio_from``'s audio; the frame count."""
-    if store.finished() == 0:
+    finished = store.finished()
+    if finished == 0:
         return 0
     with VideoWriter(output, fps, audio_from=audio_from) as writer:
-        for index in range(store.finished()):
+        for index in range(finished):
             writer.write(to_uint8(store.load(index)))
         return writer.count

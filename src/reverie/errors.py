@@ -15,6 +15,10 @@ class ImageError(ReverieError):
     """An image cannot be read or written (missing, not an image, too large, unwritable...)."""
 
 
+class PixelLimitError(ImageError):
+    """An image has more pixels than the limit the caller set (a decompression-bomb guard)."""
+
+
 class UnknownModelError(ReverieError):
     """A model name that is not in the registry."""
 

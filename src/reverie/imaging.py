@@ -43,7 +43,7 @@ import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError, features
 from PIL.PngImagePlugin import PngInfo
 
-from reverie.errors import ImageError, ReverieError, SettingsError
+from reverie.errors import ImageError, PixelLimitError, ReverieError, SettingsError
 
 PathLike = str | os.PathLike[str]
 
@@ -78,6 +78,9 @@ LOSSY_QUALITY = 95
 
 EXIF_IMAGE_DESCRIPTION = 0x010E
 METADATA_KEY = "reverie"
+
+#: BT.601 weights turning RGB into luma (brightness), shared by masks, colour keeping and animation.
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 #: JPEG keeps EXIF in one APP1 segment, at most 65533 bytes including its header.
 JPEG_MAX_EXIF_BYTES = 65533
 #: PNG chunk keywords are 1..79 Latin-1 characters.
@@ -175,7 +178,7 @@ def check_pixel_count(path: Path, size: tuple[int, int], max_pixels: int) -> Non
     """ImageError when width * height is above ``max_pixels`` (checked before decoding)."""
     pixels = size[0] * size[1]
     if pixels > max_pixels:
-        raise ImageError(
+        raise PixelLimitError(
             f"{path} is {size[0]}x{size[1]} = {pixels:,} pixels, more than the limit of {max_pixels:,}; "
             f"if you trust this file, raise the limit with --max-pixels {pixels}"
         )
@@ -570,7 +573,7 @@ def load_mask(path: PathLike, size: tuple[int, int], max_pixels: int = DEFAULT_M
     Gaussian blur of about 0.5% of the long side so the dreamed region fades into the photo.
     """
     picture = load_image(path, max_pixels=max_pixels)
-    weights = picture.rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    weights = picture.rgb @ LUMA_WEIGHTS
     if picture.alpha is not None:
         weights = weights * picture.alpha
     image = Image.fromarray(np.ascontiguousarray(weights, dtype=np.float32), mode="F")
@@ -597,9 +600,8 @@ def keep_colours(dreamed: np.ndarray, original: np.ndarray) -> np.ndarray:
     DeepDream tints photos with the network's favourite hues; keeping the chroma of the photo
     leaves only the dreamed shapes.
     """
-    luma = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    dreamed_luma = dreamed @ luma
-    chroma = original - (original @ luma)[..., None]
+    dreamed_luma = dreamed @ LUMA_WEIGHTS
+    chroma = original - (original @ LUMA_WEIGHTS)[..., None]
     return np.clip(dreamed_luma[..., None] + chroma, 0.0, 1.0).astype(np.float32)
 
 

@@ -175,8 +175,12 @@ def write_animated_image(path: Path, frames: Iterable[np.ndarray], fps: float) -
     if image_format == "GIF":
         images = [image.quantize(colors=256, method=Image.Quantize.MEDIANCUT) for image in images]
     duration = max(20, round(1000 / float(check_fps(fps))))
-    options: dict[str, object] = {"save_all": True, "append_images": images[1:], "duration": duration}
-    options["loop"] = 0
+    options: dict[str, object] = {
+        "save_all": True,
+        "append_images": images[1:],
+        "duration": duration,
+        "loop": 0,
+    }
     if image_format == "WEBP":
         options["quality"] = 90
     try:

@@ -27,8 +27,8 @@ from starlette.datastructures import Headers
 
 from reverie import __version__
 from reverie.dreamer import resolve_layers
-from reverie.errors import ReverieError, SettingsError
-from reverie.imaging import load_image, save_image
+from reverie.errors import PixelLimitError, ReverieError, SettingsError
+from reverie.imaging import load_image, one_line, save_image
 from reverie.models import DEFAULT_MODEL, get_spec, list_models
 from reverie.settings import DreamSettings
 from reverie.web.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore, display_name, new_job_id
@@ -205,7 +205,7 @@ def create_app(config: WebConfig) -> FastAPI:
 
     @app.exception_handler(ReverieError)
     async def reverie_error(_request: Request, error: ReverieError) -> Any:
-        return JSONResponse({"detail": " ".join(str(error).split())}, status_code=400)
+        return JSONResponse({"detail": one_line(error)}, status_code=400)
 
     return app
 
@@ -297,10 +297,10 @@ def store_upload(
             raise HTTPException(400, "the file is empty")
         try:
             picture = load_image(temporary, max_pixels=config.max_pixels)
+        except PixelLimitError:
+            raise HTTPException(400, f"the picture has more than {config.max_pixels:,} pixels") from None
         except ReverieError as error:
             message = str(error).replace(str(temporary), repr(display_name(upload.filename)))
-            if "--max-pixels" in message:
-                message = f"the picture has more than {config.max_pixels:,} pixels"
             raise HTTPException(415 if "not an image" in message else 400, message) from None
         workers.dreamer(settings.model).working_picture(picture, settings.max_side)
         save_image(target, picture)

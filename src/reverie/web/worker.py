@@ -16,7 +16,7 @@ import torch
 
 from reverie.dreamer import Dreamer, recipe
 from reverie.errors import ReverieError
-from reverie.imaging import Picture, from_tensor, load_image, save_image
+from reverie.imaging import Picture, from_tensor, load_image, one_line, save_image
 from reverie.render import Progress
 from reverie.web.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, Job, JobStore
 
@@ -103,7 +103,7 @@ class Workers:
             )
         except (ReverieError, RuntimeError, MemoryError) as error:
             log.warning("job %s failed: %s", job.id, error)
-            self.store.finish(job.id, FAILED, " ".join(str(error).split()) or type(error).__name__)
+            self.store.finish(job.id, FAILED, one_line(error))
         except Exception as error:  # a bug: keep the worker alive, record it, log the traceback
             log.exception("job %s failed unexpectedly", job.id)
             self.store.finish(job.id, FAILED, f"internal error: {type(error).__name__}")
