@@ -105,7 +105,8 @@ def test_tiled_and_untiled_dreams_agree_closely(lite0, chelsea_path) -> None:
 
 def test_progress_reports_every_step_of_every_octave(lite0, small_cat) -> None:
     events: list[Progress] = []
-    render(lite0, parse_layer_spec("blocks.3"), to_tensor(small_cat.rgb), QUICK, events.append)
+    watched = render(lite0, parse_layer_spec("blocks.3"), to_tensor(small_cat.rgb), QUICK, events.append)
+    assert torch.equal(watched, render(lite0, parse_layer_spec("blocks.3"), to_tensor(small_cat.rgb), QUICK))
     assert [(e.octave, e.step) for e in events] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
     assert events[-1].size == (120, 80) and events[-1].fraction == 1.0
     previews = [(e.octave, tuple(e.image.shape)) for e in events if e.image is not None]
@@ -136,3 +137,33 @@ def test_bf16_precision_still_dreams(lite0, small_cat) -> None:
     assert dreamed.dtype == torch.float32
     before = objective(lite0(image, objective.layers)).item()
     assert objective(lite0(dreamed, objective.layers)).item() > before + 0.5
+
+
+@pytest.mark.parametrize("watched", [False, True], ids=["unwatched", "watched"])
+def test_masked_out_pixels_stay_exactly_as_they_were(lite0, small_cat, watched: bool) -> None:
+    image = to_tensor(small_cat.rgb)
+    mask = torch.zeros(1, 1, 80, 120)
+    mask[..., 60:] = 1.0
+    events: list[Progress] = []
+    dreamed = render(
+        lite0, parse_layer_spec("blocks.5"), image, QUICK, events.append if watched else None, mask
+    )
+    assert torch.equal(dreamed[..., :40], image[..., :40])  # beyond the resampled edge
+    assert (dreamed[..., 60:] - image[..., 60:]).abs().mean() > 0.01
+    assert len(events) == (6 if watched else 0)
+
+
+@pytest.mark.parametrize("watched", [False, True], ids=["unwatched", "watched"])
+def test_tiled_dream_over_octaves_follows_the_untiled_one(lite0, chelsea_path, watched: bool) -> None:
+    """At the default tile size, on an image larger than a tile, over several octaves."""
+    from reverie.imaging import load_image, resize_picture
+
+    image = to_tensor(resize_picture(load_image(chelsea_path), (640, 426)).rgb)
+    settings = DreamSettings(steps=2, octaves=3, layers="blocks.5", max_side=0, jitter=0)
+    objective = parse_layer_spec(settings.layers)
+    callback = (lambda event: None) if watched else None
+    untiled = render(lite0, objective, image, settings.with_changes(tile_size=1024), callback)
+    tiled = render(lite0, objective, image, settings, callback)  # 512: 2 x 1 tiles at full size
+    change = (untiled - image).abs().mean()
+    assert change > 0.005
+    assert (tiled - untiled).abs().mean() < 0.1 * change

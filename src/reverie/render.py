@@ -294,8 +294,8 @@ def render(
         for step in range(1, settings.steps + 1):
             loss = gradient_ascent_step(model, objective, dreamed, settings, generator, octave_mask)
             if progress is not None:
-                image = dreamed.detach() if step == settings.steps else None
-                progress(Progress(octave, len(sizes), step, settings.steps, loss, size, image))
+                preview = dreamed.detach() if step == settings.steps else None
+                progress(Progress(octave, len(sizes), step, settings.steps, loss, size, preview))
         if octave < len(sizes):
             detail = dreamed - base
     return dreamed.detach()
