@@ -28,18 +28,14 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
 
 from reverie import Dreamer, DreamSettings  # noqa: E402
-from reverie.animate import (  # noqa: E402
-    FrameStore,
-    VideoSettings,
-    ZoomSettings,
-    dream_video,
-    exposure_drift,
-    temporal_flicker,
-    zoom_frames,
-)
-from reverie.imaging import load_image, resize_picture  # noqa: E402
+from reverie.animate.frames import FrameStore  # noqa: E402
+from reverie.animate.metrics import exposure_drift, temporal_flicker  # noqa: E402
+from reverie.io.images import load_image  # noqa: E402
+from reverie.io.video import read_frames  # noqa: E402
 from reverie.samples import sample_path  # noqa: E402
-from reverie.video_io import read_frames  # noqa: E402
+from reverie.settings import VideoSettings, ZoomSettings  # noqa: E402
+from reverie.tasks import VideoTask, ZoomTask  # noqa: E402
+from reverie.tensors import resize_picture  # noqa: E402
 from videos import write_test_video  # noqa: E402  (the tests' real video maker)
 
 
@@ -51,7 +47,9 @@ def zoom_drift(frames: int, side: int) -> dict[str, dict[str, list[float]]]:
     for name, stabilise in [("stabilised", True), ("unstabilised", False)]:
         started = time.perf_counter()
         motion = ZoomSettings(frames=frames, zoom=3.0, stabilise=stabilise)
-        drift = exposure_drift(list(zoom_frames(dreamer, sample_path("chelsea"), settings, motion)))
+        drift = exposure_drift(
+            list(ZoomTask(sample_path("chelsea"), motion=motion, settings=settings).frames(dreamer))
+        )
         runs[name] = {"luma": drift.luma, "saturation": drift.saturation}
         print(
             f"zoom {name:>12}: {frames} frames, max luma drift {drift.max_luma:5.1f}, "
@@ -78,7 +76,7 @@ def video_flicker(frames: int) -> dict[str, dict[str, float]]:
             ("--blend 0", VideoSettings(blend=0.0)),
         ]:
             output = Path(folder) / f"{len(results)}.mp4"
-            dream_video(dreamer, source, output, settings, coherence, keep_frames=True)
+            VideoTask(source, output, coherence, keep_frames=True, settings=settings).run(dreamer)
             dreamed = [FrameStore(output).load(i) for i in range(frames)]
             luma = exposure_drift(dreamed).luma
             relative = max(abs(a - b) for a, b in zip(luma, source_luma, strict=True))

@@ -82,8 +82,9 @@ def build_network(name: str) -> nn.Module:
 
 
 def sample_image(side: int, aspect: float) -> torch.Tensor:
-    from reverie.imaging import load_image, resize_picture, to_tensor
+    from reverie.io.images import load_image
     from reverie.samples import sample_path
+    from reverie.tensors import resize_picture, to_tensor
 
     width, height = (side, round(side / aspect)) if aspect >= 1 else (round(side * aspect), side)
     return to_tensor(resize_picture(load_image(sample_path("chelsea")), (width, height)).rgb)
@@ -128,9 +129,7 @@ def run_job(job: Job) -> Measurement:
         octave_scale=job.octave_scale,
         max_side=0,
     )
-    sizes = octave_sizes(
-        (image.shape[-1], image.shape[-2]), job.octaves, job.octave_scale, model.min_input_side
-    )
+    sizes = octave_sizes((image.shape[-1], image.shape[-2]), job.octaves, job.octave_scale, model.min_side)
     pixel_steps = float(sum(w * h for w, h in sizes) * job.steps)
     if job.impl.startswith("reverie"):
         model = speed_up(model)

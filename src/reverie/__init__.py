@@ -4,16 +4,18 @@ Public API::
 
     from reverie import dream, Dreamer, load_model, list_models
     dream("cat.jpg", "dream.png", preset="objects", steps=20)
+
+Every job is a task (:class:`DreamTask`, :class:`SheetTask`, :class:`ZoomTask`, :class:`VideoTask`)
+that checks itself once and runs on a :class:`Dreamer`.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from reverie.classify import Prediction, classify, imagenet_class_names
-from reverie.dreamer import Dreamer, DreamResult, dream, read_settings
+from reverie.dreamer import Dreamer, PreparedDream, dream
 from reverie.errors import (
     ImageError,
+    OutputPathError,
     PixelLimitError,
     ReverieError,
     SettingsError,
@@ -23,29 +25,52 @@ from reverie.errors import (
     WeightsMismatchError,
     WeightsNotFoundError,
 )
-from reverie.imaging import Picture, load_image, save_image
+from reverie.io.images import Picture, load_image, save_image
 from reverie.models import list_models, load_model
 from reverie.objectives import Objective, layer, parse_layer_spec
+from reverie.recipe import read_settings
 from reverie.render import Progress
-from reverie.settings import DreamSettings
+from reverie.settings import DreamSettings, VideoSettings, ZoomSettings
+from reverie.tasks import (
+    AnimationResult,
+    DreamResult,
+    DreamTask,
+    NoiseCanvas,
+    SheetTask,
+    VideoTask,
+    ZoomTask,
+    task_from_json,
+)
+from reverie.version import __version__
 
 __all__ = [
+    "AnimationResult",
     "DreamResult",
     "DreamSettings",
+    "DreamTask",
     "Dreamer",
     "ImageError",
+    "NoiseCanvas",
     "Objective",
+    "OutputPathError",
     "Picture",
     "PixelLimitError",
     "Prediction",
+    "PreparedDream",
     "Progress",
     "ReverieError",
     "SettingsError",
+    "SheetTask",
     "UnknownLayerError",
     "UnknownModelError",
     "VideoError",
+    "VideoSettings",
+    "VideoTask",
     "WeightsMismatchError",
     "WeightsNotFoundError",
+    "ZoomSettings",
+    "ZoomTask",
+    "__version__",
     "classify",
     "dream",
     "imagenet_class_names",
@@ -56,4 +81,5 @@ __all__ = [
     "parse_layer_spec",
     "read_settings",
     "save_image",
+    "task_from_json",
 ]

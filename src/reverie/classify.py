@@ -12,8 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from reverie.errors import ReverieError
-from reverie.imaging import Picture, to_tensor
+from reverie.io.images import Picture
 from reverie.models.base import Backbone
+from reverie.tensors import to_tensor
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""The ``reverie`` command: argument parsing and printing only; all work is in the public API."""
+"""The ``reverie`` command: parse the command line into a task, run it, print what happened.
+
+Every check and all the work live in :mod:`reverie.tasks`; this module only translates.
+"""
 
 from __future__ import annotations
 
@@ -12,48 +15,26 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from reverie import __version__
-from reverie.animate import VideoSettings, ZoomSettings, dream_video, dream_zoom
 from reverie.classify import classify as classify_picture
-from reverie.dreamer import Dreamer, read_settings, recipe, resolve_device
-from reverie.errors import ReverieError
-from reverie.imaging import (
-    DEFAULT_MAX_PIXELS,
-    Picture,
-    check_output_path,
-    load_image,
-    noise_picture,
-    save_image,
-)
+from reverie.devices import resolve_device
+from reverie.dreamer import Dreamer
+from reverie.errors import ReverieError, one_line
+from reverie.io.images import DEFAULT_MAX_PIXELS, load_image
 from reverie.models import DEFAULT_MODEL, get_spec, list_models, load_model
+from reverie.recipe import read_settings
 from reverie.render import Progress
 from reverie.samples import sample_path
-from reverie.settings import GRADIENT_NORMS, PRECISIONS, DreamSettings
-from reverie.sheet import contact_sheet, spread_layers
-from reverie.video_io import check_animation_path, check_video_output, probe_video
-from reverie.weights import find_weights, first_line, missing_weights_message, weights_available
+from reverie.settings import GRADIENT_NORMS, PRECISIONS, DreamSettings, VideoSettings, ZoomSettings
+from reverie.tasks import DreamTask, NoiseCanvas, SheetTask, Task, VideoTask, ZoomTask, split_terms
+from reverie.version import __version__
+from reverie.weights import find_weights, missing_weights_message, weights_available
 
 DEFAULTS = DreamSettings(model=DEFAULT_MODEL)
-#: CLI option name -> DreamSettings field, for the options that map one to one.
-SETTING_OPTIONS = {
-    "model": "model",
-    "layers": "layers",
-    "preset": "preset",
-    "steps": "steps",
-    "step_size": "step_size",
-    "octaves": "octaves",
-    "octave_scale": "octave_scale",
-    "jitter": "jitter",
-    "tile_size": "tile_size",
-    "tv_weight": "tv_weight",
-    "max_side": "max_side",
-    "seed": "seed",
-    "gradient_norm": "gradient_norm",
-    "precision": "precision",
-    "guide": "guide",
-    "mask": "mask",
-    "keep_colors": "keep_colors",
-}
+#: The options that are DreamSettings fields of the same name.
+SETTING_OPTIONS = (
+    "model", "layers", "preset", "steps", "step_size", "octaves", "octave_scale", "jitter", "tile_size",
+    "tv_weight", "max_side", "seed", "gradient_norm", "precision", "guide", "mask", "keep_colors",
+)  # fmt: skip
 
 
 def dream_options(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -84,7 +65,7 @@ def dream_options(function: Callable[..., Any]) -> Callable[..., Any]:
             "--precision", type=click.Choice(PRECISIONS), default=DEFAULTS.precision, show_default=True
         ),
         click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto."),
-        click.option("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, show_default=True),
+        click.option("--max-pixels", type=click.IntRange(1), default=DEFAULT_MAX_PIXELS, show_default=True),
         click.option("--quiet", "-q", is_flag=True, help="No progress output."),
     ]
     for option in reversed(options):
@@ -121,8 +102,9 @@ def dream(
     settings = settings_for(ctx, options, read_settings(settings_from) if settings_from else None)
     if from_noise == (input_path is not None):
         raise click.UsageError("give either an INPUT image or --from-noise")
-    source = noise_picture(*parse_size(size), seed=settings.seed) if from_noise else Path(str(input_path))
-    run_dream(source, Path(output), settings, options)
+    source = NoiseCanvas(*parse_size(size), seed=settings.seed) if from_noise else Path(str(input_path))
+    task = DreamTask(source, output, settings=settings, **engine(options))
+    report_dream(output, run_task(task, options), options["quiet"])
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -139,39 +121,56 @@ def parse_size(text: str) -> tuple[int, int]:
 @click.pass_context
 def demo(ctx: click.Context, output: str, **options: Any) -> None:
     """Dream the bundled sample photo (a cat) with the embedded model: no network, no GPU."""
-    run_dream(sample_path("chelsea"), Path(output), settings_for(ctx, options, None), options)
+    task = DreamTask(
+        sample_path("chelsea"), output, settings=settings_for(ctx, options, None), **engine(options)
+    )
+    report_dream(output, run_task(task, options), options["quiet"])
+
+
+def engine(options: dict[str, Any]) -> dict[str, Any]:
+    """The task fields that say how, not what, to dream: weights file, device, pixel limit."""
+    return {
+        "weights": options["weights"] or "",
+        "device": options["device"],
+        "max_pixels": options["max_pixels"],
+    }
+
+
+def run_task(task: Task, options: dict[str, Any]) -> tuple[Task, Any, float]:
+    """Check ``task`` (before any model loads), load its model, run it with progress on stderr.
+
+    Returns the checked task, its result and the seconds it took.
+    """
+    started = time.perf_counter()
+    checked = task.check()
+    dreamer = Dreamer.for_task(checked)
+    reporter = frame_reporter if isinstance(checked, ZoomTask | VideoTask) else progress_reporter
+    with reporter(options["quiet"]) as report:
+        result = checked.run(dreamer, report)
+    return checked, result, time.perf_counter() - started
+
+
+def report_dream(output: str, done: tuple[Task, Any, float], quiet: bool) -> None:
+    _, result, seconds = done
+    if not quiet:
+        picture = result.picture
+        click.echo(f"wrote {output} ({picture.width}x{picture.height}, {seconds:.1f} s)")
 
 
 def settings_for(ctx: click.Context, options: dict[str, Any], saved: DreamSettings | None) -> DreamSettings:
     """The options as settings; with ``saved`` ones, only the options typed on the command line
     override them, so ``--settings-from old.png --seed 3`` changes the seed and nothing else."""
     if saved is None:
-        return DreamSettings(
-            **{field: options[option] for option, field in SETTING_OPTIONS.items()}
-        ).validate()
+        return DreamSettings(**{name: options[name] for name in SETTING_OPTIONS})
     changes = {
-        field: options[option]
-        for option, field in SETTING_OPTIONS.items()
-        if ctx.get_parameter_source(option) == ParameterSource.COMMANDLINE
+        name: options[name]
+        for name in SETTING_OPTIONS
+        if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
     }
     new_model = changes.get("model", saved.model) != saved.model
     if (new_model or "preset" in changes) and "layers" not in changes:
         changes["layers"] = ""  # a new model or preset chooses its own layers
-    return saved.with_changes(**changes).validate()
-
-
-def run_dream(source: Path | Picture, output: Path, settings: DreamSettings, options: dict[str, Any]) -> None:
-    started = time.perf_counter()
-    if isinstance(source, Path):  # cheap checks first: a bad path is reported before a model loads
-        check_output_path(output, protect=[source])
-        source = load_image(source, max_pixels=options["max_pixels"])
-    dreamer = Dreamer(settings.model, options["weights"], options["device"])
-    with progress_reporter(options["quiet"]) as report:
-        result = dreamer.dream_file(source, output, settings, report, max_pixels=options["max_pixels"])
-    picture = result.picture
-    if not options["quiet"]:
-        seconds = time.perf_counter() - started
-        click.echo(f"wrote {output} ({picture.width}x{picture.height}, {seconds:.1f} s)")
+    return saved.with_changes(**changes)
 
 
 class Reporter:
@@ -224,19 +223,12 @@ class progress_reporter(Reporter):
 def sheet(ctx: click.Context, input_path: str, output: str, columns: int, **options: Any) -> None:
     """Dream INPUT once per layer (--layers a,b,c; default: five spread layers) into one labelled sheet."""
     settings = settings_for(ctx, options, None)
-    dreamer = Dreamer(settings.model, options["weights"], options["device"])
-    terms = [t.strip() for t in settings.layers.split(",") if t.strip()] or spread_layers(dreamer.model)
-    for term in terms:
-        dreamer.objective(settings.with_changes(layers=term))  # every term checked before any work
-    check_output_path(output, protect=[input_path])
-    picture = load_image(input_path, max_pixels=options["max_pixels"])
-    with progress_reporter(options["quiet"]) as report:
-        result = contact_sheet(dreamer, picture, terms, settings, columns, report)
-    save_image(
-        output, result, metadata=recipe(settings.with_changes(layers=",".join(terms))), protect=[input_path]
+    task = SheetTask(
+        input_path, output, split_terms(settings.layers), columns, settings=settings, **engine(options)
     )
+    checked, _, _ = run_task(task, options)
     if not options["quiet"]:
-        click.echo(f"wrote {output} ({len(terms)} layers: {', '.join(terms)})")
+        click.echo(f"wrote {output} ({len(checked.terms)} layers: {', '.join(checked.terms)})")
 
 
 @cli.command()
@@ -263,16 +255,11 @@ def zoom(
     **options: Any,
 ) -> None:
     """Dream INPUT, zoom in a little, dream again: an endless-zoom animation in OUTPUT."""
-    settings = settings_for(ctx, options, None)
-    motion = ZoomSettings(frames, zoom, rotate, fps, stabilise=not no_stabilize).validate()
-    check_animation_path(output, protect=[input_path])
-    picture = load_image(input_path, max_pixels=options["max_pixels"])
-    dreamer = Dreamer(settings.model, options["weights"], options["device"])
-    started = time.perf_counter()
-    with frame_reporter(options["quiet"]) as report:
-        count = dream_zoom(dreamer, picture, output, settings, motion, report)
+    motion = ZoomSettings(frames, zoom, rotate, fps, stabilise=not no_stabilize)
+    task = ZoomTask(input_path, output, motion, settings=settings_for(ctx, options, None), **engine(options))
+    _, result, seconds = run_task(task, options)
     if not options["quiet"]:
-        click.echo(f"wrote {output} ({count} frames, {time.perf_counter() - started:.1f} s)")
+        click.echo(f"wrote {output} ({result.frames} frames, {seconds:.1f} s)")
 
 
 @cli.command()
@@ -295,17 +282,12 @@ def video(
     **options: Any,
 ) -> None:
     """Dream every frame of the video INPUT into OUTPUT, smoothly; rerun to resume after a stop."""
+    coherence = VideoSettings(blend, flow=not no_flow)
     settings = settings_for(ctx, options, None)
-    coherence = VideoSettings(blend, flow=not no_flow).validate()
-    check_video_output(output, protect=[input_path])
-    probe_video(input_path)
-    dreamer = Dreamer(settings.model, options["weights"], options["device"])
-    started = time.perf_counter()
-    with frame_reporter(options["quiet"]) as report:
-        result = dream_video(dreamer, input_path, output, settings, coherence, report, keep_frames)
+    task = VideoTask(input_path, output, coherence, keep_frames, settings=settings, **engine(options))
+    _, result, seconds = run_task(task, options)
     if not options["quiet"]:
         resumed = f", {result.resumed} resumed" if result.resumed else ""
-        seconds = time.perf_counter() - started
         click.echo(f"wrote {output} ({result.frames} frames{resumed}, {seconds:.1f} s)")
 
 
@@ -354,7 +336,7 @@ def serve(
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise click.ClickException(f"cannot use data folder {folder}: {first_line(error)}") from None
+        raise click.ClickException(f"cannot use data folder {folder}: {one_line(error)}") from None
     if not is_loopback(host):
         click.echo(f"reverie: warning: listening on {host}: anyone who can reach it can use it", err=True)
     config = WebConfig(folder, device, workers, max_upload_mb * 1024 * 1024, max_pixels, allowed_hosts(host))
@@ -368,9 +350,8 @@ def serve(
 def layers(model: str) -> None:
     """List a model's dreamable layers, their channels and strides, and its presets."""
     spec = get_spec(model)
-    backbone = spec.build()
     click.echo(f"{'layer':<14} {'channels':>8} {'stride':>6}  tends to produce")
-    for info in backbone.layer_infos:
+    for info in spec.layers:
         click.echo(f"{info.name:<14} {info.channels:>8} {info.stride:>6}  {info.hint}")
     click.echo("\npresets:")
     for name, spec_text in spec.presets.items():
@@ -393,7 +374,7 @@ def models() -> None:
 @click.option("--top", type=click.IntRange(1, 1000), default=5, show_default=True)
 @click.option("--model", default=DEFAULTS.model, show_default=True)
 @click.option("--weights", type=click.Path(dir_okay=False))
-@click.option("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, show_default=True)
+@click.option("--max-pixels", type=click.IntRange(1), default=DEFAULT_MAX_PIXELS, show_default=True)
 def classify(image: str, top: int, model: str, weights: str | None, max_pixels: int) -> None:
     """Print the most likely ImageNet classes of IMAGE."""
     find_weights(get_spec(model), weights)
@@ -404,7 +385,7 @@ def classify(image: str, top: int, model: str, weights: str | None, max_pixels: 
 
 def show_warning_in_one_line(message: Warning | str, *_args: object, **_kwargs: object) -> None:
     """Library warnings (a corrupt EXIF block, metadata too big for JPEG) as one stderr line."""
-    click.echo(f"reverie: warning: {first_line(Exception(str(message)))}", err=True)
+    click.echo(f"reverie: warning: {one_line(Exception(str(message)))}", err=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -428,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("reverie: error: out of memory; try a smaller --tile-size or --max-side", err=True)
         return 1
     except RuntimeError as error:  # from torch: report it in one line, as every other failure
-        click.echo(f"reverie: error: {first_line(error)}", err=True)
+        click.echo(f"reverie: error: {one_line(error)}", err=True)
         return 1
     except click.ClickException as error:
         click.echo(f"reverie: error: {error.format_message()}", err=True)

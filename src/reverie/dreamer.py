@@ -1,80 +1,36 @@
-"""The public entry points: :class:`Dreamer` (load a model once, dream many images) and :func:`dream`.
+"""The engine and the Python API: :class:`Dreamer` (a model loaded once), :class:`PreparedDream`
+(checked settings bound to it) and the one-call :func:`dream`.
 
-This is where settings, presets, images and the render loop meet; front ends (the CLI) only
-call these.
+Every job is a task (:mod:`reverie.tasks`) that checks itself once and then runs on a Dreamer; the
+API methods here build those tasks, as the CLI and the web app do, so every front end gives the
+same pixels for the same settings.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
+from dataclasses import replace
 
-import numpy as np
 import torch
 
-from reverie import __version__
-from reverie.errors import ImageError, SettingsError
-from reverie.imaging import (
-    DEFAULT_MAX_PIXELS,
-    METADATA_KEY,
-    Picture,
-    check_output_path,
-    fit_within,
-    from_tensor,
-    keep_colours,
-    load_image,
-    load_mask,
-    read_metadata,
-    resize_picture,
-    save_image,
-    to_tensor,
-)
-from reverie.models import Backbone, get_spec, load_model
+from reverie.colour import keep_colours
+from reverie.devices import resolve_device
+from reverie.errors import SettingsError
+from reverie.io.images import Picture, load_image
+from reverie.masks import load_mask
+from reverie.models import DEFAULT_MODEL, Backbone, get_spec, load_model
 from reverie.models.optimise import speed_up
 from reverie.objectives import Objective, parse_layer_spec
 from reverie.render import ProgressCallback, render
 from reverie.settings import DreamSettings
+from reverie.tasks import DreamResult, DreamTask, Source, Task
+from reverie.tensors import fit_around, fit_within, from_tensor, resize_picture, to_tensor
+from reverie.weights import find_weights
 
 PathLike = str | os.PathLike[str]
 
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU; an unusable device is a :class:`SettingsError`."""
-    name = str(device)
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name != "cpu" and not name.startswith("cuda"):
-        raise SettingsError(f"unknown device {device!r}; use cpu, cuda or auto")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SettingsError("--device cuda was asked for, but no CUDA GPU is available")
-    try:
-        resolved = torch.device(name)
-    except RuntimeError:
-        raise SettingsError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from None
-    if resolved.type == "cuda":
-        if resolved.index is not None and not 0 <= resolved.index < torch.cuda.device_count():
-            raise SettingsError(f"no GPU {resolved.index}; this machine has {torch.cuda.device_count()}")
-        # Tile and octave shapes repeat step after step, so cuDNN's autotuner pays for itself.
-        torch.backends.cudnn.benchmark = True
-    return resolved
-
-
-def resolve_layers(settings: DreamSettings) -> str:
-    """The layer specification to dream on: explicit layers, else the (default) preset's."""
-    spec = get_spec(settings.model)
-    preset = settings.preset or spec.default_preset
-    if preset not in spec.presets:
-        raise SettingsError(f"unknown preset {preset!r} for {spec.name}; presets: {', '.join(spec.presets)}")
-    return settings.layers or spec.presets[preset]
-
-
-@dataclass(frozen=True)
-class DreamResult:
-    """A dreamed picture and the exact settings (layers resolved) that made it."""
-
-    picture: Picture
-    settings: DreamSettings
+#: Guide images are read at up to this many pixels per side: their motifs, not their detail, matter.
+GUIDE_MAX_SIDE = 512
 
 
 class Dreamer:
@@ -82,45 +38,35 @@ class Dreamer:
 
     def __init__(
         self,
-        model: str = "efficientnet_lite0",
+        model: str = DEFAULT_MODEL,
         weights: PathLike | None = None,
         device: str | torch.device = "auto",
     ) -> None:
         self.model_name = model
-        self.weights = weights
         self.device = resolve_device(device)
-        self.model: Backbone = speed_up(load_model(model, weights, self.device))
+        #: The weight file actually loaded (a video job's fingerprint names it).
+        self.weights_path = find_weights(get_spec(model), weights)
+        self.model: Backbone = speed_up(load_model(model, self.weights_path, self.device))
+        if self.device.type == "cuda":
+            # Tile and octave shapes repeat step after step, so cuDNN's autotuner pays for itself.
+            torch.backends.cudnn.benchmark = True
 
-    def objective(self, settings: DreamSettings) -> Objective:
-        """The objective ``settings`` ask for, guide features bound, checked against this model.
+    @classmethod
+    def for_task(cls, task: Task) -> Dreamer:
+        """The Dreamer a checked task asks for (its model, weights and device)."""
+        return cls(task.settings.model, task.weights or None, task.device)
 
-        ``--guide`` without ``guide:`` terms turns every layer term into a guide term, which is
-        how Google's notebook guides a dream.
-        """
-        objective = parse_layer_spec(resolve_layers(settings))
-        if settings.guide and not objective.guide_layers:
-            objective = objective.as_guided()
-        if objective.guide_layers:
-            if not settings.guide:
-                raise SettingsError("guide: terms need a guide image; pass --guide IMAGE")
-            objective = objective.with_guide(self.guide_features(settings.guide, objective.guide_layers))
-        objective.check(self.model)
-        return objective
-
-    @torch.no_grad()
-    def guide_features(self, path: PathLike, layers: list[str]) -> dict[str, torch.Tensor]:
-        """The guide image's activations at ``layers``, (channels, positions), at up to 512 px."""
-        guide = load_image(path)
-        size = fit_within((guide.width, guide.height), 512)
-        if min(size) < self.model.min_input_side:
-            raise ImageError(f"guide image {path} is too small for {self.model_name}")
-        tensor = to_tensor(resize_picture(guide, size).rgb).to(self.device)
-        found = self.model(tensor, layers)
-        return {name: found[name][0].flatten(1) for name in layers}
+    def prepare(self, settings: DreamSettings) -> PreparedDream:
+        """Bind checked settings (a task's ``check()`` made them) to this model."""
+        if settings.model != self.model_name:
+            raise SettingsError(
+                f"settings ask for model {settings.model} but this Dreamer holds {self.model_name}"
+            )
+        return PreparedDream(self, settings)
 
     def dream(
         self,
-        image: PathLike | Picture | np.ndarray,
+        image: Source,
         settings: DreamSettings | None = None,
         progress: ProgressCallback | None = None,
         **changes: object,
@@ -130,105 +76,101 @@ class Dreamer:
         Keyword arguments override single settings: ``dreamer.dream(img, steps=20, layers="blocks.9")``.
         The result is at the working resolution (the input reduced to ``max_side``); alpha is kept.
         """
-        settings = (settings or DreamSettings()).with_changes(**changes)
-        if not settings.model:
-            settings = settings.with_changes(model=self.model_name)
-        if settings.model != self.model_name:
-            raise SettingsError(
-                f"settings ask for model {settings.model} but this Dreamer holds {self.model_name}"
-            )
-        settings = settings.with_changes(layers=resolve_layers(settings)).validate()
-        picture = self.working_picture(as_picture(image), settings.max_side)
-        objective = self.objective(settings)
-        mask = None
-        if settings.mask:
-            weights = load_mask(settings.mask, (picture.width, picture.height))
-            mask = torch.from_numpy(weights)[None, None].to(self.device)
-        result = render(
-            self.model,
-            objective,
-            to_tensor(picture.rgb, share=True).to(self.device),
-            settings,
-            progress,
-            mask,
-        )
-        rgb = from_tensor(result.cpu())
-        if settings.keep_colors:
-            rgb = keep_colours(rgb, picture.rgb)
-        return DreamResult(Picture(rgb, picture.alpha), settings)
-
-    def working_picture(self, picture: Picture, max_side: int) -> Picture:
-        """``picture`` reduced so its long side is at most ``max_side`` (0: unchanged), size checked."""
-        size = fit_within((picture.width, picture.height), max_side or None)
-        if min(size) < self.model.min_input_side:
-            raise ImageError(
-                f"image is too small: {size[0]}x{size[1]} px (after --max-side); {self.model_name} "
-                f"needs at least {self.model.min_input_side} px per side"
-            )
-        return resize_picture(picture, size) if size != (picture.width, picture.height) else picture
+        return self.task(image, None, settings, **changes).run(self, progress)
 
     def dream_file(
         self,
-        source: PathLike | Picture,
+        source: Source,
         output: PathLike,
         settings: DreamSettings | None = None,
         progress: ProgressCallback | None = None,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
+        **changes: object,
     ) -> DreamResult:
-        """Dream the image at ``source`` (or a :class:`Picture`) into ``output``, atomically.
+        """Dream ``source`` into the file ``output``, atomically, with the settings stored in it.
 
-        The output path is checked before any work, the input is never overwritten, and the settings
-        are stored in the file so ``read_settings(output)`` reproduces it.
+        The output path is checked before any work and the input is never overwritten.
         """
-        if isinstance(source, Picture):
-            protect = [source.source] if source.source is not None else []
-        else:
-            protect = [source]
-        check_output_path(output, protect=protect)
-        picture = source if isinstance(source, Picture) else load_image(source, max_pixels=max_pixels)
-        result = self.dream(picture, settings, progress)
-        save_image(output, result.picture, metadata=recipe(result.settings), protect=protect)
-        return result
+        return self.task(source, output, settings, **changes).run(self, progress)
+
+    def task(
+        self, source: Source, output: PathLike | None, settings: DreamSettings | None, **changes: object
+    ) -> DreamTask:
+        """A dream task for this Dreamer's model and device (settings without a model get this one)."""
+        settings = (settings or DreamSettings()).with_changes(**changes)
+        settings = settings if settings.model else settings.with_changes(model=self.model_name)
+        return DreamTask(
+            source, output, settings=settings, weights=str(self.weights_path), device=str(self.device)
+        )
+
+    def objective(self, settings: DreamSettings) -> Objective:
+        """The objective ``settings`` ask for, with the guide image's features bound.
+
+        ``--guide`` without ``guide:`` terms turns every layer term into a guide term, which is
+        how Google's notebook guides a dream.
+        """
+        objective = parse_layer_spec(settings.layers)
+        if settings.guide and not objective.guide_layers:
+            objective = objective.as_guided()
+        if objective.guide_layers:
+            objective = objective.with_guide(self.guide_features(settings.guide, objective.guide_layers))
+        return objective
+
+    @torch.no_grad()
+    def guide_features(self, path: PathLike, layers: list[str]) -> dict[str, torch.Tensor]:
+        """The guide image's activations at ``layers``, (channels, positions), at up to 512 px."""
+        guide = load_image(path)
+        size = fit_around(fit_within(guide.size, GUIDE_MAX_SIDE), self.model.min_side)
+        tensor = to_tensor(resize_picture(guide, size).rgb).to(self.device)
+        found = self.model(tensor, layers)
+        return {name: found[name][0].flatten(1) for name in layers}
 
 
-def as_picture(image: PathLike | Picture | np.ndarray) -> Picture:
-    """Accept the image forms the API promises and return a :class:`Picture`."""
-    if isinstance(image, Picture):
-        return image
-    if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ImageError(f"an image array must have shape (H, W, 3); got {image.shape}")
-        if image.dtype.kind not in "f" or (image.size and (image.min() < 0 or image.max() > 1)):
-            raise ImageError("an image array must hold floats in [0, 1] (divide 8-bit values by 255)")
-        return Picture(image.astype(np.float32), None)
-    return load_image(image)
+class PreparedDream:
+    """Checked settings bound to a loaded model: the objective (guide features computed once) and
+    the mask at each size asked for. A zoom or a video dreams every frame through one of these."""
 
+    def __init__(self, dreamer: Dreamer, settings: DreamSettings) -> None:
+        self.dreamer = dreamer
+        self.settings = settings
+        self.objective = dreamer.objective(settings)
+        self._masks: dict[tuple[int, int], torch.Tensor] = {}
 
-def recipe(settings: DreamSettings) -> dict[str, str]:
-    """Metadata that makes a result reproducible: settings, model, seed and Reverie's version."""
-    payload = {"version": __version__, "settings": json.loads(settings.to_json())}
-    return {METADATA_KEY: json.dumps(payload, sort_keys=True)}
+    def dream(
+        self, picture: Picture, progress: ProgressCallback | None = None, seed: int | None = None
+    ) -> Picture:
+        """``picture`` dreamed at the working size (its long side reduced to ``max_side``).
 
+        A picture smaller than the network's minimum side is dreamed enlarged and comes back at its
+        own size. ``seed`` replaces the settings' seed (zoom frames each take their own).
+        """
+        settings = self.settings if seed is None else replace(self.settings, seed=seed)
+        working = resize_picture(picture, fit_within(picture.size, settings.max_side))
+        size = fit_around(working.size, self.dreamer.model.min_side)
+        start = resize_picture(Picture(working.rgb), size).rgb
+        image = to_tensor(start, share=True).to(self.dreamer.device)
+        dreamed = render(self.dreamer.model, self.objective, image, settings, progress, self.mask(size))
+        rgb = from_tensor(dreamed.cpu())
+        if size != working.size:
+            rgb = resize_picture(Picture(rgb), working.size).rgb
+        if settings.keep_colors:
+            rgb = keep_colours(rgb, working.rgb)
+        return Picture(rgb, working.alpha)
 
-def read_settings(path: PathLike) -> DreamSettings:
-    """The settings stored in a Reverie result; :class:`SettingsError` if it holds none."""
-    text = read_metadata(path).get(METADATA_KEY)
-    if not text:
-        raise SettingsError(f"{path} holds no Reverie settings (was it made by reverie dream?)")
-    try:
-        payload = json.loads(text)
-    except json.JSONDecodeError:
-        raise SettingsError(f"{path} has unreadable Reverie settings") from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("settings"), dict):
-        raise SettingsError(f"{path} has unreadable Reverie settings")
-    return DreamSettings.from_dict(payload["settings"])
+    def mask(self, size: tuple[int, int]) -> torch.Tensor | None:
+        """The settings' mask at ``size`` (width, height), (1, 1, H, W) on the device; None without one."""
+        if not self.settings.mask:
+            return None
+        if size not in self._masks:
+            weights = load_mask(self.settings.mask, size)
+            self._masks[size] = torch.from_numpy(weights)[None, None].to(self.dreamer.device)
+        return self._masks[size]
 
 
 def dream(
-    image: PathLike | Picture | np.ndarray,
+    image: Source,
     output: PathLike | None = None,
     *,
-    model: str = "efficientnet_lite0",
+    model: str = DEFAULT_MODEL,
     weights: PathLike | None = None,
     device: str = "auto",
     progress: ProgressCallback | None = None,
@@ -236,11 +178,14 @@ def dream(
 ) -> DreamResult:
     """One-call DeepDream: ``dream("cat.jpg", "dream.png", layers="blocks.9", steps=20)``.
 
-    Loads the model each call; use :class:`Dreamer` to dream many images with one model.
+    Everything is checked before the model loads; use :class:`Dreamer` to dream many images with
+    one model.
     """
-    dreamer = Dreamer(model, weights, device)
-    base = DreamSettings(model=model).with_changes(**settings)
-    if output is None:
-        return dreamer.dream(image, base, progress)
-    source = as_picture(image) if isinstance(image, np.ndarray) else image
-    return dreamer.dream_file(source, output, base, progress)
+    task = DreamTask(
+        image,
+        output,
+        settings=DreamSettings(model=model).with_changes(**settings),
+        weights=str(weights or ""),
+        device=device,
+    ).check()
+    return task.run(Dreamer.for_task(task), progress)

@@ -1,7 +1,9 @@
-"""One exception type per kind of user mistake.
+"""One exception type per kind of user mistake, and the one-line form every front end prints.
 
 Every error a user can cause derives from :class:`ReverieError`; front ends (CLI, web) print its
 message as one line and exit non-zero, so each message must say what went wrong and what to do.
+Errors follow the layers that raise them: image files raise :class:`ImageError`, videos and
+animations :class:`VideoError`, output paths :class:`OutputPathError`, settings :class:`SettingsError`.
 """
 
 from __future__ import annotations
@@ -12,11 +14,19 @@ class ReverieError(Exception):
 
 
 class ImageError(ReverieError):
-    """An image cannot be read or written (missing, not an image, too large, unwritable...)."""
+    """An image cannot be read or written (missing, not an image, corrupt, unwritable...)."""
 
 
 class PixelLimitError(ImageError):
     """An image has more pixels than the limit the caller set (a decompression-bomb guard)."""
+
+
+class VideoError(ReverieError):
+    """A video or animation cannot be read, written or resumed."""
+
+
+class OutputPathError(ReverieError):
+    """An output path cannot be used: its folder is missing or read-only, or it names the input."""
 
 
 class UnknownModelError(ReverieError):
@@ -39,5 +49,13 @@ class SettingsError(ReverieError):
     """A dream setting is out of range or malformed."""
 
 
-class VideoError(ReverieError):
-    """A video cannot be read (missing, not a video, corrupt) or resumed."""
+def one_line(error: BaseException) -> str:
+    """An exception's message as one line: its first non-empty line, spaces collapsed.
+
+    Library messages (Pillow, FFmpeg, torch) can run over many lines of detail; the first says
+    what happened. An exception without a message is named by its type.
+    """
+    for line in str(error).splitlines():
+        if line.strip():
+            return " ".join(line.split())
+    return type(error).__name__

@@ -15,12 +15,20 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import torch
 from torch import Tensor
 
 from reverie.errors import SettingsError, UnknownLayerError
-from reverie.models.base import LOGITS, Backbone
+from reverie.models.base import LOGITS
+from reverie.models.registry import LayerInfo
+
+
+class Catalogue(Protocol):
+    """What checking an objective needs of a model: its layer catalogue (a ModelSpec or a Backbone)."""
+
+    def layer(self, name: str) -> LayerInfo: ...
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,7 @@ class LayerTerm:
             text += ":" + "+".join(str(channel) for channel in self.channels)
         return text + weight_suffix(self.weight)
 
-    def check(self, model: Backbone) -> None:
+    def check(self, model: Catalogue) -> None:
         info = model.layer(self.layer)
         for channel in self.channels:
             if not 0 <= channel < info.channels:
@@ -70,7 +78,7 @@ class ClassTerm:
     def spec(self) -> str:
         return f"class:{self.index}" + weight_suffix(self.weight)
 
-    def check(self, model: Backbone) -> None:
+    def check(self, model: Catalogue) -> None:
         if not 0 <= self.index < 1000:
             raise UnknownLayerError(f"ImageNet classes are 0..999; got {self.index}")
 
@@ -81,7 +89,8 @@ class GuideTerm:
 
     Each position of the dreamed activation is pulled towards the guide feature vector it already
     resembles most (largest dot product), so the dream borrows the guide's motifs where they fit.
-    ``features`` is the guide's activation, (channels, positions); it is bound by the Dreamer.
+    ``features`` is the guide's activation, (channels, positions); the Dreamer binds it when a dream
+    starts, after the task has checked that a guide image was given.
     """
 
     layer: str
@@ -100,12 +109,8 @@ class GuideTerm:
     def spec(self) -> str:
         return f"guide:{self.layer}" + weight_suffix(self.weight)
 
-    def check(self, model: Backbone) -> None:
-        info = model.layer(self.layer)
-        if self.features is None:
-            raise SettingsError(f"guide:{self.layer} needs a guide image (--guide IMAGE)")
-        if self.features.shape[0] != info.channels:
-            raise SettingsError(f"guide features for {self.layer} have the wrong channel count")
+    def check(self, model: Catalogue) -> None:
+        model.layer(self.layer)
 
 
 Term = LayerTerm | ClassTerm | GuideTerm
@@ -150,8 +155,8 @@ class Objective:
         """The text form of this objective."""
         return ",".join(term.spec() for term in self.terms)
 
-    def check(self, model: Backbone) -> None:
-        """Raise a clear error when a layer, channel or class does not exist in ``model``."""
+    def check(self, model: Catalogue) -> None:
+        """Raise a clear error when a layer, channel or class does not exist in ``model``'s catalogue."""
         for term in self.terms:
             term.check(model)
 

@@ -3,6 +3,9 @@
 It reads like the TensorFlow tutorial: for each octave (smallest first) resize, then repeat
 ``roll -> gradient of the objective -> unroll -> normalise -> step -> clip``. Each piece is a small
 named function so it can be tested on its own. Images are (1, 3, H, W) tensors in [0, 1].
+
+The loop checks nothing: its settings and objective arrive checked by a task (:mod:`reverie.tasks`),
+and a progress callback only observes: a dream watched and a dream not watched are the same pixels.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from torch import Tensor
 
 from reverie.models.base import Backbone
 from reverie.objectives import Objective
-from reverie.settings import DreamSettings
+from reverie.settings import LoopSettings
 
 
 @dataclass(frozen=True)
@@ -129,8 +132,8 @@ def tiled_gradient(
     gradient = torch.empty_like(image)
     total = 0.0
     for rows, columns in tile_grid(height, width, tile):
-        context_rows = context_span(rows, margin, height, model.min_input_side)
-        context_columns = context_span(columns, margin, width, model.min_input_side)
+        context_rows = context_span(rows, margin, height, model.min_side)
+        context_columns = context_span(columns, margin, width, model.min_side)
         row_index = rolled_index(context_rows, shift[0], height, image.device)
         column_index = rolled_index(context_columns, shift[1], width, image.device)
         context = image[:, :, row_index[:, None], column_index[None, :]]
@@ -234,7 +237,7 @@ def gradient_ascent_step(
     model: Backbone,
     objective: Objective,
     image: Tensor,
-    settings: DreamSettings,
+    settings: LoopSettings,
     generator: torch.Generator,
     mask: Tensor | None = None,
 ) -> float:
@@ -267,7 +270,7 @@ def render(
     model: Backbone,
     objective: Objective,
     image: Tensor,
-    settings: DreamSettings,
+    settings: LoopSettings,
     progress: ProgressCallback | None = None,
     mask: Tensor | None = None,
 ) -> Tensor:
@@ -280,11 +283,9 @@ def render(
     notebook does: each octave starts from a freshly resized photo plus upscaled detail, so the photo
     itself is never blurred by repeated down- and up-sampling.
     """
-    settings.validate()
-    objective.check(model)
     generator = torch.Generator().manual_seed(settings.seed)
     height, width = image.shape[-2:]
-    sizes = octave_sizes((width, height), settings.octaves, settings.octave_scale, model.min_input_side)
+    sizes = octave_sizes((width, height), settings.octaves, settings.octave_scale, model.min_side)
     detail: Tensor | None = None
     for octave, size in enumerate(sizes, start=1):
         base = octave_base(image, size)

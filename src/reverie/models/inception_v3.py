@@ -22,39 +22,23 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from reverie.errors import ReverieError, WeightsMismatchError
-from reverie.models.base import Backbone, LayerInfo, PooledClassifier
-from reverie.models.registry import WeightsSource, register_model
+from reverie.models.base import Backbone, PooledClassifier
+from reverie.models.layers import ConvBnRelu, Kernel, conv_bn_relu
+from reverie.models.registry import LayerInfo, Network, WeightsSource, get_spec, register_model
 from reverie.weights import read_torch_state_dict
 
-BN_EPS = 1e-3
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-Kernel = int | tuple[int, int]
-
-
-class ConvBnRelu(nn.Module):
-    """torchvision's ``BasicConv2d``: convolution without bias, batch norm (eps 1e-3), ReLU."""
-
-    def __init__(
-        self, channels_in: int, channels_out: int, kernel: Kernel, stride: int = 1, padding: Kernel = 0
-    ):
-        super().__init__()
-        self.conv = nn.Conv2d(channels_in, channels_out, kernel, stride, padding, bias=False)
-        self.bn = nn.BatchNorm2d(channels_out, eps=BN_EPS)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.relu(self.bn(self.conv(x)))
 
 
 def same(channels_in: int, channels_out: int, kernel: Kernel) -> ConvBnRelu:
     """Stride-1 convolution keeping the grid size (Keras "same", odd kernels only)."""
     kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
-    return ConvBnRelu(channels_in, channels_out, (kh, kw), padding=(kh // 2, kw // 2))
+    return conv_bn_relu(channels_in, channels_out, (kh, kw), padding=(kh // 2, kw // 2))
 
 
 def reduce(channels_in: int, channels_out: int) -> ConvBnRelu:
     """3x3 stride-2 unpadded convolution: how every grid reduction starts."""
-    return ConvBnRelu(channels_in, channels_out, 3, stride=2)
+    return conv_bn_relu(channels_in, channels_out, 3, stride=2)
 
 
 class PoolBranchAverage(nn.Module):
@@ -274,12 +258,12 @@ TORCHVISION_STAGES = {
 def inception_stages() -> list[tuple[str, nn.Module]]:
     """The stem (convolutions and max pools as separate stages) then the eleven mixed blocks."""
     return [
-        ("conv2d_1a", ConvBnRelu(3, 32, 3, stride=2)),
-        ("conv2d_2a", ConvBnRelu(32, 32, 3)),
-        ("conv2d_2b", ConvBnRelu(32, 64, 3, padding=1)),
+        ("conv2d_1a", conv_bn_relu(3, 32, 3, stride=2)),
+        ("conv2d_2a", conv_bn_relu(32, 32, 3)),
+        ("conv2d_2b", conv_bn_relu(32, 64, 3, padding=1)),
         ("maxpool1", MaxPool()),
-        ("conv2d_3b", ConvBnRelu(64, 80, 1)),
-        ("conv2d_4a", ConvBnRelu(80, 192, 3)),
+        ("conv2d_3b", conv_bn_relu(64, 80, 1)),
+        ("conv2d_4a", conv_bn_relu(80, 192, 3)),
         ("maxpool2", MaxPool()),
         ("mixed0", InceptionA(192, 32)),
         ("mixed1", InceptionA(256, 64)),
@@ -319,17 +303,6 @@ LAYERS = (
 )
 
 
-def build_inception_v3() -> Backbone:
-    """InceptionV3 as a :class:`Backbone` taking [0, 1] RGB, normalised to [-1, 1] for the weights."""
-    backbone = Backbone(
-        inception_stages(), PooledClassifier(2048), LAYERS, input_mean=(0.5,) * 3, input_std=(0.5,) * 3
-    )
-    backbone.input_size = 299
-    # 75 px is the least that still leaves mixed8's unpadded 3x3 stride-2 convolution a 3x3 input.
-    backbone.min_input_side = 75
-    return backbone
-
-
 def keras_conv_order(model: Backbone) -> list[str]:
     """Module paths of every :class:`ConvBnRelu` in the order Keras builds (and numbers) them."""
     paths = []
@@ -349,7 +322,7 @@ def pool_mode_state(model: nn.Module, include_padding: bool) -> dict[str, Tensor
 def skeleton() -> Backbone:
     """The architecture on the meta device: names and shapes without allocating 95 MB."""
     with torch.device("meta"):
-        return build_inception_v3()
+        return get_spec("inception_v3").build()
 
 
 def convert_torchvision_weights(path: Path) -> dict[str, Tensor]:
@@ -548,6 +521,14 @@ INCEPTION_PRESETS = {
     description="InceptionV3 (tutorial layers mixed0..mixed10), 299 px; bring your own weights",
     presets=INCEPTION_PRESETS,
     default_preset="patterns",
+    layers=LAYERS,
+    input_size=299,
+    # 75 px is the least that still leaves mixed8's unpadded 3x3 stride-2 convolution a 3x3 input.
+    min_side=75,
+    # Both published files expect [-1, 1].
+    input_mean=(0.5,) * 3,
+    input_std=(0.5,) * 3,
 )
-def inception_v3() -> Backbone:
-    return build_inception_v3()
+def inception_v3() -> Network:
+    """The stem and the eleven mixed blocks, with the 2048-channel pooled classifier."""
+    return inception_stages(), PooledClassifier(2048)

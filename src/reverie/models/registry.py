@@ -1,19 +1,39 @@
-"""Model registry: name -> builder, where its weights come from, how to read them, its presets.
+"""Model registry: what Reverie knows about each network before building it.
 
-Each architecture file registers its variants with :func:`register_model`; nothing else keeps a list
-of model names, so adding a model is adding one decorated function.
+Each architecture file registers its variants with :func:`register_model`: the builder, where the
+weights come from and how to read them, presets, and the catalogue (every dreamable layer with its
+channels and stride, the input size and the smallest side every layer accepts). Listing layers
+or models, and checking a layer name, reads the catalogue and never builds a network; nothing
+else keeps a list of model names, so adding a model is adding one decorated function.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from torch import Tensor
+from torch import Tensor, nn
 
-from reverie.errors import UnknownModelError
+from reverie.errors import UnknownLayerError, UnknownModelError
 from reverie.models.base import Backbone
+
+#: What a builder returns: the named stages in run order and the classifier head.
+Network = tuple[list[tuple[str, nn.Module]], nn.Module]
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A tap point: a stage output one can dream on.
+
+    ``stride`` is the spatial reduction relative to the network input (an activation of a 512 px image
+    at stride 16 is 32 px across); ``hint`` says in a few words what dreaming on it tends to produce.
+    """
+
+    name: str
+    channels: int
+    stride: int
+    hint: str = ""
 
 
 @dataclass(frozen=True)
@@ -36,19 +56,45 @@ class ModelSpec:
     """Everything Reverie knows about one model before building it."""
 
     name: str
-    build: Callable[[], Backbone]
-    #: Reads a published weight file and returns a state dict keyed like ``build()``'s module.
+    build_network: Callable[[], Network]
+    #: Reads a published weight file and returns a state dict keyed like the built Backbone.
     convert_weights: Callable[[Path], dict[str, Tensor]]
     weights: tuple[WeightsSource, ...]
     description: str
     #: Preset name -> layer specification (see :mod:`reverie.objectives`).
-    presets: Mapping[str, str] = field(default_factory=dict)
-    default_preset: str = ""
+    presets: Mapping[str, str]
+    default_preset: str
+    #: Every dreamable layer, shallow to deep.
+    layers: tuple[LayerInfo, ...]
+    #: Resolution the network was trained at (``classify`` uses it), in pixels.
+    input_size: int
+    #: Smallest image side every layer accepts; smaller pictures are dreamed enlarged.
+    min_side: int
+    #: Per-channel mean and spread that map [0, 1] RGB to the input the weights were trained on.
+    input_mean: tuple[float, float, float]
+    input_std: tuple[float, float, float]
 
     @property
     def embedded(self) -> bool:
         """True when the weights install with Reverie itself (no user file needed)."""
         return any(source.package for source in self.weights)
+
+    @property
+    def layer_names(self) -> list[str]:
+        """Names of the dreamable layers, shallow to deep."""
+        return [info.name for info in self.layers]
+
+    def layer(self, name: str) -> LayerInfo:
+        """The catalogue entry of ``name``; a clear error listing the valid names otherwise."""
+        for info in self.layers:
+            if info.name == name:
+                return info
+        raise UnknownLayerError(f"unknown layer {name!r}; valid layers: {', '.join(self.layer_names)}")
+
+    def build(self) -> Backbone:
+        """The network with freshly initialised weights (:func:`reverie.models.load_model` loads them)."""
+        stages, head = self.build_network()
+        return Backbone(stages, head, self)
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -61,24 +107,38 @@ def register_model(
     description: str,
     presets: Mapping[str, str],
     default_preset: str,
+    layers: Sequence[LayerInfo],
+    input_size: int,
+    min_side: int,
+    input_mean: tuple[float, float, float],
+    input_std: tuple[float, float, float],
     name: str = "",
-) -> Callable[[Callable[[], Backbone]], Callable[[], Backbone]]:
-    """Decorator registering a zero-argument builder under ``name`` (default: the function name)."""
+) -> Callable[[Callable[[], Network]], Callable[[], Network]]:
+    """Decorator registering a zero-argument network builder under ``name`` (default: its name)."""
 
-    def decorate(build: Callable[[], Backbone]) -> Callable[[], Backbone]:
-        model_name = name or build.__name__
-        if default_preset not in presets:
-            raise ValueError(f"{model_name}: default preset {default_preset!r} is not a preset")
-        _REGISTRY[model_name] = ModelSpec(
+    def decorate(build_network: Callable[[], Network]) -> Callable[[], Network]:
+        model_name = name or build_network.__name__
+        spec = ModelSpec(
             name=model_name,
-            build=build,
+            build_network=build_network,
             convert_weights=convert_weights,
             weights=weights,
             description=description,
             presets=dict(presets),
             default_preset=default_preset,
+            layers=tuple(layers),
+            input_size=input_size,
+            min_side=min_side,
+            input_mean=input_mean,
+            input_std=input_std,
         )
-        return build
+        if default_preset not in presets:
+            raise ValueError(f"{model_name}: default preset {default_preset!r} is not a preset")
+        for text in presets.values():
+            for layer_name in text.split(","):
+                spec.layer(layer_name)
+        _REGISTRY[model_name] = spec
+        return build_network
 
     return decorate
 

@@ -19,8 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reverie.models.base import Backbone, LayerInfo
-from reverie.models.registry import WeightsSource, register_model
+from reverie.models.registry import LayerInfo, Network, WeightsSource, register_model
 from reverie.weights import read_torch_state_dict
 
 #: Output channels of the five blocks, shared by every VGG.
@@ -95,26 +94,22 @@ class Classifier(nn.Module):
         return self.classifier(torch.flatten(F.adaptive_avg_pool2d(x, 7), 1))
 
 
-def build_vgg(variant: str) -> Backbone:
-    """Assemble ``variant`` as a :class:`Backbone` with one stage per conv, relu and pool."""
+def vgg_catalogue(variant: str) -> list[LayerInfo]:
+    """Every conv, relu and pool stage of ``variant`` with its channels and stride."""
+    return [
+        LayerInfo(layer.name, layer.channels, layer.stride, BLOCK_HINTS[layer.block - 1])
+        for layer in feature_layers(variant)
+    ]
+
+
+def build_vgg(variant: str) -> Network:
+    """``variant``'s stages, one per conv, relu and pool, and torchvision's classifier."""
     stages: list[tuple[str, nn.Module]] = []
-    layers: list[LayerInfo] = []
     channels_in = 3
     for layer in feature_layers(variant):
         stages.append((layer.name, stage_module(layer, channels_in)))
-        layers.append(LayerInfo(layer.name, layer.channels, layer.stride, BLOCK_HINTS[layer.block - 1]))
         channels_in = layer.channels
-    backbone = Backbone(
-        stages,
-        Classifier(),
-        layers,
-        input_mean=(0.485, 0.456, 0.406),
-        input_std=(0.229, 0.224, 0.225),
-    )
-    backbone.input_size = 224
-    # Five 2x2 pools: 32 px leaves pool5 one pixel; the head's adaptive pool copes with any size.
-    backbone.min_input_side = 32
-    return backbone
+    return stages, Classifier()
 
 
 def vgg_converter(variant: str) -> Callable[[Path], dict[str, Tensor]]:
@@ -141,43 +136,36 @@ def vgg_converter(variant: str) -> Callable[[Path], dict[str, Tensor]]:
     return convert
 
 
-def _torchvision_source(filename: str) -> tuple[WeightsSource, ...]:
-    return (
-        WeightsSource(
-            filename=filename,
-            url=f"https://download.pytorch.org/models/{filename}",
-            description="torchvision ImageNet weights",
+def register_vgg(variant: str, filename: str, params: str, deepest_conv: int) -> None:
+    """Register ``variant`` with torchvision's published file; presets use each block's last relu."""
+    last = f"relu{{}}_{deepest_conv}"
+    register_model(
+        name=variant,
+        weights=(
+            WeightsSource(
+                filename=filename,
+                url=f"https://download.pytorch.org/models/{filename}",
+                description="torchvision ImageNet weights",
+            ),
         ),
-    )
+        convert_weights=vgg_converter(variant),
+        description=f"{variant.upper()}, {params} params, 224 px; dense painterly textures, slow on CPU; "
+        "bring your own weights",
+        presets={
+            "edges": "relu2_2",
+            "textures": last.format(3),
+            "patterns": f"relu4_2,{last.format(4)}",
+            "objects": f"relu5_2,{last.format(5)}",
+        },
+        default_preset="patterns",
+        layers=vgg_catalogue(variant),
+        input_size=224,
+        # Five 2x2 pools: 32 px leaves pool5 one pixel; the head's adaptive pool copes with any size.
+        min_side=32,
+        input_mean=(0.485, 0.456, 0.406),
+        input_std=(0.229, 0.224, 0.225),
+    )(lambda: build_vgg(variant))
 
 
-@register_model(
-    weights=_torchvision_source("vgg16-397923af.pth"),
-    convert_weights=vgg_converter("vgg16"),
-    description="VGG16, 138M params, 224 px; dense painterly textures, slow on CPU; bring your own weights",
-    presets={
-        "edges": "relu2_2",
-        "textures": "relu3_3",
-        "patterns": "relu4_2,relu4_3",
-        "objects": "relu5_2,relu5_3",
-    },
-    default_preset="patterns",
-)
-def vgg16() -> Backbone:
-    return build_vgg("vgg16")
-
-
-@register_model(
-    weights=_torchvision_source("vgg19-dcbb9e9d.pth"),
-    convert_weights=vgg_converter("vgg19"),
-    description="VGG19, 144M params, 224 px; dense painterly textures, slow on CPU; bring your own weights",
-    presets={
-        "edges": "relu2_2",
-        "textures": "relu3_4",
-        "patterns": "relu4_2,relu4_4",
-        "objects": "relu5_2,relu5_4",
-    },
-    default_preset="patterns",
-)
-def vgg19() -> Backbone:
-    return build_vgg("vgg19")
+register_vgg("vgg16", "vgg16-397923af.pth", "138M", deepest_conv=3)
+register_vgg("vgg19", "vgg19-dcbb9e9d.pth", "144M", deepest_conv=4)

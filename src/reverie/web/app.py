@@ -1,12 +1,12 @@
 """The web app: one page and an HTTP API (documented at ``/docs``, schema at ``/openapi.json``).
 
-All dreaming goes through the public API (:class:`reverie.Dreamer` in :mod:`reverie.web.worker`);
-this module only validates requests, stores uploads and reports jobs.
+A form becomes a :class:`reverie.tasks.DreamTask` that is checked here, queued in the job store and
+run by a worker (:mod:`reverie.web.worker`), exactly as the CLI runs it; this module only reads
+requests, stores uploads and reports jobs.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import sqlite3
 import sys
@@ -25,12 +25,12 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.datastructures import Headers
 
-from reverie import __version__
-from reverie.dreamer import resolve_layers
-from reverie.errors import PixelLimitError, ReverieError, SettingsError
-from reverie.imaging import load_image, one_line, save_image
+from reverie.errors import PixelLimitError, ReverieError, SettingsError, WeightsNotFoundError, one_line
+from reverie.io.images import load_image, save_image
 from reverie.models import DEFAULT_MODEL, get_spec, list_models
 from reverie.settings import DreamSettings
+from reverie.tasks import DreamTask
+from reverie.version import __version__
 from reverie.web.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore, display_name, new_job_id
 from reverie.web.worker import Workers
 from reverie.weights import weights_available
@@ -150,13 +150,19 @@ def create_app(config: WebConfig) -> FastAPI:
             int, Form(ge=64, le=4096, description="Working resolution")
         ] = DEFAULT_WEB_MAX_SIDE,
     ) -> JobView:
-        settings = checked_settings(
-            workers, model, preset=preset, layers=layers, steps=steps, octaves=octaves,
+        settings = DreamSettings(
+            model=model, preset=preset, layers=layers, steps=steps, octaves=octaves,
             step_size=strength, seed=seed, max_side=max_side,
         )  # fmt: skip
         job_id = new_job_id()
-        size = store_upload(image, store.upload_path(job_id), config, workers, settings)
-        job = store.add(job_id, settings, image.filename or "", size)
+        upload = store.upload_path(job_id)
+        size = store_upload(image, upload, config)
+        try:
+            task = checked_task(upload, store.result_path(job_id), settings, config)
+        except BaseException:
+            upload.unlink(missing_ok=True)
+            raise
+        job = store.add(job_id, task.settings, image.filename or "", size)
         workers.wake.set()
         return job_view(job)
 
@@ -210,7 +216,6 @@ def create_app(config: WebConfig) -> FastAPI:
     return app
 
 
-@functools.cache
 class RequestGuard:
     """ASGI middleware: answers only to allowed Host names, refuses cross-site POSTs, and refuses
     an upload whose declared length is over the limit before any of it is read."""
@@ -254,30 +259,25 @@ def host_name(host: str) -> str:
 
 
 def model_view(name: str) -> ModelView:
-    """A model's description for the page (built once: building VGG takes most of a second)."""
+    """A model's description for the page, from its registry entry (no network is built)."""
     spec = get_spec(name)
-    layers = [info.name for info in spec.build().layer_infos]
     return ModelView(
         name=name, description=spec.description, presets=dict(spec.presets),
-        default_preset=spec.default_preset, layers=layers,
+        default_preset=spec.default_preset, layers=spec.layer_names,
     )  # fmt: skip
 
 
-def checked_settings(workers: Workers, model: str, **values: Any) -> DreamSettings:
-    """Dream settings from the form, checked against the model (unknown layers, presets...)."""
-    if model not in list_models():
-        raise HTTPException(400, f"unknown model {model!r}; models: {', '.join(list_models())}")
-    if not weights_available(get_spec(model)):
-        raise HTTPException(400, f"model {model} has no weights installed on this server")
-    settings = DreamSettings(model=model, **values).validate()
-    settings = settings.with_changes(layers=resolve_layers(settings))
-    workers.dreamer(model).objective(settings)
-    return settings
+def checked_task(upload: Path, result: Path, settings: DreamSettings, config: WebConfig) -> DreamTask:
+    """The job's task, checked as the CLI checks it: settings, the objective against the model's
+    layers, the stored upload and the result path."""
+    task = DreamTask(upload, result, settings=settings, device=config.device, max_pixels=config.max_pixels)
+    try:
+        return task.check()
+    except WeightsNotFoundError:
+        raise HTTPException(400, f"model {settings.model} has no weights installed on this server") from None
 
 
-def store_upload(
-    upload: UploadFile, target: Path, config: WebConfig, workers: Workers, settings: DreamSettings
-) -> tuple[int, int]:
+def store_upload(upload: UploadFile, target: Path, config: WebConfig) -> tuple[int, int]:
     """Read the upload within the size limit, check it is a real picture, store it as PNG.
 
     Returns the picture's (width, height). Any problem is an HTTP error with a message for the page.
@@ -302,7 +302,6 @@ def store_upload(
         except ReverieError as error:
             message = str(error).replace(str(temporary), repr(display_name(upload.filename)))
             raise HTTPException(415 if "not an image" in message else 400, message) from None
-        workers.dreamer(settings.model).working_picture(picture, settings.max_side)
         save_image(target, picture)
         return picture.width, picture.height
     finally:

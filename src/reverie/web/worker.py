@@ -1,4 +1,4 @@
-"""Background workers that take queued jobs and dream them with the public API.
+"""Background workers that take queued jobs and run their tasks, as the CLI runs them.
 
 ``workers`` threads (one by default: one job at a time per device is fastest, since a dream already
 uses every core or the whole GPU) share one :class:`reverie.Dreamer` per model. A job reports
@@ -14,10 +14,12 @@ import time
 
 import torch
 
-from reverie.dreamer import Dreamer, recipe
-from reverie.errors import ReverieError
-from reverie.imaging import Picture, from_tensor, load_image, one_line, save_image
+from reverie.dreamer import Dreamer
+from reverie.errors import ReverieError, one_line
+from reverie.io.images import Picture, save_image
 from reverie.render import Progress
+from reverie.tasks import DreamTask
+from reverie.tensors import from_tensor
 from reverie.web.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, Job, JobStore
 
 log = logging.getLogger("reverie.web")
@@ -50,7 +52,7 @@ class Workers:
         self._dreamers_lock = threading.Lock()
 
     def dreamer(self, model: str) -> Dreamer:
-        """The shared Dreamer of ``model``, loaded on first use (the API also uses it to check layers)."""
+        """The shared Dreamer of ``model``, loaded on first use."""
         with self._dreamers_lock:
             if model not in self._dreamers:
                 self._dreamers[model] = Dreamer(model, device=self.device)
@@ -91,10 +93,11 @@ class Workers:
     def dream(self, job: Job) -> None:
         """Run one claimed job to a finished state; never raises."""
         try:
-            dreamer = self.dreamer(job.settings.model)
-            picture = load_image(self.store.upload_path(job.id))
-            result = dreamer.dream(picture, job.settings, self.progress_callback(job))
-            save_image(self.store.result_path(job.id), result.picture, metadata=recipe(result.settings))
+            task = DreamTask(
+                self.store.upload_path(job.id), self.store.result_path(job.id), settings=job.settings,
+                device=self.device,
+            )  # fmt: skip
+            task.run(self.dreamer(job.settings.model), self.progress_callback(job))
             self.store.finish(job.id, DONE)
         except JobStopped as stop:
             self.interrupted += stop.status == INTERRUPTED

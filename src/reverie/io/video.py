@@ -3,7 +3,8 @@
 PyAV carries its own FFmpeg libraries, so no system ``ffmpeg`` is needed. Video is written with
 H.264 (MP4, MOV, MKV) or VP9 (WebM) in yuv420p, which every player shows; yuv420p needs even sides,
 so :func:`even_size` trims a pixel where needed. Every output is written under a temporary name and
-renamed into place, as images are (:func:`reverie.imaging.atomic_output`).
+renamed into place, as images are (:func:`reverie.io.paths.atomic_output`). Every failure, reading or
+writing, is a one-line :class:`VideoError`.
 
 Audio is carried over from a source video: copied packet for packet when the output container
 accepts its codec, else re-encoded (AAC for MP4/MOV, Opus for WebM).
@@ -22,8 +23,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from reverie.errors import ImageError, SettingsError, VideoError
-from reverie.imaging import atomic_output, check_output_location, existing_file, one_line, to_uint8
+from reverie.errors import VideoError, one_line
+from reverie.io.images import to_uint8
+from reverie.io.paths import atomic_output, check_output_location, existing_file
 
 PathLike = str | os.PathLike[str]
 
@@ -37,6 +39,8 @@ VIDEO_FORMATS: dict[str, tuple[str, str]] = {
 
 #: Extensions written as animated images through Pillow.
 ANIMATED_IMAGE_FORMATS: dict[str, str] = {".gif": "GIF", ".webp": "WEBP"}
+#: GIF and WebP frames are all held in memory until written; longer animations go to video files.
+MAX_ANIMATED_IMAGE_FRAMES = 1000
 
 #: Audio codecs each container takes as they are; others are re-encoded to the second entry.
 AUDIO_COPY: dict[str, tuple[frozenset[str], str]] = {
@@ -65,7 +69,7 @@ def check_animation_path(path: PathLike, protect: Iterable[PathLike] = ()) -> Pa
     if suffix not in ANIMATED_IMAGE_FORMATS and suffix not in VIDEO_FORMATS:
         known = " ".join([*ANIMATED_IMAGE_FORMATS, *VIDEO_FORMATS])
         shown = f"extension {suffix!r}" if suffix else "no extension"
-        raise ImageError(f"cannot write {path}: {shown} is not an animation format (use one of {known})")
+        raise VideoError(f"cannot write {path}: {shown} is not an animation format (use one of {known})")
     return check_output_location(path, protect)
 
 
@@ -74,20 +78,13 @@ def check_video_output(path: PathLike, protect: Iterable[PathLike] = ()) -> Path
     path = Path(path).expanduser()
     if path.suffix.lower() not in VIDEO_FORMATS:
         known = " ".join(VIDEO_FORMATS)
-        raise ImageError(f"cannot write video {path}: use one of the extensions {known}")
+        raise VideoError(f"cannot write video {path}: use one of the extensions {known}")
     return check_animation_path(path, protect)
 
 
 def even_size(size: tuple[int, int]) -> tuple[int, int]:
     """(width, height) rounded down to even numbers, as yuv420p video needs."""
     return size[0] - size[0] % 2, size[1] - size[1] % 2
-
-
-def check_fps(fps: float) -> Fraction:
-    """Frames per second as a Fraction; SettingsError outside 0.1..240."""
-    if not 0.1 <= fps <= 240:
-        raise SettingsError(f"--fps must be between 0.1 and 240; got {fps}")
-    return Fraction(fps).limit_denominator(1001)
 
 
 # ---------------------------------------------------------------------------------------- reading
@@ -152,7 +149,7 @@ def read_frames(path: PathLike, size: tuple[int, int] | None = None) -> Iterator
 # ---------------------------------------------------------------------------------------- writing
 
 
-def write_animation(path: PathLike, frames: Iterable[np.ndarray], fps: float) -> int:
+def write_animation(path: PathLike, frames: Iterable[np.ndarray], fps: Fraction) -> int:
     """Write float RGB frames in [0, 1] to ``path`` as GIF, WebP or video; returns the frame count.
 
     GIF and WebP loop forever. The file appears only once complete.
@@ -160,21 +157,23 @@ def write_animation(path: PathLike, frames: Iterable[np.ndarray], fps: float) ->
     path = Path(path).expanduser()
     if path.suffix.lower() in ANIMATED_IMAGE_FORMATS:
         return write_animated_image(path, frames, fps)
-    with VideoWriter(path, check_fps(fps)) as writer:
+    with VideoWriter(path, fps) as writer:
         for frame in frames:
             writer.write(frame)
         return writer.count
 
 
-def write_animated_image(path: Path, frames: Iterable[np.ndarray], fps: float) -> int:
+def write_animated_image(path: Path, frames: Iterable[np.ndarray], fps: Fraction) -> int:
     """Animated GIF (256 colours per frame) or WebP (lossy, high quality) through Pillow."""
     image_format = ANIMATED_IMAGE_FORMATS[path.suffix.lower()]
     images = [Image.fromarray(to_uint8(frame), "RGB") for frame in frames]
     if not images:
-        raise SettingsError("an animation needs at least one frame")
+        raise VideoError(f"no frames to write to {path}")
+    if any(image.size != images[0].size for image in images):
+        raise VideoError(f"all frames of {path} must have the same size")
     if image_format == "GIF":
         images = [image.quantize(colors=256, method=Image.Quantize.MEDIANCUT) for image in images]
-    duration = max(20, round(1000 / float(check_fps(fps))))
+    duration = max(20, round(1000 / float(fps)))
     options: dict[str, object] = {
         "save_all": True,
         "append_images": images[1:],
@@ -187,7 +186,7 @@ def write_animated_image(path: Path, frames: Iterable[np.ndarray], fps: float) -
         with atomic_output(path) as temporary, open(temporary, "wb") as stream:
             images[0].save(stream, format=image_format, **options)
     except (OSError, ValueError) as err:
-        raise ImageError(f"could not write {path}: {one_line(err)}") from None
+        raise VideoError(f"could not write {path}: {one_line(err)}") from None
     return len(images)
 
 
@@ -202,7 +201,7 @@ class VideoWriter:
     def __init__(self, path: PathLike, fps: Fraction, audio_from: PathLike | None = None) -> None:
         self.path = Path(path).expanduser()
         if self.path.suffix.lower() not in VIDEO_FORMATS:
-            raise ImageError(f"cannot write video {self.path}: use one of {' '.join(VIDEO_FORMATS)}")
+            raise VideoError(f"cannot write video {self.path}: use one of {' '.join(VIDEO_FORMATS)}")
         self.container_format, self.codec = VIDEO_FORMATS[self.path.suffix.lower()]
         self.fps = fps
         self.audio_from = audio_from
@@ -220,18 +219,20 @@ class VideoWriter:
             self._container = av.open(str(temporary), mode="w", format=self.container_format)
         except (av.FFmpegError, OSError) as err:
             self._atomic.__exit__(type(err), err, err.__traceback__)
-            raise ImageError(f"could not write {self.path}: {one_line(err)}") from None
+            raise VideoError(f"could not write {self.path}: {one_line(err)}") from None
         return self
 
     def write(self, frame: np.ndarray) -> None:
         """Encode one frame."""
         pixels = frame if frame.dtype == np.uint8 else to_uint8(frame)
         height, width = pixels.shape[:2]
+        if min(width, height) < 2:
+            raise VideoError(f"video frames must be at least 2x2 px; got {width}x{height}")
         if self._stream is None:
             self._stream = self._open_stream(even_size((width, height)))
-        pixels = pixels[: self._stream.height, : self._stream.width]
-        if pixels.shape[:2] != (self._stream.height, self._stream.width):
-            raise SettingsError("all frames of a video must have the same size")
+        if even_size((width, height)) != (self._stream.width, self._stream.height):
+            raise VideoError(f"all frames of {self.path} must have the same size")
+        pixels = pixels[: self._stream.height, : self._stream.width]  # even sides, as yuv420p needs
         video_frame = av_module().VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
         video_frame.pts = self.count
         video_frame.time_base = 1 / self.fps
@@ -241,11 +242,9 @@ class VideoWriter:
             if self._audio is not None:
                 self._audio.write_until(self.count / self.fps)
         except (av_module().FFmpegError, OSError) as err:
-            raise ImageError(f"could not write {self.path}: {one_line(err)}") from None
+            raise VideoError(f"could not write {self.path}: {one_line(err)}") from None
 
     def _open_stream(self, size: tuple[int, int]) -> Any:
-        if min(size) < 2:
-            raise SettingsError(f"video frames must be at least 2x2 px; got {size[0]}x{size[1]}")
         stream = self._container.add_stream(self.codec, rate=self.fps)
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
@@ -269,7 +268,7 @@ class VideoWriter:
                 self._container.close()
             self._atomic.__exit__(type(failure), failure, failure.__traceback__)
             if isinstance(failure, (av_module().FFmpegError, OSError)):
-                raise ImageError(f"could not write {self.path}: {one_line(failure)}") from None
+                raise VideoError(f"could not write {self.path}: {one_line(failure)}") from None
             raise
         finally:
             if self._audio is not None:
@@ -277,11 +276,11 @@ class VideoWriter:
         try:
             self._atomic.__exit__(kind, error, trace)
         except OSError as failure:
-            raise ImageError(f"could not write {self.path}: {one_line(failure)}") from None
+            raise VideoError(f"could not write {self.path}: {one_line(failure)}") from None
 
     def _finish(self) -> None:
         if self._stream is None:
-            raise SettingsError("a video needs at least one frame")
+            raise VideoError(f"no frames to write to {self.path}")
         self._container.mux(self._stream.encode(None))
         if self._audio is not None:
             self._audio.finish()

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from reverie.dreamer import read_settings
+from reverie.recipe import read_settings
 from reverie.web import WebConfig, allowed_hosts, create_app, is_loopback
 from reverie.web.jobs import INTERRUPTED, JobStore, display_name
 
@@ -111,13 +111,10 @@ def test_jobs_queue_one_at_a_time_and_a_queued_job_cancels(client: TestClient, c
 
 def bad_uploads(tmp_path: Path, photo: bytes) -> list[tuple[dict, bytes, int, str]]:
     """(form fields, file bytes, expected status, message fragment)."""
-    tiny = io.BytesIO()
-    Image.new("RGB", (12, 12)).save(tiny, "PNG")
     return [
         ({}, b"", 400, "empty"),
         ({}, b"hello, not a picture", 415, "not an image"),
         ({}, photo[:3000], 400, "cannot read image 'x.png'"),
-        ({}, tiny.getvalue(), 400, "too small"),
         ({"layers": "mixed3"}, photo, 400, "unknown layer"),
         ({"preset": "fancy"}, photo, 400, "unknown preset"),
         ({"model": "alexnet"}, photo, 400, "unknown model"),
@@ -151,6 +148,24 @@ def test_bad_uploads_get_clear_messages_and_leave_nothing(
         assert response.status_code == 400 and "more than 200,000 pixels" in response.json()["detail"]
         assert client.get("/api/jobs").json() == []
     assert [p.name for p in (data_dir / "uploads").iterdir()] == []
+
+
+def test_a_picture_smaller_than_the_network_is_dreamed_at_its_own_size(
+    client: TestClient, data_dir: Path
+) -> None:
+    tiny = io.BytesIO()
+    Image.new("RGB", (12, 12), (200, 120, 40)).save(tiny, "PNG")
+    job = submit(client, tiny.getvalue(), name="icon.png", **QUICK)
+    assert wait_for(client, job["id"], finished)["status"] == "done"
+    result = Image.open(io.BytesIO(client.get(f"/api/jobs/{job['id']}/result").content))
+    assert result.size == (12, 12)
+
+
+def test_the_model_list_builds_no_network(client: TestClient, monkeypatch) -> None:
+    monkeypatch.setattr("reverie.models.registry.ModelSpec.build", lambda self: pytest.fail("built"))
+    models = {model["name"]: model for model in client.get("/api/models").json()}
+    lite0 = models["efficientnet_lite0"]
+    assert lite0["layers"][:2] == ["stem", "blocks.0"] and lite0["default_preset"] == "patterns"
 
 
 def test_user_file_names_never_become_paths(client: TestClient, chelsea_path: Path, data_dir: Path) -> None:

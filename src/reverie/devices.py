@@ -1,0 +1,25 @@
+"""Which device a dream runs on: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``, checked with one clear error."""
+
+from __future__ import annotations
+
+import torch
+
+from reverie.errors import SettingsError
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU; an unusable device is a :class:`SettingsError`."""
+    name = str(device)
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name != "cpu" and not name.startswith("cuda"):
+        raise SettingsError(f"unknown device {device!r}; use cpu, cuda or auto")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SettingsError("--device cuda was asked for, but no CUDA GPU is available")
+    try:
+        resolved = torch.device(name)
+    except RuntimeError:
+        raise SettingsError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from None
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise SettingsError(f"no GPU {resolved.index}; this machine has {torch.cuda.device_count()}")
+    return resolved

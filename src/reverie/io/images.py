@@ -1,0 +1,325 @@
+"""Pictures in and out: every image file the user names passes through here.
+
+Loading gives float32 RGB in [0, 1] plus an optional alpha plane, whatever the file stores: EXIF
+orientation is applied, greyscale/palette/CMYK/1-bit become RGB, 16-bit greyscale keeps its full
+range (0..65535 -> 0..1), 32-bit integer images (which have no standard white level) are stretched
+from 0 (or their minimum, if negative) to their maximum, and transparency is kept only when some
+pixel is not fully opaque. Only JPEG (and camera MPO), PNG, WebP, TIFF, BMP and GIF (first frame)
+are opened, so Pillow never hands a user file to an external program such as Ghostscript.
+
+Decompression bombs are stopped by our own pixel-count guard (``max_pixels``, the CLI's
+``--max-pixels``), read from the header before any pixel is decoded; Pillow's own bomb check is
+switched off while we load so that only one, actionable, message can appear.
+
+Saving picks the format from the extension and is atomic (:func:`reverie.io.paths.atomic_output`):
+an interrupted run never leaves half an image, and an existing output is only replaced by a
+complete one. The input is protected: passing it in ``protect`` makes any write onto it fail.
+
+Transparency on output: PNG, WebP and TIFF store RGBA. JPEG and BMP have no alpha channel, so the
+picture is composited over white (what most viewers show for transparent areas). GIF is saved as a
+256-colour palette image of the picture composited over white: GIF transparency is one on/off index,
+which would turn soft edges into jagged ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError, features
+
+from reverie.errors import ImageError, PixelLimitError, one_line
+from reverie.io.metadata import Metadata, metadata_of, metadata_save_options
+from reverie.io.paths import atomic_output, check_output_location, existing_file
+
+PathLike = str | os.PathLike[str]
+
+#: Largest picture (width * height) loaded unless the caller raises it: 100 megapixels is about
+#: 1.2 GB as float32 RGB, well above any camera photo and well below what a bomb file claims.
+DEFAULT_MAX_PIXELS: int = 100_000_000
+
+#: Lower-case output extension -> Pillow format name.
+OUTPUT_FORMATS: dict[str, str] = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+    ".gif": "GIF",
+}
+
+#: Pillow formats that load_image opens; anything else is reported as "not a supported image".
+#: (Camera MPO files open through the JPEG entry and report format "MPO".)
+INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF")
+
+#: Output formats that keep an alpha channel; the others get the picture composited over white.
+ALPHA_FORMATS = frozenset({"PNG", "WEBP", "TIFF"})
+
+#: Quality for lossy formats (JPEG, WebP), 0..100: high enough that dream detail survives.
+LOSSY_QUALITY = 95
+
+#: Pillow modes of 16-bit greyscale, whose white is 65535.
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+
+# Pillow's bomb limit and truncated-image switch are process-wide; the lock keeps two loads (e.g.
+# web requests) from restoring each other's values halfway.
+_PILLOW_SETTINGS_LOCK = threading.Lock()
+
+
+@dataclass
+class Picture:
+    """A decoded image: straight (not premultiplied) colour plus optional coverage.
+
+    ``rgb`` is float32 (H, W, 3) in [0, 1]. ``alpha`` is float32 (H, W) in [0, 1], 0 = transparent,
+    or None when every pixel is opaque. ``source`` is the file it was loaded from, if any.
+    """
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None = None
+    source: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.rgb.ndim != 3 or self.rgb.shape[2] != 3:
+            raise ValueError(f"Picture.rgb must have shape (H, W, 3), got {self.rgb.shape}")
+        if self.alpha is not None and self.alpha.shape != self.rgb.shape[:2]:
+            raise ValueError(f"Picture.alpha must have shape {self.rgb.shape[:2]}, got {self.alpha.shape}")
+
+    @property
+    def width(self) -> int:
+        """Width in pixels."""
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        """Height in pixels."""
+        return int(self.rgb.shape[0])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels, Pillow's order."""
+        return self.width, self.height
+
+
+def noise_picture(width: int, height: int, seed: int = 0) -> Picture:
+    """Mid-grey with faint uniform noise: the blank canvas for dreams without a photo."""
+    if width < 1 or height < 1:
+        raise ValueError(f"a canvas needs at least 1x1 pixels, got {width}x{height}")
+    rng = np.random.default_rng(seed)
+    rgb = 0.5 + rng.uniform(-0.1, 0.1, size=(height, width, 3))
+    return Picture(rgb.astype(np.float32), None)
+
+
+# ---------------------------------------------------------------------------------------- loading
+
+
+@contextlib.contextmanager
+def strict_pillow() -> Iterator[None]:
+    """Pillow settings for loading user files: no bomb check of its own, no truncated images.
+
+    Our guard compares the header size with ``max_pixels`` instead, so the user sees one message
+    that names the option to change.
+    """
+    with _PILLOW_SETTINGS_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+        Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = None, False
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
+
+
+@contextlib.contextmanager
+def opened_image(path: PathLike) -> Iterator[ImageFile.ImageFile]:
+    """The image at ``path`` opened lazily (header read, pixels not decoded), under strict_pillow."""
+    path = existing_file(path, "image", ImageError)
+    with strict_pillow():
+        try:
+            image = Image.open(path, formats=INPUT_FORMATS)
+        except PermissionError:
+            raise ImageError(f"permission denied reading {path}: make the file readable") from None
+        except UnidentifiedImageError:
+            supported = ", ".join(INPUT_FORMATS)
+            raise ImageError(f"{path} is not an image in a supported format ({supported})") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as err:
+            raise ImageError(f"cannot read image {path}: {one_line(err)}") from None
+        with image:
+            yield image
+
+
+def check_pixel_count(path: Path, size: tuple[int, int], max_pixels: int) -> None:
+    """:class:`PixelLimitError` when width * height is above ``max_pixels`` (checked before decoding)."""
+    pixels = size[0] * size[1]
+    if pixels > max_pixels:
+        raise PixelLimitError(
+            f"{path} is {size[0]}x{size[1]} = {pixels:,} pixels, more than the limit of {max_pixels:,}; "
+            f"if you trust this file, raise the limit with --max-pixels {pixels}"
+        )
+
+
+def probe_image(path: PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) of the image at ``path`` as stored, from its header only: a missing,
+    foreign or oversized file is reported before anything is decoded (or a model loaded)."""
+    with opened_image(path) as image:
+        check_pixel_count(Path(path).expanduser(), image.size, max_pixels)
+        return image.size
+
+
+def load_image(path: PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
+    """Read a picture as float32 RGB in [0, 1] (+ alpha); every failure is a one-line ImageError.
+
+    ``max_pixels`` bounds width * height (read from the header, before decoding) to stop
+    decompression bombs; raise it for genuinely huge images.
+    """
+    if max_pixels < 1:
+        raise ValueError(f"max_pixels must be a positive number of pixels, got {max_pixels}")
+    path = Path(path).expanduser()
+    with opened_image(path) as image:
+        check_pixel_count(path, image.size, max_pixels)
+        upright = decoded_upright(image, path)
+        rgb, alpha = float_planes(upright, path)
+    return Picture(rgb=rgb, alpha=alpha, source=path)
+
+
+def decoded_upright(image: ImageFile.ImageFile, path: Path) -> Image.Image:
+    """The first frame fully decoded (so corrupt data fails here) and turned upright per EXIF."""
+    try:
+        image.load()
+        return ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise ImageError(f"image is truncated or corrupt: {path} ({one_line(err)})") from None
+
+
+def float_planes(image: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """(rgb, alpha or None) as float32 in [0, 1] for any mode Pillow decodes."""
+    if image.mode in SIXTEEN_BIT_MODES:
+        grey = np.asarray(image).astype(np.float32) / 65535.0
+        return grey_to_rgb(np.clip(grey, 0.0, 1.0)), None
+    if image.mode == "I":
+        return grey_to_rgb(stretched(np.asarray(image, dtype=np.int64))), None
+    if image.mode == "F":
+        grey = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0)
+        return grey_to_rgb(np.clip(grey, 0.0, 1.0)), None
+    has_alpha = image.has_transparency_data
+    try:
+        converted = image.convert("RGBA" if has_alpha else "RGB")
+    except ValueError as err:
+        raise ImageError(f"unsupported colour mode {image.mode} in {path}: {one_line(err)}") from None
+    pixels = np.asarray(converted, dtype=np.float32) / 255.0
+    if not has_alpha:
+        return np.ascontiguousarray(pixels), None
+    alpha = np.ascontiguousarray(pixels[:, :, 3])
+    return np.ascontiguousarray(pixels[:, :, :3]), (None if alpha.min() >= 1.0 else alpha)
+
+
+def stretched(values: np.ndarray) -> np.ndarray:
+    """32-bit integers mapped to [0, 1] from 0 (or the minimum, if negative) to the maximum (or 0).
+
+    Such images (scientific cameras, depth maps) have no standard white level, and dividing by
+    2**31 would show black; their own range is the only scale they carry.
+    """
+    low = min(int(values.min(initial=0)), 0)
+    high = max(int(values.max(initial=0)), low + 1)
+    return ((values - low) / (high - low)).astype(np.float32)
+
+
+def grey_to_rgb(grey: np.ndarray) -> np.ndarray:
+    """(H, W) -> (H, W, 3) float32, the grey value in all three channels."""
+    return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2), dtype=np.float32)
+
+
+def read_metadata(path: PathLike) -> Metadata | None:
+    """The object :func:`save_image` embedded in the file at ``path``, or None when it holds none.
+
+    Missing, non-image and corrupt files raise :class:`ImageError`.
+    """
+    with opened_image(path) as image:
+        try:
+            return metadata_of(image)
+        except (OSError, SyntaxError, ValueError, EOFError) as err:
+            raise ImageError(f"image is truncated or corrupt: {path} ({one_line(err)})") from None
+
+
+# ----------------------------------------------------------------------------------------- saving
+
+
+def check_image_output(path: PathLike, protect: Iterable[PathLike] = ()) -> Path:
+    """Validate an image output path before a long computation (see :func:`check_output_location`);
+    its extension must also name a format we write."""
+    path = Path(path).expanduser()
+    output_format(path)
+    return check_output_location(path, protect)
+
+
+def output_format(path: Path) -> str:
+    """Pillow format name for the path's extension; ImageError listing the known ones otherwise."""
+    suffix = path.suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        known = " ".join(OUTPUT_FORMATS)
+        shown = f"extension {suffix!r}" if suffix else "no extension"
+        raise ImageError(f"cannot save {path}: {shown} is not a supported image format (use one of {known})")
+    return OUTPUT_FORMATS[suffix]
+
+
+def save_image(
+    path: PathLike,
+    picture: Picture,
+    metadata: Metadata | None = None,
+    protect: Iterable[PathLike] = (),
+) -> Path:
+    """Write ``picture`` atomically in the format of the extension and return the path written.
+
+    ``metadata`` (a JSON object) is embedded as :mod:`reverie.io.metadata` describes. An existing
+    output is replaced only once the new file is complete; a path in ``protect`` is never written.
+    """
+    path = check_image_output(path, protect)
+    image_format = output_format(path)
+    image = picture_to_pil(picture, image_format)
+    options = {**encoder_options(image_format), **metadata_save_options(image_format, metadata)}
+    try:
+        with atomic_output(path) as temporary, open(temporary, "wb") as stream:
+            image.save(stream, format=image_format, **options)
+    except (OSError, ValueError) as err:
+        raise ImageError(f"could not write {path} as {image_format}: {one_line(err)}") from None
+    return path
+
+
+def picture_to_pil(picture: Picture, image_format: str) -> Image.Image:
+    """8-bit Pillow image ready for ``image_format``: RGBA, RGB, or (GIF) a 256-colour palette."""
+    rgb = np.nan_to_num(picture.rgb.astype(np.float32), nan=0.0)
+    alpha = None if picture.alpha is None else np.clip(picture.alpha.astype(np.float32), 0.0, 1.0)
+    if alpha is not None and image_format in ALPHA_FORMATS:
+        rgba = np.concatenate([rgb, alpha[:, :, None]], axis=2)
+        return Image.fromarray(to_uint8(rgba), "RGBA")
+    if alpha is not None:
+        rgb = composite_over_white(rgb, alpha)
+    image = Image.fromarray(to_uint8(rgb), "RGB")
+    if image_format == "GIF":
+        return image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG)
+    return image
+
+
+def encoder_options(image_format: str) -> dict[str, object]:
+    """Quality and compression for ``Image.save``."""
+    if image_format in ("JPEG", "WEBP"):
+        return {"quality": LOSSY_QUALITY}
+    if image_format == "TIFF" and features.check("libtiff"):
+        return {"compression": "tiff_deflate"}
+    return {}
+
+
+def to_uint8(values: np.ndarray) -> np.ndarray:
+    """[0, 1] floats -> uint8 by round(v * 255), clipped."""
+    return np.clip(np.rint(values * 255.0), 0, 255).astype(np.uint8)
+
+
+def composite_over_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Straight-alpha colour laid over a white background, float32 (H, W, 3)."""
+    coverage = alpha[:, :, None]
+    return (np.clip(rgb, 0.0, 1.0) * coverage + (1.0 - coverage)).astype(np.float32)

@@ -1,0 +1,105 @@
+"""Paths the user names: inputs that must exist, outputs that must be writable and never the input,
+and atomic writes (a temporary file renamed into place) so no reader ever sees half a file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from reverie.errors import OutputPathError, ReverieError
+
+PathLike = str | os.PathLike[str]
+
+
+def existing_file(path: PathLike, kind: str, error: type[ReverieError]) -> Path:
+    """``path`` as a Path if it names a non-empty file, else ``error`` saying so about a ``kind``."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise error(f"{kind} not found: {path}")
+    if path.is_dir():
+        raise error(f"{path} is a folder, not {'an' if kind[0] in 'aeiou' else 'a'} {kind} file")
+    if path.stat().st_size == 0:
+        raise error(f"{kind} file is empty (0 bytes): {path}")
+    return path
+
+
+def check_output_location(path: PathLike, protect: Iterable[PathLike] = ()) -> Path:
+    """``path`` as a Path after checking it can be written before a long computation starts.
+
+    The path must not be a folder, its folder must exist and be writable, and it must not be the
+    same file as any ``protect`` path (the input), whether spelled differently, through a symlink
+    or a hard link. Each problem is an :class:`OutputPathError` that says what to fix.
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise OutputPathError(
+            f"output path {path} is a folder: give a file name such as {path / 'dream.png'}"
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        raise OutputPathError(
+            f"output folder does not exist: {folder} (create it first or choose another path)"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputPathError(f"permission denied writing to folder {folder}: choose another output path")
+    for protected in protect:
+        if same_file(path, Path(protected).expanduser()):
+            raise OutputPathError(
+                f"refusing to overwrite the input {protected} with output {path}: "
+                "choose a different output path"
+            )
+    return path
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: by inode when both exist, else by resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """A hidden temporary path beside ``path``; renamed over ``path`` when the block succeeds.
+
+    On any failure, Ctrl-C included, the temporary file is removed and ``path`` is left as it was,
+    so no reader ever sees half an image or half a video.
+    """
+    descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(descriptor)
+    temporary = Path(name)
+    try:
+        yield temporary
+        with open(temporary, "rb+") as stream:
+            os.fsync(stream.fileno())
+        os.chmod(temporary, new_file_mode(path))
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def new_file_mode(path: Path) -> int:
+    """Permissions for the output: those of the file it replaces, else 0o666 minus the umask.
+
+    mkstemp creates files readable by the owner only, which would surprise a user sharing results.
+    """
+    with contextlib.suppress(OSError):
+        return path.stat().st_mode & 0o7777
+    return 0o666 & ~current_umask()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux allows (/proc), else set-and-restore."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

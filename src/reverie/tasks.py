@@ -1,0 +1,500 @@
+"""Jobs: a dream, a contact sheet, a zoom and a video, each a frozen task that checks itself once and
+then runs on a :class:`reverie.Dreamer`.
+
+Every front end (the CLI, the web app, the Python API, a batch or cluster worker) does the same three
+things: build a task from its input, ``check()`` it, and ``run(dreamer, progress)`` it.
+
+- ``check()`` is the only place a job is validated: the settings and their ranges, the objective
+  against the model's layer catalogue, the device and the weights file, the input (probed from its
+  header: a missing, foreign or oversized file is reported before any model loads) and the output
+  path rules (a known format, a writable folder, never the input). It returns the checked task, with
+  the model's default preset resolved into layers and paths made absolute.
+- ``run()`` loads, dreams and saves; a task not yet checked is checked first.
+- ``to_json()`` and :func:`task_from_json` ship a task to a queue or another machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+import numpy as np
+
+from reverie.animate.coherence import CoherentDreamer
+from reverie.animate.frames import FrameStore, job_fingerprint
+from reverie.animate.zoom import FrameCallback, zoom_sequence
+from reverie.devices import resolve_device
+from reverie.errors import ImageError, SettingsError, VideoError
+from reverie.io.images import (
+    DEFAULT_MAX_PIXELS,
+    Picture,
+    check_image_output,
+    load_image,
+    noise_picture,
+    probe_image,
+    save_image,
+)
+from reverie.io.video import (
+    ANIMATED_IMAGE_FORMATS,
+    MAX_ANIMATED_IMAGE_FRAMES,
+    VideoInfo,
+    check_animation_path,
+    check_video_output,
+    even_size,
+    probe_video,
+    read_frames,
+    write_animation,
+)
+from reverie.models import DEFAULT_MODEL, get_spec
+from reverie.objectives import parse_layer_spec
+from reverie.recipe import recipe
+from reverie.render import ProgressCallback
+from reverie.settings import DreamSettings, Settings, VideoSettings, ZoomSettings, check_type
+from reverie.sheet import contact_sheet, spread_layers
+from reverie.tensors import fit_within, resize_picture
+from reverie.weights import find_weights
+
+if TYPE_CHECKING:
+    from reverie.dreamer import Dreamer
+
+PathLike = str | os.PathLike[str]
+#: Field metadata of what check() records on a task: neither compared nor written to JSON.
+INTERNAL = {"internal": True}
+
+
+@dataclass(frozen=True)
+class NoiseCanvas:
+    """A grey noise canvas to dream on instead of a photo (``--from-noise --size WxH``)."""
+
+    width: int = 512
+    height: int = 512
+    seed: int = 0
+
+    MAX_SIDE: ClassVar[int] = 16384
+
+    def check(self) -> NoiseCanvas:
+        for name in ("width", "height", "seed"):
+            check_type(name, getattr(self, name), int)
+        if not (1 <= self.width <= self.MAX_SIDE and 1 <= self.height <= self.MAX_SIDE):
+            size = f"{self.width}x{self.height}"
+            raise SettingsError(f"noise size must be between 1 and {self.MAX_SIDE} px per side; got {size}")
+        return self
+
+    def picture(self) -> Picture:
+        return noise_picture(self.width, self.height, self.seed)
+
+
+#: What a dream starts from: an image file, a picture or (H, W, 3) float array in memory, or noise.
+Source = PathLike | Picture | np.ndarray | NoiseCanvas
+
+
+@dataclass(frozen=True)
+class DreamResult:
+    """A dreamed picture and the exact settings (layers resolved) that made it."""
+
+    picture: Picture
+    settings: DreamSettings
+
+
+@dataclass(frozen=True)
+class AnimationResult:
+    """A written animation: where, how many frames, and how many of them a resumed run reused."""
+
+    path: Path
+    frames: int
+    resumed: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Task:
+    """What every task holds besides its input and output: the dream settings, the weights file
+    (empty: the model's default search), the device and the largest input picture accepted."""
+
+    #: The name a task has in JSON; each kind registers itself in :data:`TASK_KINDS`.
+    kind: ClassVar[str] = ""
+
+    settings: DreamSettings = field(default_factory=DreamSettings)
+    weights: str = ""
+    device: str = "auto"
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    #: Set by ``check()``; a checked task runs without being checked again.
+    checked: bool = field(default=False, repr=False, compare=False, metadata=INTERNAL)
+
+    def check(self) -> Self:
+        raise NotImplementedError
+
+    def ready(self) -> Self:
+        """This task, checked."""
+        return self if self.checked else self.check()
+
+    def checked_settings(self, settings: DreamSettings | None = None) -> DreamSettings:
+        """``settings`` (default: the task's) checked with the engine options; see :func:`check_settings`."""
+        check_type("weights", self.weights, str)
+        check_type("device", self.device, str)
+        check_type("max_pixels", self.max_pixels, int)
+        if self.max_pixels < 1:
+            raise SettingsError(f"--max-pixels must be a positive number of pixels, got {self.max_pixels}")
+        settings = check_settings(settings or self.settings, self.max_pixels)
+        resolve_device(self.device)
+        find_weights(get_spec(settings.model), self.weights or None)
+        return settings
+
+    def protected(self) -> list[Path]:
+        """Files an output must never overwrite: the input, the guide and the mask."""
+        source = getattr(self, "source", None)
+        paths = [source if isinstance(source, Path) else getattr(source, "source", None)]
+        paths += [Path(p) for p in (self.settings.guide, self.settings.mask) if p]
+        return [path for path in paths if isinstance(path, Path)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The task as plain JSON values; a picture held in memory cannot travel."""
+        values: dict[str, Any] = {"kind": self.kind}
+        for item in fields(self):
+            if not item.metadata.get("internal"):
+                values[item.name] = to_json_value(getattr(self, item.name))
+        return values
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def to_json_value(value: object) -> object:
+    """One task field as a JSON value."""
+    if isinstance(value, Settings):
+        return value.to_dict()
+    if isinstance(value, NoiseCanvas):
+        return {"noise": asdict(value)}
+    if isinstance(value, Picture | np.ndarray):
+        raise SettingsError(
+            "a task with a picture in memory cannot be written as JSON; give it an image file"
+        )
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def check_settings(settings: DreamSettings, max_pixels: int = DEFAULT_MAX_PIXELS) -> DreamSettings:
+    """``settings`` checked and resolved: the model (default: the embedded one), the preset's layers
+    when none are given, every layer, channel and class against the model's catalogue (no network is
+    built), the guide and mask files probed, and their paths made absolute."""
+    model = settings.model or DEFAULT_MODEL
+    spec = get_spec(model)
+    preset = settings.preset or spec.default_preset
+    if preset not in spec.presets:
+        raise SettingsError(f"unknown preset {preset!r} for {spec.name}; presets: {', '.join(spec.presets)}")
+    settings = settings.with_changes(model=model, layers=settings.layers or spec.presets[preset]).validate()
+    objective = parse_layer_spec(settings.layers)
+    objective.check(spec)
+    if objective.guide_layers and not settings.guide:
+        raise SettingsError("guide: terms need a guide image; pass --guide IMAGE")
+    files = {}
+    for name in ("guide", "mask"):
+        path = getattr(settings, name)
+        if path:
+            try:
+                probe_image(path, max_pixels)
+            except ImageError as error:
+                raise type(error)(f"{name} image: {error}") from None
+            files[name] = str(Path(path).expanduser().resolve())
+    return settings.with_changes(**files)
+
+
+def checked_image_source(source: Source, max_pixels: int) -> Path | Picture | NoiseCanvas:
+    """The input of a dream, sheet or zoom, probed (a file) or validated (an array, a canvas)."""
+    if isinstance(source, NoiseCanvas):
+        return source.check()
+    if isinstance(source, Picture):
+        return source
+    if isinstance(source, np.ndarray):
+        return picture_from_array(source)
+    path = Path(source).expanduser()
+    probe_image(path, max_pixels)
+    return path.absolute()
+
+
+def picture_from_array(array: np.ndarray) -> Picture:
+    """An (H, W, 3) float array in [0, 1] as a :class:`Picture`; anything else is an ImageError."""
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise ImageError(f"an image array must have shape (H, W, 3); got {array.shape}")
+    if array.dtype.kind != "f" or (array.size and (array.min() < 0 or array.max() > 1)):
+        raise ImageError("an image array must hold floats in [0, 1] (divide 8-bit values by 255)")
+    return Picture(array.astype(np.float32), None)
+
+
+def load_source(source: Path | Picture | NoiseCanvas, max_pixels: int) -> Picture:
+    """The picture a checked source stands for."""
+    if isinstance(source, NoiseCanvas):
+        return source.picture()
+    if isinstance(source, Picture):
+        return source
+    return load_image(source, max_pixels)
+
+
+def output_path(path: PathLike | None) -> Path | None:
+    return None if path is None else Path(path).expanduser().absolute()
+
+
+# ----------------------------------------------------------------------------------------- dream
+
+
+@dataclass(frozen=True)
+class DreamTask(Task):
+    """Dream ``source`` once; save it to ``output`` (with its recipe) when one is given."""
+
+    kind: ClassVar[str] = "dream"
+    source: Source
+    output: PathLike | None = None
+
+    def check(self) -> DreamTask:
+        settings = self.checked_settings()
+        source = checked_image_source(self.source, self.max_pixels)
+        task = replace(self, settings=settings, source=source, checked=True)
+        if self.output is not None:
+            check_image_output(self.output, protect=task.protected())
+        return replace(task, output=output_path(self.output))
+
+    def run(self, dreamer: Dreamer, progress: ProgressCallback | None = None) -> DreamResult:
+        """Load, dream and (with an output) save; returns the picture and the settings used."""
+        task = self.ready()
+        prepared = dreamer.prepare(task.settings)
+        picture = prepared.dream(load_source(task.source, task.max_pixels), progress)
+        if task.output is not None:
+            save_image(task.output, picture, recipe(task.settings), protect=task.protected())
+        return DreamResult(picture, task.settings)
+
+
+# ----------------------------------------------------------------------------------------- sheet
+
+
+@dataclass(frozen=True)
+class SheetTask(Task):
+    """Dream ``source`` once per layer term and lay the photo and the dreams out in one labelled
+    sheet. ``terms`` default to the settings' layers split at commas, else five layers spread
+    from shallow to deep. Every panel uses the same settings (seed included) but its layers."""
+
+    kind: ClassVar[str] = "sheet"
+    source: Source
+    output: PathLike | None = None
+    terms: tuple[str, ...] = ()
+    columns: int = 3
+
+    def check(self) -> SheetTask:
+        spec = get_spec(self.settings.model or DEFAULT_MODEL)
+        terms = (
+            tuple(self.terms) or split_terms(self.settings.layers) or tuple(spread_layers(spec.layer_names))
+        )
+        check_type("columns", self.columns, int)
+        if not 1 <= self.columns <= 20:
+            raise SettingsError(f"--columns must be between 1 and 20; got {self.columns}")
+        settings = self.checked_settings(self.settings.with_changes(layers=",".join(terms)))
+        source = checked_image_source(self.source, self.max_pixels)
+        task = replace(self, settings=settings, source=source, terms=terms, checked=True)
+        if self.output is not None:
+            check_image_output(self.output, protect=task.protected())
+        return replace(task, output=output_path(self.output))
+
+    def run(self, dreamer: Dreamer, progress: ProgressCallback | None = None) -> DreamResult:
+        """Dream every panel, lay them out and (with an output) save the sheet."""
+        task = self.ready()
+        picture = load_source(task.source, task.max_pixels)
+        photo = resize_picture(picture, fit_within(picture.size, task.settings.max_side))
+        panels = [("photo", photo.rgb)]
+        for term in task.terms:
+            prepared = dreamer.prepare(task.settings.with_changes(layers=term))
+            panels.append((term, prepared.dream(picture, progress).rgb))
+        sheet = contact_sheet(panels, task.columns)
+        if task.output is not None:
+            save_image(task.output, sheet, recipe(task.settings), protect=task.protected())
+        return DreamResult(sheet, task.settings)
+
+
+def split_terms(layers: str) -> tuple[str, ...]:
+    """``"a,b:3, class:tabby"`` -> ``("a", "b:3", "class:tabby")``."""
+    return tuple(term.strip() for term in layers.split(",") if term.strip())
+
+
+# ------------------------------------------------------------------------------------------ zoom
+
+
+@dataclass(frozen=True)
+class ZoomTask(Task):
+    """Dream ``source``, zoom in a little, dream again: an animation written to ``output`` (GIF,
+    WebP or video), or frames handed out one by one by :meth:`frames`."""
+
+    kind: ClassVar[str] = "zoom"
+    source: Source
+    output: PathLike | None = None
+    motion: ZoomSettings = field(default_factory=ZoomSettings)
+
+    def check(self) -> ZoomTask:
+        settings = self.checked_settings()
+        motion = self.motion.validate()
+        source = checked_image_source(self.source, self.max_pixels)
+        task = replace(self, settings=settings, source=source, motion=motion, checked=True)
+        if self.output is not None:
+            path = check_animation_path(self.output, protect=task.protected())
+            if path.suffix.lower() in ANIMATED_IMAGE_FORMATS and motion.frames > MAX_ANIMATED_IMAGE_FRAMES:
+                raise SettingsError(
+                    f"{motion.frames} frames is too many for {path.suffix} (at most "
+                    f"{MAX_ANIMATED_IMAGE_FRAMES}, which are held in memory): write .mp4 or .webm instead"
+                )
+        return replace(task, output=output_path(self.output))
+
+    def frames(self, dreamer: Dreamer, on_frame: FrameCallback | None = None) -> Iterator[np.ndarray]:
+        """The frames as float RGB (H, W, 3) in [0, 1], one at a time."""
+        task = self.ready()
+        prepared = dreamer.prepare(task.settings)
+        yield from zoom_sequence(prepared, load_source(task.source, task.max_pixels), task.motion, on_frame)
+
+    def run(self, dreamer: Dreamer, progress: FrameCallback | None = None) -> AnimationResult:
+        """Write the animation; it appears only when every frame is done."""
+        task = self.ready()
+        if task.output is None:
+            raise SettingsError("a zoom needs an output file to run; use frames() to take the frames instead")
+        count = write_animation(task.output, task.frames(dreamer, progress), task.motion.frame_rate)
+        return AnimationResult(task.output, count)
+
+
+# ----------------------------------------------------------------------------------------- video
+
+
+@dataclass(frozen=True)
+class VideoTask(Task):
+    """Dream every frame of the video ``source`` into ``output``, keeping frame count, rate and audio.
+
+    Frames are dreamed at the source size reduced to ``max_side`` (even sides). Finished frames wait
+    in ``OUTPUT.frames/`` until the video is assembled (and are then deleted unless ``keep_frames``);
+    the same task after an interruption continues from the last finished frame and gives the same
+    video as an uninterrupted run.
+    """
+
+    kind: ClassVar[str] = "video"
+    source: PathLike
+    output: PathLike
+    coherence: VideoSettings = field(default_factory=VideoSettings)
+    keep_frames: bool = False
+    #: What ``check()`` read of the source.
+    probe: VideoInfo | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
+
+    def check(self) -> VideoTask:
+        settings = self.checked_settings()
+        coherence = self.coherence.validate()
+        check_type("keep_frames", self.keep_frames, bool)
+        source = Path(self.source).expanduser().absolute()
+        task = replace(self, settings=settings, coherence=coherence, source=source, checked=True)
+        check_video_output(self.output, protect=task.protected())
+        info = probe_video(source)
+        frame_size(info, settings.max_side)
+        return replace(task, output=output_path(self.output), probe=info)
+
+    def run(self, dreamer: Dreamer, progress: FrameCallback | None = None) -> AnimationResult:
+        """Dream the frames not yet finished, then encode them all with the source's audio."""
+        task = self.ready()
+        info, source, output = task.probe, Path(task.source), Path(task.output)
+        assert info is not None  # set by check()
+        size = frame_size(info, task.settings.max_side)
+        store = FrameStore(output)
+        files = {
+            "source": source,
+            "weights": dreamer.weights_path,
+            "guide": task.settings.guide,
+            "mask": task.settings.mask,
+        }
+        decided_by = {
+            "dream": task.settings.to_dict(),
+            "coherence": task.coherence.to_dict(),
+            "size": list(size),
+        }
+        done = store.open(job_fingerprint(files, decided_by))
+        coherent = CoherentDreamer(dreamer.prepare(task.settings), task.coherence)
+        first: tuple[np.ndarray, np.ndarray] | None = None
+        for index, frame in enumerate(read_frames(source, size)):
+            if index < done:  # resuming: finished frames are read back, not dreamed again
+                first = first or (frame, store.load(0))
+                if index == done - 1:
+                    coherent.start_from(first, (frame, store.load(index)))
+                continue
+            store.save(index, coherent.next_frame(frame))
+            if progress is not None:
+                progress(index + 1, info.frames)
+        written = store.assemble(output, info.fps, audio_from=source)
+        if written == 0:
+            raise VideoError(f"{source} holds no decodable frames")
+        if not task.keep_frames:
+            store.remove()
+        return AnimationResult(output, written, resumed=done)
+
+
+def frame_size(info: VideoInfo, max_side: int) -> tuple[int, int]:
+    """Size the frames are dreamed at: the source's within ``max_side``, with even sides (yuv420p)."""
+    width, height = even_size(fit_within((info.width, info.height), max_side))
+    if min(width, height) < 2:
+        raise VideoError(f"video frames of {width}x{height} px are too small to encode; raise --max-side")
+    return width, height
+
+
+# ------------------------------------------------------------------------------------------- JSON
+
+#: Task kind (as in JSON) -> class.
+TASK_KINDS: dict[str, type[Task]] = {kind.kind: kind for kind in (DreamTask, SheetTask, ZoomTask, VideoTask)}
+#: Task fields that hold settings, and their classes.
+SETTINGS_FIELDS: dict[str, type[Settings]] = {
+    "settings": DreamSettings,
+    "motion": ZoomSettings,
+    "coherence": VideoSettings,
+}
+
+
+def task_from_json(text: str) -> Task:
+    """A task written by ``to_json()``; a :class:`SettingsError` names what is wrong with it."""
+    try:
+        values = json.loads(text)
+    except ValueError:
+        raise SettingsError("a task must be a JSON object") from None
+    return task_from_dict(values)
+
+
+def task_from_dict(values: object) -> Task:
+    """A task from ``to_dict()``'s plain values (unchecked: call ``check()`` where it will run)."""
+    if not isinstance(values, dict) or values.get("kind") not in TASK_KINDS:
+        raise SettingsError(f"a task needs a kind, one of {', '.join(TASK_KINDS)}")
+    kind = TASK_KINDS[values["kind"]]
+    kwargs: dict[str, Any] = {}
+    for item in fields(kind):
+        if item.metadata.get("internal") or item.name not in values:
+            continue
+        kwargs[item.name] = from_json_value(item.name, values[item.name])
+    try:
+        return kind(**kwargs)
+    except TypeError as error:
+        raise SettingsError(f"a {kind.kind} task is incomplete: {error}") from None
+
+
+def from_json_value(name: str, value: Any) -> Any:
+    """One task field back from its JSON value."""
+    if name in SETTINGS_FIELDS:
+        if not isinstance(value, dict):
+            raise SettingsError(f"task field {name!r} must be a JSON object")
+        return SETTINGS_FIELDS[name].from_dict(value)
+    if name == "source" and isinstance(value, dict):
+        canvas = value.get("noise")
+        if not isinstance(canvas, dict):
+            raise SettingsError("a task source must be a file path or {'noise': {...}}")
+        return NoiseCanvas(**{key: canvas[key] for key in ("width", "height", "seed") if key in canvas})
+    if name == "terms":
+        if not isinstance(value, list) or not all(isinstance(term, str) for term in value):
+            raise SettingsError("task field 'terms' must be a list of layer terms")
+        return tuple(value)
+    if name in ("source", "output"):
+        if value is None and name == "output":
+            return None
+        if not isinstance(value, str):
+            raise SettingsError(f"task field {name!r} must be a file path")
+        return Path(value)
+    return value

@@ -1,0 +1,102 @@
+"""Pictures as tensors, and resizing: the bridge between image files and the render loop.
+
+The render loop works on (1, 3, H, W) float32 tensors in [0, 1]; pictures are (H, W, 3) arrays. Sizes
+are (width, height), Pillow's order, everywhere outside the loop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+from reverie.io.images import Picture
+
+
+def fit_within(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
+    """(width, height) scaled down, never up, so the long side is at most ``max_side`` pixels.
+
+    Keeps the aspect ratio (each side rounded, at least 1 px); None or 0 means no limit.
+    """
+    width, height = size
+    if not max_side:
+        return width, height
+    if max_side < 0:
+        raise ValueError(f"maximum side must be positive, got {max_side}")
+    long_side = max(width, height)
+    if long_side <= max_side:
+        return width, height
+    return max(1, round(width * max_side / long_side)), max(1, round(height * max_side / long_side))
+
+
+def fit_around(size: tuple[int, int], min_side: int) -> tuple[int, int]:
+    """(width, height) scaled up, never down, so the short side is at least ``min_side`` pixels.
+
+    The size a picture too small for a network is dreamed at before it returns to its own size.
+    """
+    width, height = size
+    short_side = min(width, height)
+    if short_side >= min_side:
+        return width, height
+    scale = min_side / short_side
+    return max(min_side, round(width * scale)), max(min_side, round(height * scale))
+
+
+def resize_picture(picture: Picture, size: tuple[int, int]) -> Picture:
+    """The picture resampled to (width, height) with Lanczos, in float (no 8-bit rounding).
+
+    Colour is resized premultiplied by alpha, so transparent pixels' hidden colour does not bleed
+    into the edges; alpha is resized alongside. Results are clipped to [0, 1] (Lanczos overshoots).
+    The same size returns the picture itself.
+    """
+    width, height = size
+    if width < 1 or height < 1:
+        raise ValueError(f"resize size must be at least 1x1 pixels, got {width}x{height}")
+    if size == picture.size:
+        return picture
+    if picture.alpha is None:
+        rgb = resize_planes(picture.rgb, size)
+        return Picture(rgb=np.clip(rgb, 0.0, 1.0), alpha=None, source=picture.source)
+    alpha = np.clip(resize_planes(picture.alpha[:, :, None], size)[:, :, 0], 0.0, 1.0)
+    premultiplied = resize_planes(picture.rgb * picture.alpha[:, :, None], size)
+    straight = resize_planes(picture.rgb, size)
+    covered = alpha > 1.0 / 512.0
+    safe_alpha = np.where(covered, alpha, 1.0)[:, :, None]
+    rgb = np.where(covered[:, :, None], premultiplied / safe_alpha, straight)
+    return Picture(rgb=np.clip(rgb, 0.0, 1.0).astype(np.float32), alpha=alpha, source=picture.source)
+
+
+def resize_planes(planes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, C) float planes resized to (width, height), one channel at a time."""
+    return np.stack([resize_plane(planes[:, :, c], size) for c in range(planes.shape[2])], axis=2)
+
+
+def resize_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """One (H, W) plane resized with Lanczos in Pillow's 32-bit float mode (no 8-bit rounding)."""
+    image = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32))
+    return np.asarray(image.resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
+
+
+def to_tensor(rgb: np.ndarray, share: bool = False) -> torch.Tensor:
+    """(H, W, 3) array -> (1, 3, H, W) float32 tensor, a copy (not sharing memory with ``rgb``).
+
+    With ``share`` it is a view of ``rgb`` instead (channels-last strides, which convolutions on
+    the CPU prefer): no copy, which matters for gigapixel dreams; the caller must not modify it.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) RGB array, got shape {rgb.shape}")
+    array = np.ascontiguousarray(rgb, dtype=np.float32)
+    view = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)
+    return view if share else view.contiguous()
+
+
+def from_tensor(t: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) or (3, H, W) tensor -> (H, W, 3) float32 array clamped to [0, 1] (NaN -> 0)."""
+    if t.dim() == 4:
+        if t.shape[0] != 1:
+            raise ValueError(f"expected a batch of one image, got shape {tuple(t.shape)}")
+        t = t[0]
+    if t.dim() != 3 or t.shape[0] != 3:
+        raise ValueError(f"expected a (1, 3, H, W) or (3, H, W) tensor, got shape {tuple(t.shape)}")
+    values = torch.nan_to_num(t.detach().to("cpu", torch.float32), nan=0.0).clamp(0.0, 1.0)
+    return np.ascontiguousarray(values.permute(1, 2, 0).numpy(), dtype=np.float32)
