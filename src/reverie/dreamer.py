@@ -16,7 +16,7 @@ import torch
 from reverie.colour import keep_colours
 from reverie.devices import resolve_device
 from reverie.errors import SettingsError
-from reverie.io.images import Picture, load_image
+from reverie.io.images import DEFAULT_MAX_PIXELS, Picture, load_image
 from reverie.masks import load_mask
 from reverie.models import DEFAULT_MODEL, Backbone, get_spec, load_model
 from reverie.models.optimise import speed_up
@@ -76,7 +76,7 @@ class Dreamer:
         Keyword arguments override single settings: ``dreamer.dream(img, steps=20, layers="blocks.9")``.
         The result is at the working resolution (the input reduced to ``max_side``); alpha is kept.
         """
-        return self.task(image, None, settings, **changes).run(self, progress)
+        return self.dream_task(image, None, settings, **changes).run(self, progress)
 
     def dream_file(
         self,
@@ -84,23 +84,30 @@ class Dreamer:
         output: PathLike,
         settings: DreamSettings | None = None,
         progress: ProgressCallback | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
         **changes: object,
     ) -> DreamResult:
         """Dream ``source`` into the file ``output``, atomically, with the settings stored in it.
 
-        The output path is checked before any work and the input is never overwritten.
+        The output path is checked before any work and the input is never overwritten;
+        ``max_pixels`` bounds the input (a decompression-bomb guard).
         """
-        return self.task(source, output, settings, **changes).run(self, progress)
+        task = self.dream_task(source, output, settings, max_pixels, **changes)
+        return task.run(self, progress)
 
-    def task(
-        self, source: Source, output: PathLike | None, settings: DreamSettings | None, **changes: object
+    def dream_task(
+        self,
+        source: Source,
+        output: PathLike | None,
+        settings: DreamSettings | None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        **changes: object,
     ) -> DreamTask:
         """A dream task for this Dreamer's model and device (settings without a model get this one)."""
         settings = (settings or DreamSettings()).with_changes(**changes)
         settings = settings if settings.model else settings.with_changes(model=self.model_name)
-        return DreamTask(
-            source, output, settings=settings, weights=str(self.weights_path), device=str(self.device)
-        )
+        engine = {"weights": str(self.weights_path), "device": str(self.device), "max_pixels": max_pixels}
+        return DreamTask(source, output, settings=settings, **engine)
 
     def objective(self, settings: DreamSettings) -> Objective:
         """The objective ``settings`` ask for, with the guide image's features bound.
