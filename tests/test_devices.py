@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -32,3 +33,59 @@ def test_cuda_without_a_gpu_says_so() -> None:
 def test_a_gpu_that_is_not_there_is_refused() -> None:
     with pytest.raises(SettingsError, match="no GPU 99"):
         resolve_device("cuda:99")
+
+
+# ------------------------------------------------------------------ on a GPU, when there is one
+
+gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+#: Big enough that the GPU tiles, picks cuDNN algorithms and runs several octaves.
+GPU_SETTINGS = {"layers": "blocks.8", "steps": 4, "octaves": 3, "max_side": 640, "tile_size": 512, "seed": 3}
+
+
+@pytest.fixture(scope="module")
+def gpu_dreamer():
+    from reverie import Dreamer
+
+    return Dreamer(device="cuda")
+
+
+def eight_bit(rgb) -> np.ndarray:
+    return np.rint(rgb * 255).astype(int)
+
+
+@gpu
+def test_a_gpu_dream_is_the_same_watched_or_not_and_run_after_run(gpu_dreamer, chelsea_path) -> None:
+    events = []
+    watched = gpu_dreamer.dream(chelsea_path, progress=events.append, **GPU_SETTINGS).picture.rgb
+    unwatched = gpu_dreamer.dream(chelsea_path, **GPU_SETTINGS).picture.rgb
+    again = gpu_dreamer.dream(chelsea_path, **GPU_SETTINGS).picture.rgb
+    assert len(events) == 3 * 4 and events[-1].image.device.type == "cuda"
+    assert np.abs(eight_bit(watched) - eight_bit(unwatched)).max() <= 1
+    assert np.abs(eight_bit(unwatched) - eight_bit(again)).max() <= 1
+
+
+@gpu
+def test_a_gpu_dream_honours_masks_colours_and_bf16(gpu_dreamer, small_cat, tmp_path) -> None:
+    from PIL import Image
+
+    mask = np.zeros((80, 120), np.uint8)
+    mask[:, 60:] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    masked = gpu_dreamer.dream(small_cat, mask=str(tmp_path / "mask.png"), steps=4, octaves=2, max_side=0)
+    change = np.abs(masked.picture.rgb - small_cat.rgb).mean(axis=2)
+    assert change[:, :45].max() == 0.0 and change[:, 75:].mean() > 0.01
+    half = gpu_dreamer.dream(small_cat, precision="bf16", steps=4, octaves=2, max_side=0).picture.rgb
+    full = gpu_dreamer.dream(small_cat, steps=4, octaves=2, max_side=0).picture.rgb
+    assert not np.array_equal(half, full) and np.abs(half - small_cat.rgb).mean() > 0.01
+
+
+@gpu
+def test_the_cli_on_a_gpu_gives_the_same_picture_with_and_without_progress(chelsea_path, tmp_path) -> None:
+    from reverie.cli import main
+    from reverie.io.images import load_image
+
+    args = ["dream", str(chelsea_path), "--device", "cuda", "--steps", "3", "--octaves", "3", "--seed", "5"]
+    assert main([*args, "-o", str(tmp_path / "quiet.png"), "-q"]) == 0
+    assert main([*args, "-o", str(tmp_path / "shown.png")]) == 0
+    quiet, shown = (eight_bit(load_image(tmp_path / name).rgb) for name in ("quiet.png", "shown.png"))
+    assert np.abs(quiet - shown).max() <= 1

@@ -48,8 +48,10 @@ class Dreamer:
         self.weights_path = find_weights(get_spec(model), weights)
         self.model: Backbone = speed_up(load_model(model, self.weights_path, self.device))
         if self.device.type == "cuda":
-            # Tile and octave shapes repeat step after step, so cuDNN's autotuner pays for itself.
-            torch.backends.cudnn.benchmark = True
+            # The same settings must give the same pixels run after run; cuDNN's autotuner and its
+            # non-deterministic kernels make every run differ (by up to 59/255 on an H200).
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cudnn.deterministic = True
 
     @classmethod
     def for_task(cls, task: Task) -> Dreamer:
