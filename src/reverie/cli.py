@@ -15,7 +15,9 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from reverie.batch import BATCH_FORMATS, Batch, collect_items
 from reverie.classify import classify as classify_picture
+from reverie.cluster import Engine, LocalEngine, Outcome, RayEngine
 from reverie.devices import resolve_device
 from reverie.dreamer import Dreamer
 from reverie.errors import ReverieError, one_line
@@ -25,7 +27,17 @@ from reverie.recipe import read_settings
 from reverie.render import Progress
 from reverie.samples import sample_path
 from reverie.settings import GRADIENT_NORMS, PRECISIONS, DreamSettings, VideoSettings, ZoomSettings
-from reverie.tasks import DreamTask, NoiseCanvas, SheetTask, Task, VideoTask, ZoomTask, split_terms
+from reverie.sweep import parse_vary, plan_cells, run_sweep
+from reverie.tasks import (
+    DreamTask,
+    NoiseCanvas,
+    SheetTask,
+    Task,
+    VideoTask,
+    ZoomTask,
+    check_engine,
+    split_terms,
+)
 from reverie.version import __version__
 from reverie.weights import find_weights, missing_weights_message, weights_available
 
@@ -303,6 +315,141 @@ class frame_reporter(Reporter):
         if self.bar is None:
             self.bar = tqdm(total=total, initial=done - 1, unit="frame", file=sys.stderr)
         self.bar.update(1)
+
+
+def ray_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--ray`` alone: a local Ray instance (or RAY_ADDRESS's cluster); ``--ray ADDRESS``: that cluster."""
+    return click.option(
+        "--ray",
+        "ray_address",
+        is_flag=False,
+        flag_value=LOCAL_RAY,
+        default=None,
+        metavar="[ADDRESS]",
+        help="Run on Ray: alone, a local instance (or RAY_ADDRESS's cluster); with ADDRESS, that cluster.",
+    )(function)
+
+
+#: What --ray alone stands for.
+LOCAL_RAY = "local"
+
+
+def engine_for(ray_address: str | None, workers: int | None, retries: int) -> Engine:
+    """This process, or Ray actors when --ray was given."""
+    if ray_address is None:
+        return LocalEngine()
+    return RayEngine(None if ray_address == LOCAL_RAY else ray_address, workers, retries)
+
+
+@cli.command()
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(), help="Output folder.")
+@click.option("--recursive", is_flag=True, help="Take photos in subfolders of folder inputs too.")
+@click.option("--format", "output_format", type=click.Choice(BATCH_FORMATS), default="png", show_default=True)
+@ray_option
+@click.option("--workers", type=click.IntRange(1, 1024), help="Ray actors [one per GPU, else per 4 CPUs].")
+@click.option("--retries", type=click.IntRange(0, 100), default=2, show_default=True, help="Per lost worker.")
+@dream_options
+@click.pass_context
+def batch(
+    ctx: click.Context,
+    inputs: tuple[str, ...],
+    outdir: str,
+    recursive: bool,
+    output_format: str,
+    ray_address: str | None,
+    workers: int | None,
+    retries: int,
+    **options: Any,
+) -> None:
+    """Dream every photo in INPUT... (files, folders, globs) into OUTDIR; rerun to resume."""
+    folder = Path(outdir).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise click.ClickException(f"output {folder} is a file, not a folder")
+    engine_options = engine(options)
+    settings = check_engine(settings_for(ctx, options, None), **engine_options)
+    items = collect_items(inputs, folder, recursive, f".{output_format}")
+    folder.mkdir(parents=True, exist_ok=True)
+    work = Batch(items, folder, settings, **engine_options)
+    runner = engine_for(ray_address, workers, retries)
+    started = time.perf_counter()
+    try:
+        with batch_reporter(options["quiet"], len(work.todo)) as report:
+            summary = work.run(runner, report)
+    finally:
+        runner.close()
+    seconds = time.perf_counter() - started
+    already = f" ({summary.skipped} from an earlier run)" if summary.skipped else ""
+    if summary.failed:
+        raise click.ClickException(
+            f"{summary.done + summary.skipped} done{already}, {summary.failed} failed: see {summary.manifest}"
+        )
+    if not options["quiet"]:
+        click.echo(f"dreamed {summary.done} photos into {folder}{already} in {seconds:.1f} s")
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path())
+@click.option(
+    "-o", "--output", required=True, type=click.Path(), help="The sheet (cells are written beside it)."
+)
+@click.option(
+    "--vary",
+    multiple=True,
+    required=True,
+    metavar="KNOB=V1,V2,...",
+    help="A setting and its values (';' between values that hold commas); repeat for more knobs.",
+)
+@ray_option
+@click.option("--workers", type=click.IntRange(1, 1024), help="Ray actors [one per GPU, else per 4 CPUs].")
+@click.option("--retries", type=click.IntRange(0, 100), default=2, show_default=True, help="Per lost worker.")
+@dream_options
+@click.pass_context
+def sweep(
+    ctx: click.Context,
+    input_path: str,
+    output: str,
+    vary: tuple[str, ...],
+    ray_address: str | None,
+    workers: int | None,
+    retries: int,
+    **options: Any,
+) -> None:
+    """Dream INPUT with every combination of the varied knobs into one labelled grid, OUTPUT."""
+    engine_options = engine(options)
+    cells = plan_cells(
+        settings_for(ctx, options, None), [parse_vary(text) for text in vary], **engine_options
+    )
+    runner = engine_for(ray_address, workers, retries)
+    try:
+        with batch_reporter(options["quiet"], len(cells)) as report:
+            run_sweep(Path(input_path), Path(output), cells, runner, report, **engine_options)
+    finally:
+        runner.close()
+    if not options["quiet"]:
+        rows, columns = 1 + max(c.row for c in cells), 1 + max(c.column for c in cells)
+        click.echo(f"wrote {output} ({rows} x {columns} cells; each beside it as {Path(output).stem}--*)")
+
+
+class batch_reporter(Reporter):
+    """A batch's progress: one tqdm bar of photos on a terminal (rate, ETA), a line per photo in logs."""
+
+    def __init__(self, quiet: bool, total: int) -> None:
+        super().__init__(quiet)
+        self.total = total
+        self.count = 0
+
+    def report(self, task: DreamTask, outcome: Outcome) -> None:  # type: ignore[override]
+        self.count += 1
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            if self.bar is None:
+                self.bar = tqdm(total=self.total, unit="photo", file=sys.stderr)
+            self.bar.update(1)
+            return
+        ending = f"failed: {outcome.error}" if outcome.error else f"{outcome.seconds:.2f} s"
+        click.echo(f"[{self.count}/{self.total}] {Path(str(task.output)).name}: {ending}", err=True)
 
 
 @cli.command()

@@ -43,3 +43,29 @@ def contact_sheet(panels: Sequence[tuple[str, np.ndarray]], columns: int = 3) ->
         panel = label(Image.fromarray(to_uint8(rgb)), text)
         sheet.paste(panel, ((index % columns) * width, (index // columns) * height))
     return Picture(np.asarray(sheet, dtype=np.float32) / 255, None)
+
+
+def labelled_grid(
+    cells: Sequence[Sequence[np.ndarray]], row_labels: Sequence[Sequence[str]], column_labels: Sequence[str]
+) -> Picture:
+    """Panels of one size in rows and columns, with each row's labels (one line each) in a margin on
+    the left and each column's label above it, black on white."""
+    height, width = cells[0][0].shape[:2]
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+
+    def text_width(text: str) -> int:
+        return int(probe.textbbox((0, 0), text)[2])
+
+    line = 12
+    left = 8 + max((text_width(text) for labels in row_labels for text in labels), default=0)
+    top = line + 6 if any(column_labels) else 0
+    sheet = Image.new("RGB", (left + len(cells[0]) * width, top + len(cells) * height), "white")
+    draw = ImageDraw.Draw(sheet)
+    for column, text in enumerate(column_labels):
+        draw.text((left + column * width + 4, 3), text, fill="black")
+    for row, panels in enumerate(cells):
+        for index, text in enumerate(row_labels[row]):
+            draw.text((4, top + row * height + 4 + index * line), text, fill="black")
+        for column, rgb in enumerate(panels):
+            sheet.paste(Image.fromarray(to_uint8(rgb)), (left + column * width, top + row * height))
+    return Picture(np.asarray(sheet, dtype=np.float32) / 255, None)

@@ -132,16 +132,8 @@ class Task:
         return self if self.checked else self.check()
 
     def checked_settings(self, settings: DreamSettings | None = None) -> DreamSettings:
-        """``settings`` (default: the task's) checked with the engine options; see :func:`check_settings`."""
-        check_type("weights", self.weights, str)
-        check_type("device", self.device, str)
-        check_type("max_pixels", self.max_pixels, int)
-        if self.max_pixels < 1:
-            raise SettingsError(f"--max-pixels must be a positive number of pixels, got {self.max_pixels}")
-        settings = check_settings(settings or self.settings, self.max_pixels)
-        resolve_device(self.device)
-        find_weights(get_spec(settings.model), self.weights or None)
-        return settings
+        """``settings`` (default: the task's) checked with the task's engine options."""
+        return check_engine(settings or self.settings, self.weights, self.device, self.max_pixels)
 
     def protected(self) -> list[Path]:
         """Files an output must never overwrite: the input, the guide and the mask."""
@@ -177,6 +169,20 @@ def to_json_value(value: object) -> object:
     if isinstance(value, tuple):
         return list(value)
     return value
+
+
+def check_engine(settings: DreamSettings, weights: str, device: str, max_pixels: int) -> DreamSettings:
+    """:func:`check_settings`, plus how the dream will run: the weights file can be found (it is not
+    loaded), the device exists, the pixel limit is positive."""
+    check_type("weights", weights, str)
+    check_type("device", device, str)
+    check_type("max_pixels", max_pixels, int)
+    if max_pixels < 1:
+        raise SettingsError(f"--max-pixels must be a positive number of pixels, got {max_pixels}")
+    settings = check_settings(settings, max_pixels)
+    resolve_device(device)
+    find_weights(get_spec(settings.model), weights or None)
+    return settings
 
 
 def check_settings(settings: DreamSettings, max_pixels: int = DEFAULT_MAX_PIXELS) -> DreamSettings:

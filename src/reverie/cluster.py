@@ -1,0 +1,282 @@
+"""Where tasks run: in this process (:class:`LocalEngine`) or on a Ray cluster (:class:`RayEngine`).
+
+Both load a model once per worker and run many tasks on it, and both report each task's ending as
+an :class:`Outcome`: a user's mistake (a corrupt photo) fails that task alone. On Ray, every actor is
+a process holding its own :class:`reverie.Dreamer`; the driver checks each task, ships the photo's
+bytes with the task's JSON, and writes the returned image atomically, so the cluster needs no shared
+folder for photos and results (weights, guide and mask files must be at the same paths on every
+node). An actor that dies mid-task (its process killed, its node gone) costs that task a retry on a
+fresh actor, never the batch: every task ends done or failed exactly once.
+
+Ray is an optional extra (``pip install 'reverie[ray]'``), imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from reverie.errors import ReverieError, SettingsError, one_line
+from reverie.io.paths import atomic_output
+from reverie.tasks import DreamTask, task_from_json
+
+#: CPUs each Ray actor asks for on CPU-only clusters: torch runs one actor's convolutions on them.
+CPUS_PER_ACTOR = 4
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a task ended: ``error`` is empty when it was dreamed; ``attempts`` counts worker losses + 1."""
+
+    error: str = ""
+    seconds: float = 0.0
+    attempts: int = 1
+
+
+#: Called by an engine as each task ends, in the order they end.
+OutcomeCallback = Callable[[DreamTask, Outcome], None]
+
+
+class Engine:
+    """Runs dream tasks somewhere and reports each one's ending exactly once."""
+
+    def run(self, tasks: Sequence[DreamTask], report: OutcomeCallback) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Give back what the engine holds (workers, a cluster it started)."""
+
+
+class Dreamers:
+    """One loaded :class:`reverie.Dreamer` per model, weights and device, made on first use."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[tuple[str, str, str], Any] = {}
+
+    def for_task(self, task: DreamTask) -> Any:
+        from reverie.dreamer import Dreamer
+
+        key = (task.settings.model, task.weights, task.device)
+        if key not in self._loaded:
+            self._loaded[key] = Dreamer.for_task(task)
+        return self._loaded[key]
+
+
+def run_here(task: DreamTask, dreamers: Dreamers) -> Outcome:
+    """Check and run one task in this process; a user's mistake or a torch failure is its outcome.
+
+    The seconds are the dream's own: loading a model the first time is not counted.
+    """
+    started = time.perf_counter()
+    try:
+        checked = task.check()
+        dreamer = dreamers.for_task(checked)
+        started = time.perf_counter()
+        checked.run(dreamer)
+    except (ReverieError, RuntimeError, MemoryError, OSError) as error:
+        return Outcome(one_line(error), time.perf_counter() - started)
+    return Outcome("", time.perf_counter() - started)
+
+
+class LocalEngine(Engine):
+    """Tasks one after another in this process, each model loaded once (the default: no Ray needed)."""
+
+    def __init__(self) -> None:
+        self.dreamers = Dreamers()
+
+    def run(self, tasks: Sequence[DreamTask], report: OutcomeCallback) -> None:
+        for task in tasks:
+            report(task, run_here(task, self.dreamers))
+
+
+# ------------------------------------------------------------------------------------------- Ray
+
+
+def import_ray() -> Any:
+    """Ray, or a one-line error that names the extra to install."""
+    try:
+        import ray
+    except ImportError:
+        raise SettingsError("--ray needs Ray: pip install 'reverie[ray]'") from None
+    return ray
+
+
+class ClusterWorker:
+    """The body of a Ray actor: a process that loads models once and dreams many tasks.
+
+    Photos arrive as bytes and results leave as bytes, through a private temporary folder, so the
+    task runs exactly as it would here (checked, dreamed, saved with its recipe).
+    """
+
+    def __init__(self, threads: int) -> None:
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+        self.dreamers = Dreamers()
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def run(self, task_json: str, photo: bytes) -> tuple[str, float, bytes]:
+        """(error or "", seconds, the written output's bytes) of one task."""
+        task = task_from_json(task_json)
+        assert isinstance(task, DreamTask)
+        with tempfile.TemporaryDirectory(prefix="reverie-") as folder:
+            source = Path(folder) / f"photo{Path(task.source).suffix}"
+            output = Path(folder) / f"dream{Path(str(task.output)).suffix}"
+            source.write_bytes(photo)
+            outcome = run_here(replace(task, source=source, output=output), self.dreamers)
+            result = b"" if outcome.error else output.read_bytes()
+        return outcome.error, outcome.seconds, result
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """How many actors, and what each asks Ray for."""
+
+    actors: int
+    cpus: float
+    gpus: float
+
+
+def plan_pool(nodes: Sequence[dict[str, float]], workers: int | None) -> PoolPlan:
+    """Actors for the alive nodes' resources: one per GPU where there are GPUs, else one per
+    :data:`CPUS_PER_ACTOR` CPUs of each node (at least one per node); ``workers`` overrides the count."""
+    gpus = sum(node.get("GPU", 0.0) for node in nodes)
+    if gpus >= 1:
+        count = workers or int(gpus)
+        return PoolPlan(count, 1.0, min(1.0, gpus / count))
+    cpus = min(CPUS_PER_ACTOR, min(node.get("CPU", 1.0) for node in nodes))
+    count = workers or sum(max(1, int(node.get("CPU", 1.0) // cpus)) for node in nodes)
+    total = sum(node.get("CPU", 1.0) for node in nodes)
+    return PoolPlan(count, min(cpus, total / count), 0.0)
+
+
+class RayEngine(Engine):
+    """Tasks spread over Ray actors: ``address`` joins a cluster (``None``: start one here).
+
+    ``retries``: how often one task may lose its worker before it is reported failed.
+    """
+
+    def __init__(self, address: str | None = None, workers: int | None = None, retries: int = 2) -> None:
+        self.ray = import_ray()
+        self.started_here = not self.ray.is_initialized()
+        if self.started_here:
+            connect(self.ray, address)
+        self.retries = retries
+        self.plan = plan_pool(alive_node_resources(self.ray), workers)
+        self.actors: list[Any] = []
+        #: Tasks that lost a worker and ran again, for reports and tests.
+        self.retried = 0
+
+    def new_actor(self) -> Any:
+        actor_class = self.ray.remote(ClusterWorker).options(
+            num_cpus=self.plan.cpus, num_gpus=self.plan.gpus, max_restarts=0, max_task_retries=0
+        )
+        return actor_class.remote(max(1, int(self.plan.cpus)))
+
+    def worker_pids(self) -> list[int]:
+        """The process ids of the actors (for tests that kill one)."""
+        return self.ray.get([actor.pid.remote() for actor in self.actors])
+
+    def start(self) -> None:
+        while len(self.actors) < self.plan.actors:
+            self.actors.append(self.new_actor())
+
+    def run(self, tasks: Sequence[DreamTask], report: OutcomeCallback) -> None:
+        ray = self.ray
+        self.start()
+        waiting: deque[tuple[DreamTask, int]] = deque((task, 1) for task in tasks)
+        idle = list(self.actors)
+        running: dict[Any, tuple[Any, DreamTask, int]] = {}
+        while waiting or running:
+            while waiting and idle:
+                task, attempt = waiting.popleft()
+                shipped = self.ship(task)
+                if isinstance(shipped, Outcome):
+                    report(task, shipped)
+                    continue
+                actor = idle.pop()
+                running[actor.run.remote(*shipped)] = (actor, task, attempt)
+            if not running:
+                continue
+            (ref,), _ = ray.wait(list(running), num_returns=1)
+            actor, task, attempt = running.pop(ref)
+            try:
+                error, seconds, data = ray.get(ref)
+            except ray.exceptions.RayTaskError as failure:  # a bug in the worker, not a lost worker
+                idle.append(actor)
+                report(task, Outcome(f"internal error: {one_line(failure)}", 0.0, attempt))
+                continue
+            except ray.exceptions.RayError as lost:
+                idle.append(self.replace_actor(actor))
+                if attempt > self.retries:
+                    report(task, Outcome(f"worker lost {attempt} times ({one_line(lost)})", 0.0, attempt))
+                else:
+                    self.retried += 1
+                    waiting.appendleft((task, attempt + 1))
+                continue
+            idle.append(actor)
+            if not error:
+                error = write_result(Path(str(task.output)), data)
+            report(task, Outcome(error, seconds, attempt))
+
+    def ship(self, task: DreamTask) -> tuple[str, bytes] | Outcome:
+        """The task as JSON with its photo's bytes, checked here first (a bad photo fails at once)."""
+        try:
+            checked = task.check()
+            return checked.to_json(), Path(str(checked.source)).read_bytes()
+        except (ReverieError, OSError) as error:
+            return Outcome(one_line(error))
+
+    def replace_actor(self, dead: Any) -> Any:
+        """A fresh actor in place of one that died."""
+        self.ray.kill(dead, no_restart=True)
+        fresh = self.new_actor()
+        self.actors = [fresh if actor is dead else actor for actor in self.actors]
+        return fresh
+
+    def close(self) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor, no_restart=True)
+        self.actors = []
+        if self.started_here:
+            self.ray.shutdown()
+
+
+def write_result(path: Path, data: bytes) -> str:
+    """Write a returned image atomically; the error text, or "" when it was written."""
+    try:
+        with atomic_output(path) as temporary:
+            temporary.write_bytes(data)
+    except OSError as error:
+        return f"could not write {path}: {one_line(error)}"
+    return ""
+
+
+def connect(ray: Any, address: str | None) -> None:
+    """Join the cluster at ``address`` (or ``RAY_ADDRESS``), else start a local instance; quietly."""
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    try:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+            configure_logging=True,
+        )
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        where = address or "a local instance"
+        raise SettingsError(f"cannot reach the Ray cluster at {where}: {one_line(error)}") from None
+
+
+def alive_node_resources(ray: Any) -> list[dict[str, float]]:
+    """The resources of every alive node of the cluster."""
+    return [node["Resources"] for node in ray.nodes() if node.get("Alive")]

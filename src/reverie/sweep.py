@@ -1,0 +1,163 @@
+"""Parameter sweeps: one photo dreamed with every combination of some settings, laid out in a grid.
+
+``--vary seed=1,2,3 --vary layers=blocks.4,blocks.8`` makes six dreams. Rows follow the first varied
+knob (and any knobs after the second), columns the second. Each dream is also written beside the
+sheet with its settings embedded, so ``--settings-from`` reproduces any cell.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from reverie.cluster import Engine, Outcome
+from reverie.errors import SettingsError
+from reverie.io.images import (
+    DEFAULT_MAX_PIXELS,
+    Picture,
+    check_image_output,
+    load_image,
+    probe_image,
+    save_image,
+)
+from reverie.recipe import recipe
+from reverie.settings import DreamSettings
+from reverie.sheet import labelled_grid
+from reverie.tasks import DreamTask, check_engine
+from reverie.tensors import resize_picture
+
+#: Settings that a sweep may vary: every dream knob but the file paths.
+KNOBS = tuple(item.name for item in fields(DreamSettings) if item.name not in ("guide", "mask"))
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One varied setting and the values it takes, in order."""
+
+    name: str
+    values: tuple[Any, ...]
+
+
+def parse_vary(text: str) -> Knob:
+    """``KNOB=V1,V2,...`` as a :class:`Knob`; values separated by ``;`` when one holds a comma
+    (``layers=blocks.4,blocks.8;blocks.11``). Names take dashes or underscores."""
+    name, has_values, listing = text.partition("=")
+    name = name.strip().replace("-", "_")
+    if name not in KNOBS:
+        raise SettingsError(f"cannot vary {name!r}; knobs: {', '.join(KNOBS)}")
+    separator = ";" if ";" in listing else ","
+    words = [word.strip() for word in listing.split(separator) if word.strip()]
+    if not has_values or not words:
+        raise SettingsError(f"--vary {text!r} gives no values; use e.g. --vary seed=1,2,3")
+    kind = type(getattr(DreamSettings(), name))
+    values = tuple(dict.fromkeys(parse_value(name, word, kind) for word in words))
+    return Knob(name, values)
+
+
+def parse_value(name: str, word: str, kind: type) -> Any:
+    """One value of a knob in the type of its setting."""
+    try:
+        if kind is bool:
+            if word.lower() not in ("true", "false", "yes", "no", "1", "0"):
+                raise ValueError(word)
+            return word.lower() in ("true", "yes", "1")
+        return kind(word)
+    except ValueError:
+        raise SettingsError(f"--vary {name}: {word!r} is not a valid {kind.__name__}") from None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One combination: its place in the grid, its row's and column's labels, its checked settings."""
+
+    row: int
+    column: int
+    row_label: tuple[str, ...]
+    column_label: str
+    settings: DreamSettings
+
+    @property
+    def label(self) -> str:
+        return ", ".join(part for part in (*self.row_label, self.column_label) if part)
+
+
+def plan_cells(
+    base: DreamSettings, knobs: list[Knob], weights: str, device: str, max_pixels: int
+) -> list[Cell]:
+    """Every combination of the knobs' values, each checked (so a bad one stops the sweep before
+    any work); rows are the first knob and those after the second, columns the second."""
+    if not knobs:
+        raise SettingsError("a sweep needs at least one --vary KNOB=V1,V2,...")
+    names = [knob.name for knob in knobs]
+    if len(set(names)) != len(names):
+        raise SettingsError("each knob can be varied once")
+    row_knobs = [knobs[0], *knobs[2:]]
+    column_knob = knobs[1] if len(knobs) > 1 else None
+    rows = list(itertools.product(*(knob.values for knob in row_knobs)))
+    columns = list(column_knob.values) if column_knob else [None]
+    cells = []
+    for row, row_values in enumerate(rows):
+        for column, column_value in enumerate(columns):
+            changes = dict(zip((knob.name for knob in row_knobs), row_values, strict=True))
+            if column_knob is not None:
+                changes[column_knob.name] = column_value
+            changes = {name: changes[name] for name in names}  # in the order they were given
+            settings = base.with_changes(**changes)
+            if ("model" in changes or "preset" in changes) and "layers" not in changes:
+                settings = settings.with_changes(layers="")  # a new model or preset picks its own layers
+            row_label = tuple(
+                f"{knob.name}={value}" for knob, value in zip(row_knobs, row_values, strict=True)
+            )
+            column_label = f"{column_knob.name}={column_value}" if column_knob else ""
+            checked = check_engine(settings, weights, device, max_pixels)
+            cells.append(Cell(row, column, row_label, column_label, checked))
+    return cells
+
+
+def cell_path(sheet: Path, cell: Cell) -> Path:
+    """Where a cell's own image goes: beside the sheet, named after its settings."""
+    safe = re.sub(r"[^A-Za-z0-9._=+-]+", "_", cell.label.replace(", ", "--"))
+    return sheet.with_name(f"{sheet.stem}--{safe}{sheet.suffix}")
+
+
+def run_sweep(
+    source: Path,
+    sheet: Path,
+    cells: list[Cell],
+    engine: Engine,
+    on_cell: Any = None,
+    **engine_options: Any,
+) -> Picture:
+    """Dream every cell on ``engine`` (each written beside ``sheet``), then lay out and save the sheet.
+
+    A cell that fails stops the sweep with its error; the sheet is written only when all are done.
+    """
+    probe_image(source, engine_options.get("max_pixels", DEFAULT_MAX_PIXELS))
+    check_image_output(sheet, protect=[source])
+    tasks = [
+        DreamTask(source, cell_path(sheet, cell), settings=cell.settings, **engine_options) for cell in cells
+    ]
+    failures: list[str] = []
+
+    def collect(task: DreamTask, outcome: Outcome) -> None:
+        if outcome.error:
+            failures.append(f"{Path(str(task.output)).name}: {outcome.error}")
+        if on_cell is not None:
+            on_cell(task, outcome)
+
+    engine.run(tasks, collect)
+    if failures:
+        raise SettingsError(f"{len(failures)} of {len(cells)} cells failed; first: {failures[0]}")
+    pictures = [load_image(Path(str(task.output))) for task in tasks]
+    size = pictures[0].size
+    columns = 1 + max(cell.column for cell in cells)
+    grid = [[] for _ in range(1 + max(cell.row for cell in cells))]
+    for cell, picture in zip(cells, pictures, strict=True):
+        grid[cell.row].append(resize_picture(picture, size).rgb)
+    row_labels = [cell.row_label for cell in cells if cell.column == 0]
+    picture = labelled_grid(grid, row_labels, [cell.column_label for cell in cells[:columns]])
+    save_image(sheet, picture, recipe(cells[0].settings), protect=[source])
+    return picture

@@ -1,0 +1,150 @@
+"""Batches in this process: which photos, where their dreams go, the manifest, resuming, failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reverie.batch import Batch, Manifest, Record, collect_items
+from reverie.cli import main
+from reverie.cluster import LocalEngine, Outcome
+from reverie.errors import SettingsError
+from reverie.io.images import load_image
+from reverie.recipe import read_settings
+from reverie.settings import DreamSettings
+from reverie.tasks import check_engine
+
+QUICK = ["--steps", "2", "--octaves", "2", "--max-side", "80"]
+
+
+@pytest.fixture
+def photos(tmp_path: Path, chelsea_path: Path, coffee_path: Path) -> Path:
+    """photos/cat.png, photos/more/coffee.jpg, photos/notes.txt (not a photo)."""
+    folder = tmp_path / "photos"
+    (folder / "more").mkdir(parents=True)
+    (folder / "cat.png").write_bytes(chelsea_path.read_bytes())
+    load_image(coffee_path)  # a real photo, saved as JPEG below
+    from reverie.io.images import save_image
+
+    save_image(folder / "more" / "coffee.jpg", load_image(coffee_path))
+    (folder / "notes.txt").write_text("not a photo")
+    return folder
+
+
+def relatives(items) -> list[str]:
+    return sorted(str(item.relative) for item in items)
+
+
+def test_inputs_are_files_folders_and_globs_keeping_their_layout(photos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert relatives(collect_items([photos], out, False, ".png")) == ["cat.png"]
+    assert relatives(collect_items([photos], out, True, ".webp")) == ["cat.webp", "more/coffee.webp"]
+    assert relatives(collect_items([str(photos / "**" / "*.jpg")], out, True, ".png")) == ["more/coffee.png"]
+    assert relatives(collect_items([photos / "cat.png", photos / "cat.png"], out, False, ".png")) == [
+        "cat.png"
+    ]
+    missing = collect_items([tmp_path / "gone.jpg"], out, False, ".png")
+    assert relatives(missing) == ["gone.png"]  # it will fail alone, in the manifest
+
+
+def test_colliding_outputs_and_empty_inputs_are_refused(photos: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "cat.png").write_bytes((photos / "cat.png").read_bytes())
+    with pytest.raises(SettingsError, match="would both be written"):
+        collect_items([photos / "cat.png", other / "cat.png"], tmp_path / "out", False, ".png")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SettingsError, match="no photos found"):
+        collect_items([tmp_path / "empty"], tmp_path / "out", True, ".png")
+
+
+def test_an_output_folder_inside_the_inputs_is_never_read_back(photos: Path) -> None:
+    out = photos / "dreams"
+    out.mkdir()
+    (out / "cat.png").write_bytes((photos / "cat.png").read_bytes())
+    assert relatives(collect_items([photos], out, True, ".png")) == ["cat.png", "more/coffee.png"]
+
+
+def test_the_manifest_keeps_the_last_whole_line_per_output(tmp_path: Path) -> None:
+    manifest = Manifest(tmp_path)
+    manifest.append(Record("a.jpg", "a.png", "f1", "failed", "boom", 0.1))
+    manifest.append(Record("a.jpg", "a.png", "f1", "done", "", 2.0))
+    with open(manifest.path, "a") as stream:
+        stream.write('{"input": "b.jpg", "outp')  # a run killed halfway through a line
+    assert manifest.records() == {"a.png": Record("a.jpg", "a.png", "f1", "done", "", 2.0)}
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_batch_dreams_resumes_and_redoes_only_what_changed(photos: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(["batch", str(photos), "--recursive", "-o", str(out), *QUICK], capsys)
+    assert code == 0 and stdout.startswith(f"dreamed 2 photos into {out}")
+    assert [line.split("]")[0] for line in err.splitlines()] == ["[1/2", "[2/2"]
+    cat, coffee = load_image(out / "cat.png"), load_image(out / "more" / "coffee.png")
+    assert cat.size == (80, 53) and coffee.size == (80, 53)
+    assert read_settings(out / "cat.png").steps == 2
+    records = Manifest(out).records()
+    assert {r.status for r in records.values()} == {"done"} and set(records) == {"cat.png", "more/coffee.png"}
+    first_bytes = (out / "cat.png").read_bytes()
+    code, stdout, err = run_cli(["batch", str(photos), "--recursive", "-o", str(out), *QUICK], capsys)
+    assert code == 0 and "dreamed 0 photos" in stdout and "(2 from an earlier run)" in stdout and not err
+    assert (out / "cat.png").read_bytes() == first_bytes  # nothing was dreamed again
+    code, stdout, _ = run_cli(
+        ["batch", str(photos), "--recursive", "-o", str(out), *QUICK, "--seed", "4"], capsys
+    )
+    assert code == 0 and "dreamed 2 photos" in stdout  # other settings: other fingerprints
+    (out / "cat.png").unlink()
+    code, stdout, _ = run_cli(
+        ["batch", str(photos), "--recursive", "-o", str(out), *QUICK, "--seed", "4"], capsys
+    )
+    assert "dreamed 1 photos" in stdout and "(1 from an earlier run)" in stdout  # a lost output is redone
+
+
+def test_a_bad_photo_fails_alone_and_the_batch_says_so(photos: Path, tmp_path: Path, capsys) -> None:
+    (photos / "broken.png").write_bytes((photos / "cat.png").read_bytes()[:3000])
+    out = tmp_path / "out"
+    code, _, err = run_cli(["batch", str(photos), "-o", str(out), "--format", "jpg", *QUICK], capsys)
+    assert code == 1
+    assert err.splitlines()[-1] == f"reverie: error: 1 done, 1 failed: see {out / 'manifest.jsonl'}"
+    records = Manifest(out).records()
+    assert records["cat.jpg"].status == "done" and load_image(out / "cat.jpg").size == (80, 53)
+    assert records["broken.jpg"].status == "failed" and "truncated" in records["broken.jpg"].error.lower()
+    assert sorted(p.name for p in out.iterdir()) == ["cat.jpg", "manifest.jsonl"]
+
+
+def test_bad_settings_stop_the_batch_before_any_work(photos: Path, tmp_path: Path, capsys) -> None:
+    code, _, err = run_cli(["batch", str(photos), "-o", str(tmp_path / "out"), "--layers", "mixed3"], capsys)
+    assert code == 1 and "unknown layer" in err and not (tmp_path / "out").exists()
+    (tmp_path / "file").write_text("x")
+    code, _, err = run_cli(["batch", str(photos), "-o", str(tmp_path / "file")], capsys)
+    assert code == 1 and "is a file, not a folder" in err
+    code, _, err = run_cli(["batch", "-o", str(tmp_path / "out")], capsys)
+    assert code == 2 and "Missing argument" in err
+
+
+def test_an_interrupted_batch_leaves_whole_records_and_no_partial_image(photos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    settings = check_engine(DreamSettings(steps=1, octaves=1, max_side=64), "", "cpu", 10**8)
+    work = Batch(collect_items([photos], out, True, ".png"), out, settings, device="cpu")
+
+    def stop_after_first(task, outcome: Outcome) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        work.run(LocalEngine(), stop_after_first)
+    lines = Manifest(out).path.read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["status"] == "done"
+    written = [p for p in out.rglob("*.png")]
+    assert len(written) == 1 and np.isfinite(load_image(written[0]).rgb).all()
+    assert not [p for p in out.rglob(".*") if p.is_file()]  # no temporary file left behind
+    rerun = Batch(collect_items([photos], out, True, ".png"), out, settings, device="cpu")
+    assert len(rerun.todo) == 1 and rerun.skipped == 1
