@@ -317,17 +317,28 @@ class frame_reporter(Reporter):
         self.bar.update(1)
 
 
-def ray_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``--ray`` alone: a local Ray instance (or RAY_ADDRESS's cluster); ``--ray ADDRESS``: that cluster."""
-    return click.option(
-        "--ray",
-        "ray_address",
-        is_flag=False,
-        flag_value=LOCAL_RAY,
-        default=None,
-        metavar="[ADDRESS]",
-        help="Run on Ray: alone, a local instance (or RAY_ADDRESS's cluster); with ADDRESS, that cluster.",
-    )(function)
+def cluster_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--ray [ADDRESS]``, ``--workers`` and ``--retries``, shared by the commands that can run on Ray."""
+    options = [
+        click.option(
+            "--ray",
+            "ray_address",
+            is_flag=False,
+            flag_value=LOCAL_RAY,
+            default=None,
+            metavar="[ADDRESS]",
+            help="Run on Ray: alone, a local instance (or RAY_ADDRESS's cluster); with ADDRESS, that one.",
+        ),
+        click.option(
+            "--workers", type=click.IntRange(1, 1024), help="Ray actors [one per GPU, else per 4 CPUs]."
+        ),
+        click.option(
+            "--retries", type=click.IntRange(0, 100), default=2, show_default=True, help="Per lost worker."
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
 
 
 #: What --ray alone stands for.
@@ -346,9 +357,7 @@ def engine_for(ray_address: str | None, workers: int | None, retries: int) -> En
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(), help="Output folder.")
 @click.option("--recursive", is_flag=True, help="Take photos in subfolders of folder inputs too.")
 @click.option("--format", "output_format", type=click.Choice(BATCH_FORMATS), default="png", show_default=True)
-@ray_option
-@click.option("--workers", type=click.IntRange(1, 1024), help="Ray actors [one per GPU, else per 4 CPUs].")
-@click.option("--retries", type=click.IntRange(0, 100), default=2, show_default=True, help="Per lost worker.")
+@cluster_options
 @dream_options
 @click.pass_context
 def batch(
@@ -400,9 +409,7 @@ def batch(
     metavar="KNOB=V1,V2,...",
     help="A setting and its values (';' between values that hold commas); repeat for more knobs.",
 )
-@ray_option
-@click.option("--workers", type=click.IntRange(1, 1024), help="Ray actors [one per GPU, else per 4 CPUs].")
-@click.option("--retries", type=click.IntRange(0, 100), default=2, show_default=True, help="Per lost worker.")
+@cluster_options
 @dream_options
 @click.pass_context
 def sweep(
