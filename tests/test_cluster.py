@@ -4,10 +4,7 @@ one of whose workers is killed mid-batch."""
 from __future__ import annotations
 
 import os
-import secrets
 import signal
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,7 +21,6 @@ from reverie.settings import DreamSettings
 from reverie.tasks import check_engine
 from reverie.tensors import resize_picture
 
-RAY = str(Path(sys.executable).parent / "ray")
 SETTINGS = DreamSettings(steps=2, octaves=2, max_side=96)
 
 
@@ -49,37 +45,6 @@ def test_without_ray_the_option_names_the_extra(
         code == 1
         and capsys.readouterr().err == "reverie: error: --ray needs Ray: pip install 'reverie[ray]'\n"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """A real Ray cluster on this machine: a head and a second node, one CPU each, token-protected."""
-    environment = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
-    saved = {name: os.environ.get(name) for name in environment}
-    os.environ.update(environment)
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
-    head = [RAY, "start", "--head", f"--port={port}", "--include-dashboard=false", *common]
-    try:
-        subprocess.run(head, check=True, capture_output=True, timeout=120)
-        subprocess.run(
-            [RAY, "start", f"--address={address}", *common], check=True, capture_output=True, timeout=120
-        )
-        yield address
-    finally:
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @pytest.fixture(scope="module")

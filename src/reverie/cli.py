@@ -17,7 +17,7 @@ from click.core import ParameterSource
 
 from reverie.batch import BATCH_FORMATS, Batch, collect_items
 from reverie.classify import classify as classify_picture
-from reverie.cluster import Engine, LocalEngine, Outcome, RayEngine
+from reverie.cluster import Engine, LocalEngine, Outcome, RayEngine, import_ray
 from reverie.devices import resolve_device
 from reverie.dreamer import Dreamer
 from reverie.errors import ReverieError, one_line
@@ -317,18 +317,23 @@ class frame_reporter(Reporter):
         self.bar.update(1)
 
 
+#: What --ray alone stands for.
+LOCAL_RAY = "local"
+RAY_OPTION = click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value=LOCAL_RAY,
+    default=None,
+    metavar="[ADDRESS]",
+    help="Run on Ray: alone, a local instance (or RAY_ADDRESS's cluster); with ADDRESS, that one.",
+)
+
+
 def cluster_options(function: Callable[..., Any]) -> Callable[..., Any]:
     """``--ray [ADDRESS]``, ``--workers`` and ``--retries``, shared by the commands that can run on Ray."""
     options = [
-        click.option(
-            "--ray",
-            "ray_address",
-            is_flag=False,
-            flag_value=LOCAL_RAY,
-            default=None,
-            metavar="[ADDRESS]",
-            help="Run on Ray: alone, a local instance (or RAY_ADDRESS's cluster); with ADDRESS, that one.",
-        ),
+        RAY_OPTION,
         click.option(
             "--workers", type=click.IntRange(1, 1024), help="Ray actors [one per GPU, else per 4 CPUs]."
         ),
@@ -339,10 +344,6 @@ def cluster_options(function: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         function = option(function)
     return function
-
-
-#: What --ray alone stands for.
-LOCAL_RAY = "local"
 
 
 def engine_for(ray_address: str | None, workers: int | None, retries: int) -> Engine:
@@ -471,15 +472,23 @@ class batch_reporter(Reporter):
     "--data-dir", type=click.Path(file_okay=False), help="Jobs, uploads and results [~/.local/share/reverie]."
 )
 @click.option(
-    "--workers", type=click.IntRange(1, 16), default=1, show_default=True, help="Jobs dreamed at once."
+    "--workers", type=click.IntRange(1, 1024), help="Jobs dreamed at once [1; on Ray: one per actor]."
 )
+@RAY_OPTION
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
 @click.option("--max-upload-mb", type=click.IntRange(1, 2048), default=25, show_default=True)
 @click.option(
     "--max-pixels", type=click.IntRange(1), default=40_000_000, show_default=True, help="Largest upload, px."
 )
 def serve(
-    host: str, port: int, data_dir: str | None, workers: int, device: str, max_upload_mb: int, max_pixels: int
+    host: str,
+    port: int,
+    data_dir: str | None,
+    workers: int | None,
+    ray_address: str | None,
+    device: str,
+    max_upload_mb: int,
+    max_pixels: int,
 ) -> None:
     """Start the web app: upload photos, follow progress, download dreams (Ctrl-C stops it)."""
     from reverie.web import WebConfig, allowed_hosts, default_data_dir, is_loopback
@@ -493,7 +502,11 @@ def serve(
         raise click.ClickException(f"cannot use data folder {folder}: {one_line(error)}") from None
     if not is_loopback(host):
         click.echo(f"reverie: warning: listening on {host}: anyone who can reach it can use it", err=True)
-    config = WebConfig(folder, device, workers, max_upload_mb * 1024 * 1024, max_pixels, allowed_hosts(host))
+    if ray_address is not None:
+        import_ray()
+    config = WebConfig(
+        folder, device, workers, max_upload_mb * 1024 * 1024, max_pixels, allowed_hosts(host), ray_address
+    )
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"Reverie is at http://{shown}:{port}/ (API docs at /docs; data in {folder})")
     run_server(config, host, port)

@@ -24,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from reverie.errors import ReverieError, SettingsError, one_line
+from reverie.io.images import Picture, image_bytes
 from reverie.io.paths import atomic_output
+from reverie.render import Progress, ProgressCallback
 from reverie.tasks import DreamTask, task_from_json
+from reverie.tensors import from_tensor
 
 #: CPUs each Ray actor asks for on CPU-only clusters: torch runs one actor's convolutions on them.
 CPUS_PER_ACTOR = 4
@@ -33,11 +36,17 @@ CPUS_PER_ACTOR = 4
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a task ended: ``error`` is empty when it was dreamed; ``attempts`` counts worker losses + 1."""
+    """How a task ended: ``error`` is empty when it was dreamed; ``attempts`` counts worker losses + 1;
+    ``cancelled`` when its progress callback stopped it."""
 
     error: str = ""
     seconds: float = 0.0
     attempts: int = 1
+    cancelled: bool = False
+
+
+class Cancelled(Exception):
+    """Raised by a progress callback to stop the dream it watches."""
 
 
 #: Called by an engine as each task ends, in the order they end.
@@ -69,7 +78,7 @@ class Dreamers:
         return self._loaded[key]
 
 
-def run_here(task: DreamTask, dreamers: Dreamers) -> Outcome:
+def run_here(task: DreamTask, dreamers: Dreamers, progress: ProgressCallback | None = None) -> Outcome:
     """Check and run one task in this process; a user's mistake or a torch failure is its outcome.
 
     The seconds are the dream's own: loading a model the first time is not counted.
@@ -79,7 +88,9 @@ def run_here(task: DreamTask, dreamers: Dreamers) -> Outcome:
         checked = task.check()
         dreamer = dreamers.for_task(checked)
         started = time.perf_counter()
-        checked.run(dreamer)
+        checked.run(dreamer, progress)
+    except Cancelled:
+        return Outcome("cancelled", time.perf_counter() - started, cancelled=True)
     except (ReverieError, RuntimeError, MemoryError, OSError) as error:
         return Outcome(one_line(error), time.perf_counter() - started)
     return Outcome("", time.perf_counter() - started)
@@ -108,11 +119,24 @@ def import_ray() -> Any:
     return ray
 
 
+@dataclass
+class JobState:
+    """What a running job on an actor has reported: progress, and the latest preview (a JPEG)."""
+
+    fraction: float = 0.0
+    stage: str = ""
+    version: int = 0
+    preview: bytes = b""
+    cancelled: bool = False
+
+
 class ClusterWorker:
     """The body of a Ray actor: a process that loads models once and dreams many tasks.
 
     Photos arrive as bytes and results leave as bytes, through a private temporary folder, so the
-    task runs exactly as it would here (checked, dreamed, saved with its recipe).
+    task runs exactly as it would here (checked, dreamed, saved with its recipe). A task run with a
+    job id can be watched (:meth:`progress`) and stopped (:meth:`cancel`) from another thread of
+    the actor while it runs: the web app's jobs.
     """
 
     def __init__(self, threads: int) -> None:
@@ -120,21 +144,65 @@ class ClusterWorker:
 
         torch.set_num_threads(max(1, threads))
         self.dreamers = Dreamers()
+        self.jobs: dict[str, JobState] = {}
+        #: Jobs cancelled before they started here (while the model was loading, say).
+        self.cancelled: set[str] = set()
 
     def pid(self) -> int:
         return os.getpid()
 
-    def run(self, task_json: str, photo: bytes) -> tuple[str, float, bytes]:
-        """(error or "", seconds, the written output's bytes) of one task."""
+    def run(self, task_json: str, photo: bytes, job_id: str = "") -> tuple[str, float, bytes, bytes]:
+        """(error or "", seconds, the written output's bytes, the last preview) of one task; the
+        error is "cancelled" when it was stopped."""
         task = task_from_json(task_json)
         assert isinstance(task, DreamTask)
-        with tempfile.TemporaryDirectory(prefix="reverie-") as folder:
-            source = Path(folder) / f"photo{Path(task.source).suffix}"
-            output = Path(folder) / f"dream{Path(str(task.output)).suffix}"
-            source.write_bytes(photo)
-            outcome = run_here(replace(task, source=source, output=output), self.dreamers)
-            result = b"" if outcome.error else output.read_bytes()
-        return outcome.error, outcome.seconds, result
+        watcher = self.watch(job_id) if job_id else None
+        try:
+            with tempfile.TemporaryDirectory(prefix="reverie-") as folder:
+                source = Path(folder) / f"photo{Path(task.source).suffix}"
+                output = Path(folder) / f"dream{Path(str(task.output)).suffix}"
+                source.write_bytes(photo)
+                outcome = run_here(replace(task, source=source, output=output), self.dreamers, watcher)
+                result = b"" if outcome.error else output.read_bytes()
+        finally:
+            state = self.jobs.pop(job_id, JobState())
+            self.cancelled.discard(job_id)
+        return outcome.error, outcome.seconds, result, state.preview
+
+    def watch(self, job_id: str) -> ProgressCallback:
+        """A progress callback that records a job's state and stops it once it is cancelled."""
+        state = self.jobs[job_id] = JobState(cancelled=job_id in self.cancelled)
+
+        def report(event: Progress) -> None:
+            if state.cancelled:
+                raise Cancelled
+            state.fraction, state.stage = event.fraction, progress_stage(event)
+            if event.image is not None:
+                state.preview = preview_jpeg(event.image)
+                state.version += 1
+
+        return report
+
+    def progress(self, job_id: str, seen: int) -> tuple[float, str, int, bytes]:
+        """(fraction, stage, preview version, the preview if newer than ``seen``) of a running job."""
+        state = self.jobs.get(job_id, JobState())
+        return state.fraction, state.stage, state.version, state.preview if state.version > seen else b""
+
+    def cancel(self, job_id: str) -> None:
+        """Stop a job at its next step, or before its first one if it has not started yet."""
+        self.cancelled.add(job_id)
+        if job_id in self.jobs:
+            self.jobs[job_id].cancelled = True
+
+
+def progress_stage(event: Progress) -> str:
+    """A progress event in words: ``octave 2/4, step 3/10``."""
+    return f"octave {event.octave}/{event.octaves}, step {event.step}/{event.steps}"
+
+
+def preview_jpeg(image: Any) -> bytes:
+    """A preview tensor (1, 3, H, W) as JPEG bytes."""
+    return image_bytes(Picture(from_tensor(image)), "JPEG")
 
 
 @dataclass(frozen=True)
@@ -178,7 +246,11 @@ class RayEngine(Engine):
 
     def new_actor(self) -> Any:
         actor_class = self.ray.remote(ClusterWorker).options(
-            num_cpus=self.plan.cpus, num_gpus=self.plan.gpus, max_restarts=0, max_task_retries=0
+            num_cpus=self.plan.cpus,
+            num_gpus=self.plan.gpus,
+            max_restarts=0,
+            max_task_retries=0,
+            max_concurrency=2,  # a job's progress is asked for while it runs
         )
         return actor_class.remote(max(1, int(self.plan.cpus)))
 
@@ -210,7 +282,7 @@ class RayEngine(Engine):
             (ref,), _ = ray.wait(list(running), num_returns=1)
             actor, task, attempt = running.pop(ref)
             try:
-                error, seconds, data = ray.get(ref)
+                error, seconds, data, _ = ray.get(ref)
             except ray.exceptions.RayTaskError as failure:  # a bug in the worker, not a lost worker
                 idle.append(actor)
                 report(task, Outcome(f"internal error: {one_line(failure)}", 0.0, attempt))

@@ -24,6 +24,7 @@ which would turn soft edges into jagged ones.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import threading
 from collections.abc import Iterable, Iterator
@@ -288,6 +289,13 @@ def save_image(
     except (OSError, ValueError) as err:
         raise ImageError(f"could not write {path} as {image_format}: {one_line(err)}") from None
     return path
+
+
+def image_bytes(picture: Picture, image_format: str = "PNG") -> bytes:
+    """``picture`` encoded in memory (a preview to send, say), without metadata."""
+    buffer = io.BytesIO()
+    picture_to_pil(picture, image_format).save(buffer, format=image_format, **encoder_options(image_format))
+    return buffer.getvalue()
 
 
 def picture_to_pil(picture: Picture, image_format: str) -> Image.Image:

@@ -25,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.datastructures import Headers
 
+from reverie.cluster import RayEngine
 from reverie.errors import PixelLimitError, ReverieError, SettingsError, WeightsNotFoundError, one_line
 from reverie.io.images import load_image, save_image
 from reverie.models import DEFAULT_MODEL, get_spec, list_models
@@ -51,12 +52,15 @@ class WebConfig:
 
     data_dir: Path
     device: str = "auto"
-    workers: int = 1
+    #: Jobs dreamed at once; None: one here, the cluster's size on Ray.
+    workers: int | None = None
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
     max_pixels: int = DEFAULT_WEB_MAX_PIXELS
     #: Host names the app answers to; ("*",) for any. The loopback default stops DNS rebinding:
     #: a foreign page whose name resolves to 127.0.0.1 still sends its own name as Host.
     allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES
+    #: Run jobs on Ray actors: "local" starts a Ray instance here, else a cluster's address.
+    ray_address: str | None = None
 
 
 class JobView(BaseModel):
@@ -104,7 +108,11 @@ def create_app(config: WebConfig) -> FastAPI:
         store = JobStore(config.data_dir)
     except (OSError, sqlite3.Error) as error:
         raise SettingsError(f"cannot use data folder {config.data_dir}: {error}") from None
-    workers = Workers(store, config.device, config.workers)
+    cluster = None
+    if config.ray_address is not None:
+        address = None if config.ray_address == "local" else config.ray_address
+        cluster = RayEngine(address, workers=config.workers, retries=1)
+    workers = Workers(store, config.device, config.workers or 1, config.max_pixels, cluster)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -1,9 +1,12 @@
 """Background workers that take queued jobs and run their tasks, as the CLI runs them.
 
-``workers`` threads (one by default: one job at a time per device is fastest, since a dream already
-uses every core or the whole GPU) share one :class:`reverie.Dreamer` per model. A job reports
-progress after every step and writes a preview after every octave; cancelling or stopping the
-server is noticed at the next step.
+Each worker is a thread that claims the oldest queued job and runs its task either here, on one
+:class:`reverie.Dreamer` per model shared by the threads (one thread by default: one job at a time
+per device is fastest, since a dream already uses every core or the whole GPU), or, with
+``serve --ray``, on its own Ray actor (:mod:`reverie.cluster`), which sends progress and previews back
+while it dreams. A job reports progress after every step and a preview after every octave;
+cancelling or stopping the server is noticed at the next step; a job never stays "running" after
+its worker is gone.
 """
 
 from __future__ import annotations
@@ -11,15 +14,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 
-import torch
-
-from reverie.dreamer import Dreamer
-from reverie.errors import ReverieError, one_line
-from reverie.io.images import Picture, save_image
+from reverie.cluster import (
+    Cancelled,
+    Dreamers,
+    Outcome,
+    RayEngine,
+    preview_jpeg,
+    progress_stage,
+    run_here,
+    write_result,
+)
+from reverie.errors import one_line
+from reverie.io.images import DEFAULT_MAX_PIXELS
+from reverie.io.paths import atomic_output
 from reverie.render import Progress
 from reverie.tasks import DreamTask
-from reverie.tensors import from_tensor
 from reverie.web.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, Job, JobStore
 
 log = logging.getLogger("reverie.web")
@@ -28,42 +39,45 @@ log = logging.getLogger("reverie.web")
 REPORT_EVERY = 0.25
 
 
-class JobStopped(Exception):
-    """Raised inside the render loop's progress callback to stop a job; ``status`` says why."""
-
-    def __init__(self, status: str) -> None:
-        super().__init__(status)
-        self.status = status
-
-
 class Workers:
-    """The queue's consumers: start them, wake them when a job arrives, cancel, stop."""
+    """The queue's consumers: start them, wake them when a job arrives, cancel, stop.
 
-    def __init__(self, store: JobStore, device: str = "auto", count: int = 1) -> None:
+    ``cluster``: run jobs on its Ray actors, one worker thread per actor, instead of here.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        device: str = "auto",
+        count: int = 1,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        cluster: RayEngine | None = None,
+    ) -> None:
         self.store = store
         self.device = device
         self.count = count
+        self.max_pixels = max_pixels
+        self.cluster = cluster
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.cancelled: set[str] = set()
         self.interrupted = 0  # jobs stopped by stop(), for the shutdown message
+        self.retried = 0  # jobs run again after their Ray worker was lost
         self.threads: list[threading.Thread] = []
-        self._dreamers: dict[str, Dreamer] = {}
+        self.dreamers = Dreamers()
         self._dreamers_lock = threading.Lock()
-
-    def dreamer(self, model: str) -> Dreamer:
-        """The shared Dreamer of ``model``, loaded on first use."""
-        with self._dreamers_lock:
-            if model not in self._dreamers:
-                self._dreamers[model] = Dreamer(model, device=self.device)
-            return self._dreamers[model]
 
     def start(self) -> None:
         interrupted = self.store.interrupt_running()
         if interrupted:
             log.warning("marked %d job(s) left running by the last server as interrupted", interrupted)
-        for index in range(self.count):
-            thread = threading.Thread(target=self.run, name=f"reverie-worker-{index}", daemon=True)
+        if self.cluster is not None:
+            self.cluster.start()
+            self.count = len(self.cluster.actors)
+        for slot in range(self.count):
+            thread = threading.Thread(
+                target=self.run, args=(slot,), name=f"reverie-worker-{slot}", daemon=True
+            )
             thread.start()
             self.threads.append(thread)
 
@@ -76,63 +90,118 @@ class Workers:
         self.wake.set()
         for thread in self.threads:
             thread.join(timeout)
+        if self.cluster is not None:
+            self.cluster.close()
         return self.interrupted
 
     def cancel(self, job_id: str) -> None:
         self.cancelled.add(job_id)
 
-    def run(self) -> None:
+    def run(self, slot: int = 0) -> None:
         while not self.stopping.is_set():
             job = self.store.claim_next()
             if job is None:
                 self.wake.wait(1.0)
                 self.wake.clear()
                 continue
-            self.dream(job)
+            self.dream(job, slot)
 
-    def dream(self, job: Job) -> None:
+    def task(self, job: Job) -> DreamTask:
+        """The job's task, as the form's was checked: the stored upload into the result file."""
+        upload, result = self.store.upload_path(job.id), self.store.result_path(job.id)
+        return DreamTask(
+            upload, result, settings=job.settings, device=self.device, max_pixels=self.max_pixels
+        )
+
+    def dream(self, job: Job, slot: int = 0) -> None:
         """Run one claimed job to a finished state; never raises."""
         try:
-            task = DreamTask(
-                self.store.upload_path(job.id), self.store.result_path(job.id), settings=job.settings,
-                device=self.device,
-            )  # fmt: skip
-            task.run(self.dreamer(job.settings.model), self.progress_callback(job))
-            self.store.finish(job.id, DONE)
-        except JobStopped as stop:
-            self.interrupted += stop.status == INTERRUPTED
-            self.store.finish(
-                job.id, stop.status, "cancelled" if stop.status == CANCELLED else "server stopped"
-            )
-        except (ReverieError, RuntimeError, MemoryError) as error:
-            log.warning("job %s failed: %s", job.id, error)
-            self.store.finish(job.id, FAILED, one_line(error))
+            outcome = self.run_on_cluster(job, slot) if self.cluster else self.run_here(job)
+            if outcome.cancelled:
+                status = INTERRUPTED if self.stopping.is_set() and job.id not in self.cancelled else CANCELLED
+                self.interrupted += status == INTERRUPTED
+                self.store.finish(job.id, status, "cancelled" if status == CANCELLED else "server stopped")
+            elif outcome.error:
+                log.warning("job %s failed: %s", job.id, outcome.error)
+                self.store.finish(job.id, FAILED, outcome.error)
+            else:
+                self.store.finish(job.id, DONE)
         except Exception as error:  # a bug: keep the worker alive, record it, log the traceback
             log.exception("job %s failed unexpectedly", job.id)
             self.store.finish(job.id, FAILED, f"internal error: {type(error).__name__}")
         finally:
             self.cancelled.discard(job.id)
 
-    def progress_callback(self, job: Job):
+    def should_stop(self, job: Job) -> bool:
+        return job.id in self.cancelled or self.stopping.is_set()
+
+    def report(self, job: Job, fraction: float, stage: str, preview: bytes = b"") -> None:
+        """Record a job's progress, and its latest preview (a JPEG) when there is one."""
+        if preview:
+            with atomic_output(self.store.preview_path(job.id)) as temporary:
+                temporary.write_bytes(preview)
+        self.store.report(job.id, fraction, stage, has_preview=True if preview else None)
+
+    # ------------------------------------------------------------------------------------ here
+
+    def run_here(self, job: Job) -> Outcome:
+        with self._dreamers_lock:  # one Dreamer per model, even when two threads want it at once
+            task = self.task(job).check()
+            self.dreamers.for_task(task)
         last_report = 0.0
 
-        def report(event: Progress) -> None:
+        def progress(event: Progress) -> None:
             nonlocal last_report
-            if job.id in self.cancelled:
-                raise JobStopped(CANCELLED)
-            if self.stopping.is_set():
-                raise JobStopped(INTERRUPTED)
-            stage = f"octave {event.octave}/{event.octaves}, step {event.step}/{event.steps}"
-            if event.image is not None:
-                self.write_preview(job, event.image)
-                self.store.report(job.id, event.fraction, stage, has_preview=True)
-                last_report = time.monotonic()
-            elif time.monotonic() - last_report > REPORT_EVERY:
-                self.store.report(job.id, event.fraction, stage)
+            if self.should_stop(job):
+                raise Cancelled
+            preview = preview_jpeg(event.image) if event.image is not None else b""
+            if preview or time.monotonic() - last_report > REPORT_EVERY:
+                self.report(job, event.fraction, progress_stage(event), preview)
                 last_report = time.monotonic()
 
-        return report
+        return run_here(task, self.dreamers, progress)
 
-    def write_preview(self, job: Job, image: torch.Tensor) -> None:
-        """The picture after an octave, as a JPEG at the octave's size (small early, full at the end)."""
-        save_image(self.store.preview_path(job.id), Picture(from_tensor(image)))
+    # ------------------------------------------------------------------------------- on a cluster
+
+    def run_on_cluster(self, job: Job, slot: int) -> Outcome:
+        """Send the job to this worker's actor and relay its progress until it ends.
+
+        A lost actor is replaced; the job runs again on the fresh one (``cluster.retries`` times),
+        then fails with a message (Retry queues it again).
+        """
+        assert self.cluster is not None
+        task = self.task(job).check()
+        photo = Path(str(task.source)).read_bytes()
+        for attempt in range(1 + self.cluster.retries):
+            actor = self.cluster.actors[slot]
+            try:
+                error, seconds = self.relay(job, actor, task.to_json(), photo, Path(str(task.output)))
+            except self.cluster.ray.exceptions.RayError as lost:
+                self.cluster.replace_actor(actor)
+                if attempt == self.cluster.retries:
+                    return Outcome(f"the worker running this job was lost ({one_line(lost)}); press Retry")
+                log.warning("job %s lost its worker; running it again", job.id)
+                self.retried += 1
+                self.report(job, 0.0, "the worker was lost: starting again on a fresh one")
+                continue
+            return Outcome(error, seconds, cancelled=error == "cancelled")
+        raise AssertionError("unreachable")
+
+    def relay(self, job: Job, actor: object, task_json: str, photo: bytes, output: Path) -> tuple[str, float]:
+        """Run the job on ``actor``, passing its progress, previews and cancel on; write its result."""
+        ray = self.cluster.ray  # type: ignore[union-attr]
+        result = actor.run.remote(task_json, photo, job.id)  # type: ignore[attr-defined]
+        seen, asked_to_stop = 0, False
+        while not ray.wait([result], timeout=REPORT_EVERY)[0]:
+            if self.should_stop(job) and not asked_to_stop:
+                actor.cancel.remote(job.id)  # type: ignore[attr-defined]
+                asked_to_stop = True
+            fraction, stage, version, preview = ray.get(actor.progress.remote(job.id, seen))  # type: ignore[attr-defined]
+            if stage:
+                self.report(job, fraction, stage, preview)
+                seen = version
+        error, seconds, data, preview = ray.get(result)
+        if not error:
+            self.report(job, 1.0, "done", preview)  # the last octave's preview, however quick the job
+            error = write_result(output, data)
+        return error, seconds

@@ -1,0 +1,121 @@
+"""``reverie serve --ray``: web jobs on the actors of a real two-node Ray cluster, with live progress
+and previews, cancel, and a job whose worker is killed."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from reverie.io.images import load_image
+from reverie.settings import DreamSettings
+from reverie.tasks import DreamTask
+from reverie.web import WebConfig, create_app
+from reverie.web.jobs import FINISHED
+
+QUICK = {"steps": "2", "octaves": "2", "max_side": "96", "seed": "4"}
+#: Long enough on one CPU thread to be seen running, then cancelled.
+SLOW = {"steps": "200", "octaves": "3", "max_side": "256"}
+
+
+@pytest.fixture(scope="module")
+def cluster_client(ray_cluster: str, tmp_path_factory):
+    config = WebConfig(tmp_path_factory.mktemp("data"), device="cpu", ray_address=ray_cluster)
+    with TestClient(create_app(config), base_url="http://127.0.0.1:8000") as client:
+        yield client
+
+
+def submit(client: TestClient, photo: Path, fields: dict[str, str]) -> dict:
+    response = client.post(
+        "/api/jobs", files={"image": ("cat.png", photo.read_bytes(), "image/png")}, data=fields
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def wait_for(client: TestClient, job_id: str, done, timeout: float = 120.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if done(job):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never got there: {job}")
+
+
+def finished(job: dict) -> bool:
+    return job["status"] in FINISHED
+
+
+def test_the_web_app_runs_on_one_actor_per_node(cluster_client: TestClient) -> None:
+    workers = cluster_client.app.state.workers
+    assert workers.count == 2 and len(workers.cluster.actors) == 2
+
+
+def test_a_job_on_the_cluster_dreams_what_this_process_dreams(
+    cluster_client: TestClient, chelsea_path: Path, tmp_path: Path
+) -> None:
+    job = submit(cluster_client, chelsea_path, QUICK)
+    done = wait_for(cluster_client, job["id"], finished)
+    assert done["status"] == "done" and done["progress"] == 1.0 and done["preview_url"]
+    result = tmp_path / "web.png"
+    result.write_bytes(cluster_client.get(done["result_url"]).content)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as an actor on a one-CPU node runs
+    try:
+        settings = DreamSettings(steps=2, octaves=2, max_side=96, seed=4)
+        here = DreamTask(chelsea_path, tmp_path / "here.png", settings=settings, device="cpu")
+        from reverie.dreamer import Dreamer
+
+        here.run(Dreamer(device="cpu"))
+    finally:
+        torch.set_num_threads(threads)
+    assert np.abs(load_image(result).rgb - load_image(tmp_path / "here.png").rgb).max() <= 1 / 255 + 1e-6
+
+
+def test_progress_and_previews_come_back_and_cancel_stops_the_job_on_the_cluster(
+    cluster_client: TestClient, chelsea_path: Path
+) -> None:
+    job = submit(cluster_client, chelsea_path, SLOW)
+    running = wait_for(cluster_client, job["id"], lambda j: j["status"] == "running" and j["preview_url"])
+    assert 0 < running["progress"] < 0.67 and running["stage"].startswith("octave ")
+    preview = Image.open(io.BytesIO(cluster_client.get(running["preview_url"]).content))
+    assert preview.width < 256  # an early octave, smaller than the working size
+    assert cluster_client.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
+    stopped = wait_for(cluster_client, job["id"], finished, timeout=30)
+    assert stopped["status"] == "cancelled" and stopped["result_url"] is None
+    again = submit(cluster_client, chelsea_path, QUICK)  # the actor goes on serving
+    assert wait_for(cluster_client, again["id"], finished)["status"] == "done"
+
+
+def test_a_job_whose_worker_dies_runs_again_on_a_fresh_one(
+    cluster_client: TestClient, chelsea_path: Path
+) -> None:
+    workers = cluster_client.app.state.workers
+    job = submit(cluster_client, chelsea_path, SLOW)
+    wait_for(cluster_client, job["id"], lambda j: j["status"] == "running" and j["progress"] > 0)
+    retried = workers.retried
+    for pid in workers.cluster.worker_pids():  # whichever actor holds it, and the idle one: both die
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while workers.retried == retried:  # the job is sent again, to a fresh actor
+        assert time.monotonic() < deadline and client_status(cluster_client, job["id"]) == "running"
+        time.sleep(0.05)
+    assert client_status(cluster_client, job["id"]) == "running"
+    assert cluster_client.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
+    assert wait_for(cluster_client, job["id"], finished, timeout=30)["status"] == "cancelled"
+    for _ in range(3):  # the idle thread's dead actor costs its next job a retry, never the job
+        fresh = submit(cluster_client, chelsea_path, QUICK)
+        assert wait_for(cluster_client, fresh["id"], finished)["status"] == "done"
+
+
+def client_status(client: TestClient, job_id: str) -> str:
+    return client.get(f"/api/jobs/{job_id}").json()["status"]
