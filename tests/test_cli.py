@@ -18,6 +18,7 @@ from reverie.models import get_spec
 from reverie.recipe import read_settings
 from reverie.tasks import NoiseCanvas
 from reverie.tensors import resize_picture
+from reverie.version import __version__
 from reverie.weights import find_weights
 
 #: Small dreams, with progress shown: the path users take by default.
@@ -49,7 +50,7 @@ def test_dream_writes_a_changed_image_at_the_working_size(dreamed: Path, chelsea
 
 
 def test_result_carries_its_settings(dreamed: Path) -> None:
-    assert read_metadata(dreamed)["version"] == "0.1.0"
+    assert read_metadata(dreamed)["version"] == __version__
     settings = read_settings(dreamed)
     assert settings.seed == 7 and settings.steps == 2 and settings.max_side == 128
     assert settings.model == "efficientnet_lite0"
@@ -211,7 +212,7 @@ def bad_inputs(tmp: Path, photo: Path) -> list[tuple[list[str], int, str]]:
         (["dream", str(photo), "-o", out, "--step-size", "nan"], 1, "step-size"),
         (["dream", str(photo), "-o", out, "--steps", "many"], 2, "not a valid integer"),
         (["dream", str(photo), "-o", out, "--max-pixels", "1000"], 1, "--max-pixels"),
-        (["dream", str(photo), "-o", out, "--max-pixels", "0"], 2, "--max-pixels"),
+        (["dream", str(photo), "-o", out, "--max-pixels", "0"], 1, "--max-pixels"),
         (["dream", str(photo), "-o", out, "--device", "tpu"], 1, "unknown device"),
         (["dream", str(photo), "-o", out, "--device", "cuda:x"], 1, "device"),
         (["dream", str(photo), "-o", out, "--model", "vgg16"], 1, "vgg16-397923af.pth"),
@@ -225,12 +226,13 @@ def bad_inputs(tmp: Path, photo: Path) -> list[tuple[list[str], int, str]]:
         (["dream", str(photo), "-o", str(photo)], 1, "overwrite the input"),
         (["dream", str(photo), "--from-noise", "-o", out], 2, "either an INPUT"),
         (["dream", "--from-noise", "--size", "big", "-o", out], 2, "--size"),
+        (["dream", "--from-noise", "--size", "²x2", "-o", out], 2, "--size"),
         (["dream", "--from-noise", "--size", "0x5", "-o", out], 1, "noise size"),
         (["dream", str(photo)], 2, "Missing option '-o'"),
         (["demo", "-o", str(tmp / "nodir" / "x.png")], 1, "does not exist"),
         (["demo", "-o", out, "--layers", "mixed3"], 1, "unknown layer"),
         (["sheet", str(photo), "-o", out, "--layers", "blocks.3,mixed3"], 1, "unknown layer 'mixed3'"),
-        (["sheet", str(photo), "-o", out, "--columns", "0"], 2, "--columns"),
+        (["sheet", str(photo), "-o", out, "--columns", "0"], 1, "--columns"),
         (["layers", "--model", "alexnet"], 1, "unknown model 'alexnet'"),
         (["classify", str(tmp / "text.png")], 1, "not an image"),
         (["classify", str(photo), "--model", "vgg16"], 1, "vgg16-397923af.pth"),

@@ -86,13 +86,30 @@ def test_mistakes_get_library_errors(dreamer: Dreamer, small_cat: Picture) -> No
         dreamer.dream((small_cat.rgb * 255).astype(np.uint8))
 
 
-def test_public_api_is_what_the_readme_promises() -> None:
-    from reverie import DreamTask, SheetTask, VideoTask, ZoomTask, task_from_json
+def test_the_readme_api_example_runs(chelsea_path: Path, tmp_path: Path) -> None:
+    """The task calls the README shows, end to end."""
+    from reverie import DreamTask, NoiseCanvas, SheetTask, ZoomSettings, ZoomTask, task_from_json
 
-    assert callable(task_from_json) and all(isinstance(kind.kind, str) for kind in (DreamTask, SheetTask))
-    assert {ZoomTask.kind, VideoTask.kind} == {"zoom", "video"}
+    quick = DreamSettings(preset="objects", steps=1, octaves=1, max_side=64)
+    task = DreamTask(chelsea_path, tmp_path / "dream.png", settings=quick).check()
+    result = task.run(Dreamer.for_task(task))
+    assert (
+        read_settings(tmp_path / "dream.png") == result.settings
+        and result.settings.layers == "blocks.12,blocks.14"
+    )
+    assert task_from_json(task.to_json()) == task
+    dreamer = Dreamer(device="cpu")
+    canvas = DreamTask(
+        NoiseCanvas(64, 48), tmp_path / "c.png", settings=quick.with_changes(layers="blocks.11:37")
+    )
+    assert canvas.run(dreamer).picture.size == (64, 48)
+    sheet = SheetTask(chelsea_path, tmp_path / "s.png", ("blocks.4", "class:tabby"), settings=quick).run(
+        dreamer
+    )
+    assert sheet.picture.size == (3 * 64, 43)
+    frames = list(ZoomTask(chelsea_path, motion=ZoomSettings(frames=2), settings=quick).frames(dreamer))
+    assert len(frames) == 2 and frames[0].shape == (43, 64, 3)
     assert reverie.list_models()[0] == "efficientnet_lite0"
-    assert reverie.__version__ == "0.1.0"
 
 
 # ------------------------------------------------------------------------------------ objectives
@@ -178,3 +195,28 @@ def test_a_prepared_dream_binds_the_guide_once(dreamer: Dreamer, small_cat, coff
     first = prepared.dream(small_cat, seed=1).rgb
     second = prepared.dream(small_cat, seed=2).rgb
     assert not np.array_equal(first, second)  # each frame its own seed
+
+
+def test_guide_and_mask_are_read_within_the_tasks_pixel_limit(
+    dreamer: Dreamer, small_cat: Picture, coffee_path: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from reverie import dreamer as dreamer_module
+    from reverie import masks
+    from reverie.tasks import DreamTask
+
+    Image.new("L", (40, 30), 255).save(tmp_path / "mask.png")
+    limits = []
+
+    def spy(real):
+        def load(path, max_pixels):
+            limits.append(max_pixels)
+            return real(path, max_pixels)
+
+        return load
+
+    monkeypatch.setattr(dreamer_module, "load_image", spy(dreamer_module.load_image))
+    monkeypatch.setattr(masks, "load_image", spy(masks.load_image))
+    mask = str(tmp_path / "mask.png")
+    settings = DreamSettings(steps=1, octaves=1, max_side=64, guide=str(coffee_path), mask=mask)
+    DreamTask(small_cat, settings=settings, max_pixels=250_000_000).run(dreamer)
+    assert limits == [250_000_000, 250_000_000]  # the guide, then the mask

@@ -10,6 +10,7 @@ from reverie.errors import ImageError, SettingsError
 from reverie.io.images import Picture, load_image, read_metadata, save_image
 from reverie.recipe import read_settings, recipe
 from reverie.settings import DreamSettings
+from reverie.version import __version__
 
 SETTINGS = DreamSettings(model="efficientnet_lite0", layers="blocks.6:3+5=2", seed=11, tv_weight=0.25)
 
@@ -20,7 +21,7 @@ def test_settings_round_trip_through_every_format_that_holds_text(
 ) -> None:
     path = save_image(tmp_path / f"r{suffix}", load_image(chelsea_path), recipe(SETTINGS))
     assert read_settings(path) == SETTINGS
-    assert read_metadata(path) == {"version": "0.1.0", "settings": SETTINGS.to_dict()}
+    assert read_metadata(path) == {"version": __version__, "settings": SETTINGS.to_dict()}
 
 
 def test_results_without_a_recipe_say_so(tmp_path: Path, chelsea_path: Path) -> None:

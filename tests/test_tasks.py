@@ -195,6 +195,14 @@ def bad_tasks(tmp: Path, photo: Path) -> list[tuple[object, type[Exception], str
         (VideoTask(tmp / "text.png", tmp / "v.mp4"), VideoError, "not a readable video"),
         (VideoTask(photo, tmp / "v.gif"), VideoError, ".mp4"),
         (VideoTask(photo, tmp / "v.mp4", VideoSettings(blend=2)), SettingsError, "--blend"),
+        (VideoTask(NoiseCanvas(8, 8), tmp / "v.mp4"), SettingsError, "file path"),  # type: ignore[arg-type]
+        (VideoTask(photo, None), SettingsError, "file path"),  # type: ignore[arg-type]
+        (ZoomTask(photo, tmp / "z.mp4", settings=settings(max_side=1)), VideoError, "too small to encode"),
+        (DreamTask(NoiseCanvas(1000, 1000), out, max_pixels=5000), SettingsError, "--max-pixels"),
+        (DreamTask(7, out), SettingsError, "a source must be"),  # type: ignore[arg-type]
+        (SheetTask(photo, out, None), SettingsError, "terms"),  # type: ignore[arg-type]
+        (SheetTask(photo, out, "blocks.4"), SettingsError, "terms"),  # type: ignore[arg-type]
+        (SheetTask(photo, out, settings=settings(layers=5)), SettingsError, "must be of type str"),  # type: ignore[arg-type]
     ]
 
 
@@ -204,7 +212,7 @@ def test_check_catches_every_mistake_before_any_model_loads(
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.delenv("REVERIE_WEIGHTS_DIR", raising=False)
-    monkeypatch.setattr("reverie.models.load_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    monkeypatch.setattr("reverie.dreamer.load_model", lambda *a, **k: pytest.fail("a model was loaded"))
     monkeypatch.setattr("reverie.models.registry.ModelSpec.build", lambda self: pytest.fail("built"))
     photo = tmp_path / "photo.png"
     photo.write_bytes(chelsea_path.read_bytes())
@@ -226,10 +234,31 @@ def test_run_checks_an_unchecked_task_and_a_checked_one_only_once(
     assert checked.run(dreamer).picture.size == (64, 43)
 
 
-def test_a_task_for_another_model_is_refused_by_the_dreamer(small_cat: Picture, dreamer: Dreamer) -> None:
+def test_a_dreamer_that_holds_another_model_or_weights_is_refused(
+    small_cat: Picture, dreamer: Dreamer, tmp_path: Path
+) -> None:
     task = DreamTask(small_cat, settings=QUICK.with_changes(model="efficientnet_lite1"))
     with pytest.raises(SettingsError, match="this Dreamer holds efficientnet_lite0"):
         task.run(dreamer)
+    copy = tmp_path / "lite0-copy.pth"
+    copy.write_bytes(LITE0_WEIGHTS.read_bytes())
+    with pytest.raises(SettingsError, match="asks for weights"):
+        DreamTask(small_cat, settings=QUICK, weights=str(copy)).run(dreamer)
+    assert DreamTask(small_cat, settings=QUICK, weights=str(LITE0_WEIGHTS)).run(dreamer).picture.size == (
+        64,
+        43,
+    )
+
+
+def test_a_noise_canvas_takes_the_dreams_seed_unless_it_has_its_own(dreamer: Dreamer, tmp_path: Path) -> None:
+    task = DreamTask(NoiseCanvas(64, 48), settings=QUICK.with_changes(seed=5)).check()
+    assert task.source == NoiseCanvas(64, 48, seed=5)
+    own = DreamTask(NoiseCanvas(64, 48, seed=2), settings=QUICK.with_changes(seed=5)).check()
+    assert own.source.seed == 2
+    args = ["dream", "--from-noise", "--size", "64x48", "--seed", "5", "--steps", "1", "--octaves", "1", "-q"]
+    assert main([*args, "-o", str(tmp_path / "cli.png")]) == 0  # the CLI and the API: one canvas
+    api = to_uint8(task.run(dreamer).picture.rgb).astype(int)
+    assert_same_pixels(api, pixels(tmp_path / "cli.png"))
 
 
 def test_outputs_never_overwrite_the_input_guide_or_mask(
@@ -282,7 +311,15 @@ def test_every_kind_of_task_survives_a_json_round_trip(tmp_path: Path, chelsea_p
 def test_tasks_that_cannot_travel_or_malformed_json_are_settings_errors(small_cat: Picture) -> None:
     with pytest.raises(SettingsError, match="in memory"):
         DreamTask(small_cat).to_json()
-    for text in ("nope", "[]", '{"kind": "paint"}', '{"kind": "dream"}', '{"kind": "dream", "source": 3}'):
+    for text in (
+        "nope",
+        "[]",
+        '{"kind": "paint"}',
+        '{"kind": "dream"}',
+        '{"kind": "dream", "source": 3}',
+        '{"kind": "dream", "source": "a.png", "ouput": "b.png"}',
+        '{"kind": "video", "source": "a.mp4"}',
+    ):
         with pytest.raises(SettingsError):
             task_from_json(text)
     with pytest.raises(SettingsError, match="must be of type int"):

@@ -5,6 +5,7 @@ Every check and all the work live in :mod:`reverie.tasks`; this module only tran
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 import warnings
@@ -36,7 +37,6 @@ from reverie.tasks import (
     VideoTask,
     ZoomTask,
     check_engine,
-    split_terms,
 )
 from reverie.version import __version__
 from reverie.weights import find_weights, missing_weights_message, weights_available
@@ -77,7 +77,7 @@ def dream_options(function: Callable[..., Any]) -> Callable[..., Any]:
             "--precision", type=click.Choice(PRECISIONS), default=DEFAULTS.precision, show_default=True
         ),
         click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto."),
-        click.option("--max-pixels", type=click.IntRange(1), default=DEFAULT_MAX_PIXELS, show_default=True),
+        click.option("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, show_default=True),
         click.option("--quiet", "-q", is_flag=True, help="No progress output."),
     ]
     for option in reversed(options):
@@ -114,17 +114,17 @@ def dream(
     settings = settings_for(ctx, options, read_settings(settings_from) if settings_from else None)
     if from_noise == (input_path is not None):
         raise click.UsageError("give either an INPUT image or --from-noise")
-    source = NoiseCanvas(*parse_size(size), seed=settings.seed) if from_noise else Path(str(input_path))
+    source = NoiseCanvas(*parse_size(size)) if from_noise else Path(str(input_path))
     task = DreamTask(source, output, settings=settings, **engine(options))
     report_dream(output, run_task(task, options), options["quiet"])
 
 
 def parse_size(text: str) -> tuple[int, int]:
     """``WxH`` -> (width, height)."""
-    width, _, height = text.lower().partition("x")
-    if not (width.isdigit() and height.isdigit()):
+    found = re.fullmatch(r"(\d+)x(\d+)", text.strip().lower(), re.ASCII)
+    if found is None:
         raise click.UsageError(f"--size must look like 512x384; got {text!r}")
-    return int(width), int(height)
+    return int(found[1]), int(found[2])
 
 
 @cli.command()
@@ -229,15 +229,13 @@ class progress_reporter(Reporter):
 @cli.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(), help="Sheet image.")
-@click.option("--columns", type=click.IntRange(1, 20), default=3, show_default=True)
+@click.option("--columns", type=int, default=3, show_default=True, help="Panels per row, 1..20.")
 @dream_options
 @click.pass_context
 def sheet(ctx: click.Context, input_path: str, output: str, columns: int, **options: Any) -> None:
     """Dream INPUT once per layer (--layers a,b,c; default: five spread layers) into one labelled sheet."""
     settings = settings_for(ctx, options, None)
-    task = SheetTask(
-        input_path, output, split_terms(settings.layers), columns, settings=settings, **engine(options)
-    )
+    task = SheetTask(input_path, output, columns=columns, settings=settings, **engine(options))
     checked, _, _ = run_task(task, options)
     if not options["quiet"]:
         click.echo(f"wrote {output} ({len(checked.terms)} layers: {', '.join(checked.terms)})")

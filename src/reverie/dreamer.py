@@ -24,7 +24,7 @@ from reverie.objectives import Objective, parse_layer_spec
 from reverie.render import ProgressCallback, render
 from reverie.settings import DreamSettings
 from reverie.tasks import DreamResult, DreamTask, Source, Task
-from reverie.tensors import fit_around, fit_within, from_tensor, resize_picture, to_tensor
+from reverie.tensors import fit_around, fit_within, from_tensor, resize_picture, to_tensor, working_picture
 from reverie.weights import find_weights
 
 PathLike = str | os.PathLike[str]
@@ -47,24 +47,20 @@ class Dreamer:
         #: The weight file actually loaded (a video job's fingerprint names it).
         self.weights_path = find_weights(get_spec(model), weights)
         self.model: Backbone = speed_up(load_model(model, self.weights_path, self.device))
-        if self.device.type == "cuda":
-            # The same settings must give the same pixels run after run; cuDNN's autotuner and its
-            # non-deterministic kernels make every run differ (by up to 59/255 on an H200).
-            torch.backends.cudnn.benchmark = False
-            torch.backends.cudnn.deterministic = True
 
     @classmethod
     def for_task(cls, task: Task) -> Dreamer:
         """The Dreamer a checked task asks for (its model, weights and device)."""
         return cls(task.settings.model, task.weights or None, task.device)
 
-    def prepare(self, settings: DreamSettings) -> PreparedDream:
-        """Bind checked settings (a task's ``check()`` made them) to this model."""
+    def prepare(self, settings: DreamSettings, max_pixels: int = DEFAULT_MAX_PIXELS) -> PreparedDream:
+        """Bind checked settings (a task's ``check()`` made them) to this model; ``max_pixels``
+        bounds the guide and mask images it reads."""
         if settings.model != self.model_name:
             raise SettingsError(
                 f"settings ask for model {settings.model} but this Dreamer holds {self.model_name}"
             )
-        return PreparedDream(self, settings)
+        return PreparedDream(self, settings, max_pixels)
 
     def dream(
         self,
@@ -111,7 +107,7 @@ class Dreamer:
         engine = {"weights": str(self.weights_path), "device": str(self.device), "max_pixels": max_pixels}
         return DreamTask(source, output, settings=settings, **engine)
 
-    def objective(self, settings: DreamSettings) -> Objective:
+    def objective(self, settings: DreamSettings, max_pixels: int = DEFAULT_MAX_PIXELS) -> Objective:
         """The objective ``settings`` ask for, with the guide image's features bound.
 
         ``--guide`` without ``guide:`` terms turns every layer term into a guide term, which is
@@ -121,13 +117,16 @@ class Dreamer:
         if settings.guide and not objective.guide_layers:
             objective = objective.as_guided()
         if objective.guide_layers:
-            objective = objective.with_guide(self.guide_features(settings.guide, objective.guide_layers))
+            features = self.guide_features(settings.guide, objective.guide_layers, max_pixels)
+            objective = objective.with_guide(features)
         return objective
 
     @torch.no_grad()
-    def guide_features(self, path: PathLike, layers: list[str]) -> dict[str, torch.Tensor]:
+    def guide_features(
+        self, path: PathLike, layers: list[str], max_pixels: int = DEFAULT_MAX_PIXELS
+    ) -> dict[str, torch.Tensor]:
         """The guide image's activations at ``layers``, (channels, positions), at up to 512 px."""
-        guide = load_image(path)
+        guide = load_image(path, max_pixels)
         size = fit_around(fit_within(guide.size, GUIDE_MAX_SIDE), self.model.min_side)
         tensor = to_tensor(resize_picture(guide, size).rgb).to(self.device)
         found = self.model(tensor, layers)
@@ -138,10 +137,13 @@ class PreparedDream:
     """Checked settings bound to a loaded model: the objective (guide features computed once) and
     the mask at each size asked for. A zoom or a video dreams every frame through one of these."""
 
-    def __init__(self, dreamer: Dreamer, settings: DreamSettings) -> None:
+    def __init__(
+        self, dreamer: Dreamer, settings: DreamSettings, max_pixels: int = DEFAULT_MAX_PIXELS
+    ) -> None:
         self.dreamer = dreamer
         self.settings = settings
-        self.objective = dreamer.objective(settings)
+        self.max_pixels = max_pixels
+        self.objective = dreamer.objective(settings, max_pixels)
         self._masks: dict[tuple[int, int], torch.Tensor] = {}
 
     def dream(
@@ -153,7 +155,7 @@ class PreparedDream:
         own size. ``seed`` replaces the settings' seed (zoom frames each take their own).
         """
         settings = self.settings if seed is None else replace(self.settings, seed=seed)
-        working = resize_picture(picture, fit_within(picture.size, settings.max_side))
+        working = working_picture(picture, settings.max_side)
         size = fit_around(working.size, self.dreamer.model.min_side)
         start = resize_picture(Picture(working.rgb), size).rgb
         image = to_tensor(start, share=True).to(self.dreamer.device)
@@ -170,7 +172,7 @@ class PreparedDream:
         if not self.settings.mask:
             return None
         if size not in self._masks:
-            weights = load_mask(self.settings.mask, size)
+            weights = load_mask(self.settings.mask, size, self.max_pixels)
             self._masks[size] = torch.from_numpy(weights)[None, None].to(self.dreamer.device)
         return self._masks[size]
 

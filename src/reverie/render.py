@@ -10,9 +10,11 @@ and a progress callback only observes: a dream watched and a dream not watched a
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -281,8 +283,49 @@ def render(
 
     Octaves carry *detail* (dreamed minus base) rather than the dreamed image, as Google's original
     notebook does: each octave starts from a freshly resized photo plus upscaled detail, so the photo
-    itself is never blurred by repeated down- and up-sampling.
+    itself is never blurred by repeated down- and up-sampling. On a GPU, cuDNN runs deterministic
+    kernels without its autotuner (:func:`deterministic_cudnn`), so a dream is the same every run.
     """
+    with deterministic_cudnn():
+        return dream_octaves(model, objective, image, settings, progress, mask)
+
+
+_CUDNN_LOCK = threading.Lock()
+_cudnn_users = 0
+_cudnn_saved = (False, False)
+
+
+@contextlib.contextmanager
+def deterministic_cudnn() -> Iterator[None]:
+    """cuDNN's deterministic kernels and no autotuner while any dream runs; the process's own
+    choices come back when the last one ends (the flags are process-wide, and web workers dream in
+    threads). With the autotuner, the same settings gave pictures up to 181/255 apart run after run
+    on an H200; the deterministic kernels cost no measurable time (bench/GPU_DETERMINISM.md)."""
+    global _cudnn_users, _cudnn_saved
+    cudnn = torch.backends.cudnn
+    with _CUDNN_LOCK:
+        if _cudnn_users == 0:
+            _cudnn_saved = cudnn.benchmark, cudnn.deterministic
+            cudnn.benchmark, cudnn.deterministic = False, True
+        _cudnn_users += 1
+    try:
+        yield
+    finally:
+        with _CUDNN_LOCK:
+            _cudnn_users -= 1
+            if _cudnn_users == 0:
+                cudnn.benchmark, cudnn.deterministic = _cudnn_saved
+
+
+def dream_octaves(
+    model: Backbone,
+    objective: Objective,
+    image: Tensor,
+    settings: LoopSettings,
+    progress: ProgressCallback | None,
+    mask: Tensor | None,
+) -> Tensor:
+    """The octave loop of :func:`render`."""
     generator = torch.Generator().manual_seed(settings.seed)
     height, width = image.shape[-2:]
     sizes = octave_sizes((width, height), settings.octaves, settings.octave_scale, model.min_side)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -41,6 +41,7 @@ from reverie.io.images import (
 from reverie.io.video import (
     ANIMATED_IMAGE_FORMATS,
     MAX_ANIMATED_IMAGE_FRAMES,
+    VIDEO_FORMATS,
     VideoInfo,
     check_animation_path,
     check_video_output,
@@ -55,11 +56,11 @@ from reverie.recipe import recipe
 from reverie.render import ProgressCallback
 from reverie.settings import DreamSettings, Settings, VideoSettings, ZoomSettings, check_type
 from reverie.sheet import contact_sheet, spread_layers
-from reverie.tensors import fit_within, resize_picture
+from reverie.tensors import fit_within, working_picture
 from reverie.weights import find_weights
 
 if TYPE_CHECKING:
-    from reverie.dreamer import Dreamer
+    from reverie.dreamer import Dreamer, PreparedDream
 
 PathLike = str | os.PathLike[str]
 #: Field metadata of what check() records on a task: neither compared nor written to JSON.
@@ -72,20 +73,27 @@ class NoiseCanvas:
 
     width: int = 512
     height: int = 512
-    seed: int = 0
+    #: None: the dream's own seed, so the same settings give the same canvas from every front end.
+    seed: int | None = None
 
     MAX_SIDE: ClassVar[int] = 16384
 
-    def check(self) -> NoiseCanvas:
+    def check(self, seed: int, max_pixels: int) -> NoiseCanvas:
+        """This canvas with its seed settled, its sides and pixel count checked."""
         for name in ("width", "height", "seed"):
-            check_type(name, getattr(self, name), int)
+            if name != "seed" or self.seed is not None:
+                check_type(name, getattr(self, name), int)
+        size = f"{self.width}x{self.height}"
         if not (1 <= self.width <= self.MAX_SIDE and 1 <= self.height <= self.MAX_SIDE):
-            size = f"{self.width}x{self.height}"
             raise SettingsError(f"noise size must be between 1 and {self.MAX_SIDE} px per side; got {size}")
-        return self
+        if self.width * self.height > max_pixels:
+            raise SettingsError(
+                f"a {size} canvas is more than --max-pixels {max_pixels}; ask for a smaller --size"
+            )
+        return replace(self, seed=seed if self.seed is None else self.seed)
 
     def picture(self) -> Picture:
-        return noise_picture(self.width, self.height, self.seed)
+        return noise_picture(self.width, self.height, self.seed or 0)
 
 
 #: What a dream starts from: an image file, a picture or (H, W, 3) float array in memory, or noise.
@@ -134,6 +142,31 @@ class Task:
     def checked_settings(self, settings: DreamSettings | None = None) -> DreamSettings:
         """``settings`` (default: the task's) checked with the task's engine options."""
         return check_engine(settings or self.settings, self.weights, self.device, self.max_pixels)
+
+    def with_checked_output(self, check_output: Callable[..., Path], **checked: Any) -> Self:
+        """This task marked checked with ``checked`` fields, its output (if any) checked by
+        ``check_output`` against the files it must not overwrite, and made absolute."""
+        task = replace(self, checked=True, **checked)
+        output = getattr(self, "output", None)
+        if output is None:
+            return task
+        if not isinstance(output, str | os.PathLike):
+            raise SettingsError(f"an output must be a file path; got {output!r}")
+        check_output(output, protect=task.protected())
+        return replace(task, output=Path(output).expanduser().absolute())
+
+    def prepare(self, dreamer: Dreamer, settings: DreamSettings | None = None) -> PreparedDream:
+        """``settings`` (default: the task's) bound to ``dreamer``, which must hold what the task
+        asks for: its model (``Dreamer.prepare`` checks), its weights file and its device."""
+        if self.weights and Path(self.weights).expanduser().resolve() != Path(dreamer.weights_path).resolve():
+            raise SettingsError(
+                f"the task asks for weights {self.weights}; the Dreamer holds {dreamer.weights_path}"
+            )
+        if resolve_device(self.device) != dreamer.device:
+            raise SettingsError(
+                f"the task asks for device {self.device}; the Dreamer runs on {dreamer.device}"
+            )
+        return dreamer.prepare(settings or self.settings, self.max_pixels)
 
     def protected(self) -> list[Path]:
         """Files an output must never overwrite: the input, the guide and the mask."""
@@ -211,14 +244,16 @@ def check_settings(settings: DreamSettings, max_pixels: int = DEFAULT_MAX_PIXELS
     return settings.with_changes(**files)
 
 
-def checked_image_source(source: Source, max_pixels: int) -> Path | Picture | NoiseCanvas:
+def checked_image_source(source: Source, max_pixels: int, seed: int) -> Path | Picture | NoiseCanvas:
     """The input of a dream, sheet or zoom, probed (a file) or validated (an array, a canvas)."""
     if isinstance(source, NoiseCanvas):
-        return source.check()
+        return source.check(seed, max_pixels)
     if isinstance(source, Picture):
         return source
     if isinstance(source, np.ndarray):
         return picture_from_array(source)
+    if not isinstance(source, str | os.PathLike):
+        raise SettingsError(f"a source must be an image file, a picture or a canvas; got {source!r}")
     path = Path(source).expanduser()
     probe_image(path, max_pixels)
     return path.absolute()
@@ -233,6 +268,15 @@ def picture_from_array(array: np.ndarray) -> Picture:
     return Picture(array.astype(np.float32), None)
 
 
+def source_size(source: Path | Picture | NoiseCanvas, max_pixels: int) -> tuple[int, int]:
+    """(width, height) of a checked source, a file's from its header (EXIF rotation aside)."""
+    if isinstance(source, NoiseCanvas):
+        return source.width, source.height
+    if isinstance(source, Picture):
+        return source.size
+    return probe_image(source, max_pixels)
+
+
 def load_source(source: Path | Picture | NoiseCanvas, max_pixels: int) -> Picture:
     """The picture a checked source stands for."""
     if isinstance(source, NoiseCanvas):
@@ -240,10 +284,6 @@ def load_source(source: Path | Picture | NoiseCanvas, max_pixels: int) -> Pictur
     if isinstance(source, Picture):
         return source
     return load_image(source, max_pixels)
-
-
-def output_path(path: PathLike | None) -> Path | None:
-    return None if path is None else Path(path).expanduser().absolute()
 
 
 # ----------------------------------------------------------------------------------------- dream
@@ -259,16 +299,13 @@ class DreamTask(Task):
 
     def check(self) -> DreamTask:
         settings = self.checked_settings()
-        source = checked_image_source(self.source, self.max_pixels)
-        task = replace(self, settings=settings, source=source, checked=True)
-        if self.output is not None:
-            check_image_output(self.output, protect=task.protected())
-        return replace(task, output=output_path(self.output))
+        source = checked_image_source(self.source, self.max_pixels, settings.seed)
+        return self.with_checked_output(check_image_output, settings=settings, source=source)
 
     def run(self, dreamer: Dreamer, progress: ProgressCallback | None = None) -> DreamResult:
         """Load, dream and (with an output) save; returns the picture and the settings used."""
         task = self.ready()
-        prepared = dreamer.prepare(task.settings)
+        prepared = task.prepare(dreamer)
         picture = prepared.dream(load_source(task.source, task.max_pixels), progress)
         if task.output is not None:
             save_image(task.output, picture, recipe(task.settings), protect=task.protected())
@@ -291,29 +328,28 @@ class SheetTask(Task):
     columns: int = 3
 
     def check(self) -> SheetTask:
+        self.settings.validate()  # types first: the terms are read from the layers
+        if not isinstance(self.terms, tuple | list) or not all(isinstance(t, str) for t in self.terms):
+            raise SettingsError(f"a sheet's terms must be a list of layer terms; got {self.terms!r}")
+        check_type("columns", self.columns, int)
+        if not 1 <= self.columns <= 20:
+            raise SettingsError(f"--columns must be between 1 and 20; got {self.columns}")
         spec = get_spec(self.settings.model or DEFAULT_MODEL)
         terms = (
             tuple(self.terms) or split_terms(self.settings.layers) or tuple(spread_layers(spec.layer_names))
         )
-        check_type("columns", self.columns, int)
-        if not 1 <= self.columns <= 20:
-            raise SettingsError(f"--columns must be between 1 and 20; got {self.columns}")
         settings = self.checked_settings(self.settings.with_changes(layers=",".join(terms)))
-        source = checked_image_source(self.source, self.max_pixels)
-        task = replace(self, settings=settings, source=source, terms=terms, checked=True)
-        if self.output is not None:
-            check_image_output(self.output, protect=task.protected())
-        return replace(task, output=output_path(self.output))
+        source = checked_image_source(self.source, self.max_pixels, settings.seed)
+        return self.with_checked_output(check_image_output, settings=settings, source=source, terms=terms)
 
     def run(self, dreamer: Dreamer, progress: ProgressCallback | None = None) -> DreamResult:
         """Dream every panel, lay them out and (with an output) save the sheet."""
         task = self.ready()
-        picture = load_source(task.source, task.max_pixels)
-        photo = resize_picture(picture, fit_within(picture.size, task.settings.max_side))
+        photo = working_picture(load_source(task.source, task.max_pixels), task.settings.max_side)
         panels = [("photo", photo.rgb)]
         for term in task.terms:
-            prepared = dreamer.prepare(task.settings.with_changes(layers=term))
-            panels.append((term, prepared.dream(picture, progress).rgb))
+            prepared = task.prepare(dreamer, task.settings.with_changes(layers=term))
+            panels.append((term, prepared.dream(photo, progress).rgb))
         sheet = contact_sheet(panels, task.columns)
         if task.output is not None:
             save_image(task.output, sheet, recipe(task.settings), protect=task.protected())
@@ -341,21 +377,22 @@ class ZoomTask(Task):
     def check(self) -> ZoomTask:
         settings = self.checked_settings()
         motion = self.motion.validate()
-        source = checked_image_source(self.source, self.max_pixels)
-        task = replace(self, settings=settings, source=source, motion=motion, checked=True)
-        if self.output is not None:
-            path = check_animation_path(self.output, protect=task.protected())
-            if path.suffix.lower() in ANIMATED_IMAGE_FORMATS and motion.frames > MAX_ANIMATED_IMAGE_FRAMES:
-                raise SettingsError(
-                    f"{motion.frames} frames is too many for {path.suffix} (at most "
-                    f"{MAX_ANIMATED_IMAGE_FRAMES}, which are held in memory): write .mp4 or .webm instead"
-                )
-        return replace(task, output=output_path(self.output))
+        source = checked_image_source(self.source, self.max_pixels, settings.seed)
+        task = self.with_checked_output(check_animation_path, settings=settings, source=source, motion=motion)
+        suffix = Path(str(task.output)).suffix.lower() if task.output is not None else ""
+        if suffix in ANIMATED_IMAGE_FORMATS and motion.frames > MAX_ANIMATED_IMAGE_FRAMES:
+            raise SettingsError(
+                f"{motion.frames} frames is too many for {suffix} (at most "
+                f"{MAX_ANIMATED_IMAGE_FRAMES}, which are held in memory): write .mp4 or .webm instead"
+            )
+        if suffix in VIDEO_FORMATS:
+            video_frame_size(source_size(source, self.max_pixels), settings.max_side)
+        return task
 
     def frames(self, dreamer: Dreamer, on_frame: FrameCallback | None = None) -> Iterator[np.ndarray]:
         """The frames as float RGB (H, W, 3) in [0, 1], one at a time."""
         task = self.ready()
-        prepared = dreamer.prepare(task.settings)
+        prepared = task.prepare(dreamer)
         yield from zoom_sequence(prepared, load_source(task.source, task.max_pixels), task.motion, on_frame)
 
     def run(self, dreamer: Dreamer, progress: FrameCallback | None = None) -> AnimationResult:
@@ -392,19 +429,23 @@ class VideoTask(Task):
         settings = self.checked_settings()
         coherence = self.coherence.validate()
         check_type("keep_frames", self.keep_frames, bool)
+        for name in ("source", "output"):
+            if not isinstance(getattr(self, name), str | os.PathLike):
+                raise SettingsError(f"a video task's {name} must be a file path; got {getattr(self, name)!r}")
         source = Path(self.source).expanduser().absolute()
-        task = replace(self, settings=settings, coherence=coherence, source=source, checked=True)
-        check_video_output(self.output, protect=task.protected())
+        task = self.with_checked_output(
+            check_video_output, settings=settings, coherence=coherence, source=source
+        )
         info = probe_video(source)
-        frame_size(info, settings.max_side)
-        return replace(task, output=output_path(self.output), probe=info)
+        video_frame_size((info.width, info.height), settings.max_side)
+        return replace(task, probe=info)
 
     def run(self, dreamer: Dreamer, progress: FrameCallback | None = None) -> AnimationResult:
         """Dream the frames not yet finished, then encode them all with the source's audio."""
         task = self.ready()
         info, source, output = task.probe, Path(task.source), Path(task.output)
         assert info is not None  # set by check()
-        size = frame_size(info, task.settings.max_side)
+        size = video_frame_size((info.width, info.height), task.settings.max_side)
         store = FrameStore(output)
         files = {
             "source": source,
@@ -418,7 +459,7 @@ class VideoTask(Task):
             "size": list(size),
         }
         done = store.open(job_fingerprint(files, decided_by))
-        coherent = CoherentDreamer(dreamer.prepare(task.settings), task.coherence)
+        coherent = CoherentDreamer(task.prepare(dreamer), task.coherence)
         first: tuple[np.ndarray, np.ndarray] | None = None
         for index, frame in enumerate(read_frames(source, size)):
             if index < done:  # resuming: finished frames are read back, not dreamed again
@@ -437,9 +478,9 @@ class VideoTask(Task):
         return AnimationResult(output, written, resumed=done)
 
 
-def frame_size(info: VideoInfo, max_side: int) -> tuple[int, int]:
-    """Size the frames are dreamed at: the source's within ``max_side``, with even sides (yuv420p)."""
-    width, height = even_size(fit_within((info.width, info.height), max_side))
+def video_frame_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """Size video frames are dreamed at: ``size`` within ``max_side``, with even sides (yuv420p)."""
+    width, height = even_size(fit_within(size, max_side))
     if min(width, height) < 2:
         raise VideoError(f"video frames of {width}x{height} px are too small to encode; raise --max-side")
     return width, height
@@ -471,11 +512,11 @@ def task_from_dict(values: object) -> Task:
     if not isinstance(values, dict) or values.get("kind") not in TASK_KINDS:
         raise SettingsError(f"a task needs a kind, one of {', '.join(TASK_KINDS)}")
     kind = TASK_KINDS[values["kind"]]
-    kwargs: dict[str, Any] = {}
-    for item in fields(kind):
-        if item.metadata.get("internal") or item.name not in values:
-            continue
-        kwargs[item.name] = from_json_value(item.name, values[item.name])
+    known = {item.name for item in fields(kind) if not item.metadata.get("internal")}
+    unknown = set(values) - known - {"kind"}
+    if unknown:
+        raise SettingsError(f"a {kind.kind} task has no field(s) {', '.join(sorted(unknown))}")
+    kwargs = {name: from_json_value(name, value) for name, value in values.items() if name in known}
     try:
         return kind(**kwargs)
     except TypeError as error:

@@ -42,6 +42,11 @@ def fit_around(size: tuple[int, int], min_side: int) -> tuple[int, int]:
     return max(min_side, round(width * scale)), max(min_side, round(height * scale))
 
 
+def working_picture(picture: Picture, max_side: int) -> Picture:
+    """``picture`` with its long side reduced to ``max_side`` (0: as it is): what a dream works on."""
+    return resize_picture(picture, fit_within(picture.size, max_side))
+
+
 def resize_picture(picture: Picture, size: tuple[int, int]) -> Picture:
     """The picture resampled to (width, height) with Lanczos, in float (no 8-bit rounding).
 

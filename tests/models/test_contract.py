@@ -115,7 +115,7 @@ def test_catalogue_channels_and_strides_match_real_activations(name, generated_m
         found = model(torch.rand(1, 3, ODD_SIDE, EVEN_SIDE), model.layer_names)
     assert list(found) == model.layer_names
     rule = side_rule(name)
-    for info in model.layer_infos:
+    for info in model.spec.layers:
         activation = found[info.name]
         height, width = activation.shape[-2:]
         assert activation.shape[:2] == (1, info.channels), info

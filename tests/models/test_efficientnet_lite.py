@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from reverie.classify import classify, imagenet_class_names
+from reverie.classify import classify
 from reverie.io.images import load_image
 from reverie.models import get_spec, load_model
 from reverie.models.efficientnet_lite import SameConv2d, same_padding
@@ -31,12 +31,6 @@ def test_lite_models_recognise_the_sample_photos(name: str, chelsea_path: Path, 
     assert cat[0].index in CAT_CLASSES
     assert sum(p.probability for p in cat if p.index in CAT_CLASSES) > 0.5
     assert coffee[0].index == ESPRESSO and coffee[0].name == "espresso"
-
-
-def test_class_names_are_the_imagenet_thousand() -> None:
-    names = imagenet_class_names()
-    assert len(names) == 1000
-    assert names[0] == "tench" and names[281] == "tabby" and names[967] == "espresso"
 
 
 def test_lite0_has_a_stem_sixteen_blocks_and_a_head() -> None:

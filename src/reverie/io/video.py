@@ -63,7 +63,7 @@ def av_module() -> Any:
 
 
 def check_animation_path(path: PathLike, protect: Iterable[PathLike] = ()) -> Path:
-    """Validate an animation output (GIF, WebP, MP4, MOV, MKV, WebM) as check_output_path does images."""
+    """Validate an animation output (GIF, WebP, MP4, MOV, MKV, WebM) as check_image_output does images."""
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
     if suffix not in ANIMATED_IMAGE_FORMATS and suffix not in VIDEO_FORMATS:

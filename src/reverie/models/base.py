@@ -63,14 +63,6 @@ class Backbone(nn.Module):
         self.register_buffer("input_std", torch.tensor(spec.input_std).view(1, 3, 1, 1), False)
 
     @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def layer_infos(self) -> tuple[LayerInfo, ...]:
-        return self.spec.layers
-
-    @property
     def layer_names(self) -> list[str]:
         """Names of the dreamable layers, shallow to deep."""
         return self.spec.layer_names

@@ -30,7 +30,7 @@ from reverie.errors import PixelLimitError, ReverieError, SettingsError, Weights
 from reverie.io.images import load_image, save_image
 from reverie.models import DEFAULT_MODEL, get_spec, list_models
 from reverie.settings import DreamSettings
-from reverie.tasks import DreamTask
+from reverie.tasks import DreamTask, check_engine
 from reverie.version import __version__
 from reverie.web.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore, display_name, new_job_id
 from reverie.web.worker import Workers
@@ -152,8 +152,8 @@ def create_app(config: WebConfig) -> FastAPI:
         layers: Annotated[str, Form()] = "",
         steps: Annotated[int, Form(ge=1, le=200)] = 10,
         octaves: Annotated[int, Form(ge=1, le=10)] = 4,
-        strength: Annotated[float, Form(gt=0, le=1, description="Step size per step")] = 0.01,
-        seed: Annotated[int, Form(ge=0)] = 0,
+        strength: Annotated[float, Form(description="Step size per step, in (0, 1]")] = 0.01,
+        seed: Annotated[int, Form()] = 0,
         max_side: Annotated[
             int, Form(ge=64, le=4096, description="Working resolution")
         ] = DEFAULT_WEB_MAX_SIDE,
@@ -162,6 +162,7 @@ def create_app(config: WebConfig) -> FastAPI:
             model=model, preset=preset, layers=layers, steps=steps, octaves=octaves,
             step_size=strength, seed=seed, max_side=max_side,
         )  # fmt: skip
+        check_form(settings, config)
         job_id = new_job_id()
         upload = store.upload_path(job_id)
         size = store_upload(image, upload, config)
@@ -275,14 +276,19 @@ def model_view(name: str) -> ModelView:
     )  # fmt: skip
 
 
+def check_form(settings: DreamSettings, config: WebConfig) -> None:
+    """The form's settings checked before the upload is decoded, so a typo costs no decoding."""
+    try:
+        check_engine(settings, "", config.device, config.max_pixels)
+    except WeightsNotFoundError:
+        raise HTTPException(400, f"model {settings.model} has no weights installed on this server") from None
+
+
 def checked_task(upload: Path, result: Path, settings: DreamSettings, config: WebConfig) -> DreamTask:
     """The job's task, checked as the CLI checks it: settings, the objective against the model's
     layers, the stored upload and the result path."""
     task = DreamTask(upload, result, settings=settings, device=config.device, max_pixels=config.max_pixels)
-    try:
-        return task.check()
-    except WeightsNotFoundError:
-        raise HTTPException(400, f"model {settings.model} has no weights installed on this server") from None
+    return task.check()
 
 
 def store_upload(upload: UploadFile, target: Path, config: WebConfig) -> tuple[int, int]:
