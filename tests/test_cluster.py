@@ -137,3 +137,31 @@ def test_a_sweep_on_the_cluster_matches_one_here(
     finally:
         torch.set_num_threads(threads)
     assert np.abs(load_image(tmp_path / "ray.png").rgb - load_image(tmp_path / "here.png").rgb).max() < 1e-6
+
+
+class FakeRay:
+    """Just enough of Ray for the pool's bookkeeping: its nodes can be changed, kills are recorded."""
+
+    def __init__(self, nodes: list[dict[str, float]]) -> None:
+        self.alive = nodes
+        self.killed: list[object] = []
+
+    def nodes(self) -> list[dict]:
+        return [{"Alive": True, "Resources": resources} for resources in self.alive]
+
+    def kill(self, actor: object, no_restart: bool) -> None:
+        self.killed.append(actor)
+
+
+def test_a_lost_worker_is_replaced_unless_its_node_left() -> None:
+    engine = RayEngine.__new__(RayEngine)
+    engine.ray, engine.workers, engine.actors = FakeRay([{"CPU": 1.0}, {"CPU": 1.0}]), None, ["a", "b"]
+    engine.plan = plan_pool(engine.ray.alive, None)
+    engine.new_actor = lambda: "fresh"  # type: ignore[method-assign]
+    assert engine.replace_actor("a") == "fresh" and engine.actors == ["fresh", "b"]  # both nodes still there
+    engine.ray.alive = [{"CPU": 1.0}]  # a node left: the pool shrinks to what the cluster holds
+    assert engine.replace_actor("b") is None and engine.actors == ["fresh"]
+    assert engine.replace_actor("fresh", shrink=False) == "fresh"  # the web keeps one actor per thread
+    engine.ray.alive = []
+    assert engine.replace_actor("fresh") is None and engine.actors == []
+    assert engine.ray.killed == ["a", "b", "fresh", "fresh"]

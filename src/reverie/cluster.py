@@ -233,19 +233,23 @@ class RayEngine(Engine):
     ``retries``: how often one task may lose its worker before it is reported failed.
     """
 
+    #: The actors' class (a benchmark or test may give a subclass).
+    worker_class: type[ClusterWorker] = ClusterWorker
+
     def __init__(self, address: str | None = None, workers: int | None = None, retries: int = 2) -> None:
         self.ray = import_ray()
         self.started_here = not self.ray.is_initialized()
         if self.started_here:
             connect(self.ray, address)
         self.retries = retries
+        self.workers = workers
         self.plan = plan_pool(alive_node_resources(self.ray), workers)
         self.actors: list[Any] = []
         #: Tasks that lost a worker and ran again, for reports and tests.
         self.retried = 0
 
     def new_actor(self) -> Any:
-        actor_class = self.ray.remote(ClusterWorker).options(
+        actor_class = self.ray.remote(self.worker_class).options(
             num_cpus=self.plan.cpus,
             num_gpus=self.plan.gpus,
             max_restarts=0,
@@ -288,12 +292,18 @@ class RayEngine(Engine):
                 report(task, Outcome(f"internal error: {one_line(failure)}", 0.0, attempt))
                 continue
             except ray.exceptions.RayError as lost:
-                idle.append(self.replace_actor(actor))
+                fresh = self.replace_actor(actor)
+                if fresh is not None:
+                    idle.append(fresh)
                 if attempt > self.retries:
                     report(task, Outcome(f"worker lost {attempt} times ({one_line(lost)})", 0.0, attempt))
                 else:
                     self.retried += 1
                     waiting.appendleft((task, attempt + 1))
+                if not self.actors:  # the whole cluster is gone: what is left fails, once each
+                    while waiting:
+                        left, tries = waiting.popleft()
+                        report(left, Outcome("no Ray workers are left on the cluster", 0.0, tries))
                 continue
             idle.append(actor)
             if not error:
@@ -308,9 +318,15 @@ class RayEngine(Engine):
         except (ReverieError, OSError) as error:
             return Outcome(one_line(error))
 
-    def replace_actor(self, dead: Any) -> Any:
-        """A fresh actor in place of one that died."""
+    def replace_actor(self, dead: Any, shrink: bool = True) -> Any | None:
+        """A fresh actor in place of one that died; None (the pool one smaller) when ``shrink`` and
+        the cluster's alive nodes no longer hold as many actors (a node left)."""
         self.ray.kill(dead, no_restart=True)
+        if shrink and self.workers is None:
+            nodes = alive_node_resources(self.ray)
+            if not nodes or len(self.actors) > plan_pool(nodes, None).actors:
+                self.actors = [actor for actor in self.actors if actor is not dead]
+                return None
         fresh = self.new_actor()
         self.actors = [fresh if actor is dead else actor for actor in self.actors]
         return fresh

@@ -177,7 +177,7 @@ class Workers:
             try:
                 error, seconds = self.relay(job, actor, task.to_json(), photo, Path(str(task.output)))
             except self.cluster.ray.exceptions.RayError as lost:
-                self.cluster.replace_actor(actor)
+                self.cluster.replace_actor(actor, shrink=False)  # each worker thread keeps its actor
                 if attempt == self.cluster.retries:
                     return Outcome(f"the worker running this job was lost ({one_line(lost)}); press Retry")
                 log.warning("job %s lost its worker; running it again", job.id)
