@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -65,24 +68,54 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def ray_cluster():
-    """A real Ray cluster on this machine: a head and a second node, one CPU each, token-protected."""
+    """A real Ray cluster on this machine: a head and a second node, one CPU each, token-protected.
+
+    Its processes are found by their own temporary folder and stopped at the end, so a Ray that
+    something else runs on this machine is left alone.
+    """
     environment = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
     saved = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)
     port = free_port()
     address = f"127.0.0.1:{port}"
+    temp = f"/tmp/ray-{secrets.token_hex(4)}"  # short: Ray's socket paths must fit 107 characters
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
-    head = [RAY, "start", "--head", f"--port={port}", "--include-dashboard=false", *common]
+    head = [
+        RAY,
+        "start",
+        "--head",
+        f"--port={port}",
+        "--include-dashboard=false",
+        f"--temp-dir={temp}",
+        *common,
+    ]
     try:
         subprocess.run(head, check=True, capture_output=True, timeout=120)
-        subprocess.run(
-            [RAY, "start", f"--address={address}", *common], check=True, capture_output=True, timeout=120
-        )
+        node = [RAY, "start", f"--address={address}", *common]
+        subprocess.run(node, check=True, capture_output=True, timeout=120)
         yield address
     finally:
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)
+        stop_processes_mentioning(temp)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def stop_processes_mentioning(text: str) -> None:
+    """SIGTERM, then SIGKILL, every process whose command line mentions ``text`` (a Ray session's
+    folder), and their descendants (Ray's agents, which rename themselves)."""
+    listing = subprocess.run(["ps", "-ww", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+    rows = [line.split(None, 2) for line in listing.splitlines() if len(line.split(None, 2)) == 3]
+    children: dict[int, list[int]] = {}
+    for pid, ppid, _ in rows:
+        children.setdefault(int(ppid), []).append(int(pid))
+    doomed = [int(pid) for pid, _, args in rows if text in args and int(pid) != os.getpid()]
+    for pid in list(doomed):
+        doomed += children.get(pid, [])
+    for signal_number in (signal.SIGTERM, signal.SIGKILL):
+        for pid in doomed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal_number)
+        time.sleep(1)

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from reverie.batch import Batch, Manifest, Record, collect_items
 from reverie.cli import main
-from reverie.cluster import LocalEngine, Outcome
+from reverie.cluster import LocalEngine
 from reverie.errors import SettingsError
 from reverie.io.images import load_image
 from reverie.recipe import read_settings
@@ -128,23 +129,80 @@ def test_bad_settings_stop_the_batch_before_any_work(photos: Path, tmp_path: Pat
     assert code == 1 and "is a file, not a folder" in err
     code, _, err = run_cli(["batch", "-o", str(tmp_path / "out")], capsys)
     assert code == 2 and "Missing argument" in err
+    code, _, err = run_cli(
+        ["batch", "--ray", str(photos), str(photos / "cat.png"), "-o", str(tmp_path / "out")], capsys
+    )
+    assert code == 2 and "put --ray after the photos" in err  # --ray swallowed the photos
+    code, _, err = run_cli(["batch", str(photos), "-o", str(tmp_path / "out"), "--workers", "2"], capsys)
+    assert code == 2 and "give --ray too" in err
+    assert not (tmp_path / "out").exists()
 
 
-def test_an_interrupted_batch_leaves_whole_records_and_no_partial_image(photos: Path, tmp_path: Path) -> None:
+def test_an_interrupted_batch_leaves_whole_records_and_no_partial_image(
+    photos: Path, tmp_path: Path, monkeypatch
+) -> None:
     out = tmp_path / "out"
     out.mkdir()
     settings = check_engine(DreamSettings(steps=1, octaves=1, max_side=64), "", "cpu", 10**8)
     work = Batch(collect_items([photos], out, True, ".png"), out, settings, device="cpu")
+    real_save = Image.Image.save
+    saves = []
 
-    def stop_after_first(task, outcome: Outcome) -> None:
-        raise KeyboardInterrupt
+    def interrupted_second_save(self, stream, *args, **kwargs):
+        saves.append(stream)
+        if len(saves) == 2:  # Ctrl-C halfway through writing the second dream
+            stream.write(b"\x89PNG half an image")
+            raise KeyboardInterrupt
+        return real_save(self, stream, *args, **kwargs)
 
+    monkeypatch.setattr(Image.Image, "save", interrupted_second_save)
     with pytest.raises(KeyboardInterrupt):
-        work.run(LocalEngine(), stop_after_first)
+        work.run(LocalEngine())
     lines = Manifest(out).path.read_text().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["status"] == "done"
-    written = [p for p in out.rglob("*.png")]
-    assert len(written) == 1 and np.isfinite(load_image(written[0]).rgb).all()
-    assert not [p for p in out.rglob(".*") if p.is_file()]  # no temporary file left behind
+    written = sorted(p.relative_to(out) for p in out.rglob("*.png"))
+    assert len(written) == 1 and np.isfinite(load_image(out / written[0]).rgb).all()
+    assert not [p for p in out.rglob(".*") if p.is_file()]  # the half-written temporary file is gone
+    monkeypatch.setattr(Image.Image, "save", real_save)
     rerun = Batch(collect_items([photos], out, True, ".png"), out, settings, device="cpu")
     assert len(rerun.todo) == 1 and rerun.skipped == 1
+
+
+def test_hidden_files_clashing_names_and_globbed_folders(photos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (photos / "._cat.png").write_bytes(b"a macOS resource fork, not a photo")
+    (photos / "cat.jpg").write_bytes((photos / "more" / "coffee.jpg").read_bytes())
+    found = relatives(collect_items([photos], out, False, ".png"))
+    assert found == ["cat.jpg.png", "cat.png.png"]  # one name each; the hidden file left out
+    assert relatives(collect_items([str(tmp_path / "pho*")], out, True, ".png")) == [
+        "photos/cat.jpg.png",
+        "photos/cat.png.png",
+        "photos/more/coffee.png",
+    ]
+    (photos / "Cat.PNG").write_bytes((photos / "cat.png").read_bytes())  # one file where case is ignored
+    with pytest.raises(SettingsError, match="would both be written"):
+        collect_items([photos], out, False, ".png")
+
+
+def test_changing_the_guide_redoes_the_batch(photos: Path, tmp_path: Path, coffee_path: Path, capsys) -> None:
+    guide = tmp_path / "guide.png"
+    guide.write_bytes(coffee_path.read_bytes())
+    args = ["batch", str(photos / "cat.png"), "-o", str(tmp_path / "out"), "--guide", str(guide), *QUICK]
+    assert main(args) == 0 and "dreamed 1 photos" in capsys.readouterr().out
+    assert main(args) == 0 and "dreamed 0 photos" in capsys.readouterr().out
+    guide.write_bytes((photos / "cat.png").read_bytes())  # another guide under the same name
+    assert main(args) == 0 and "dreamed 1 photos" in capsys.readouterr().out
+
+
+def test_output_folders_that_cannot_be_made(photos: Path, tmp_path: Path, capsys) -> None:
+    (tmp_path / "afile").write_text("x")
+    code, _, err = run_cli(["batch", str(photos), "-o", str(tmp_path / "afile" / "sub"), *QUICK], capsys)
+    assert (
+        code == 1 and err.startswith("reverie: error: cannot make the output folder") and err.count("\n") == 1
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "more").write_text("a file where a folder of dreams should go")
+    code, _, err = run_cli(["batch", str(photos), "--recursive", "-o", str(out), *QUICK], capsys)
+    assert code == 1 and "1 done, 1 failed" in err  # that photo fails alone
+    assert "cannot make the folder" in Manifest(out).records()["more/coffee.png"].error

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 
 from reverie.batch import Batch, Manifest, collect_items
 from reverie.cli import main
-from reverie.cluster import LocalEngine, Outcome, PoolPlan, RayEngine, import_ray, plan_pool
+from reverie.cluster import ClusterWorker, LocalEngine, Outcome, PoolPlan, RayEngine, import_ray, plan_pool
 from reverie.errors import SettingsError
 from reverie.io.images import load_image, save_image
 from reverie.settings import DreamSettings
@@ -30,8 +31,15 @@ def test_the_pool_follows_the_clusters_resources() -> None:
     assert plan_pool([{"CPU": 1.0}, {"CPU": 1.0}], None) == PoolPlan(2, 1.0, 0.0)  # one per node
     assert plan_pool([{"CPU": 16.0}, {"CPU": 2.0}], None) == PoolPlan(9, 2.0, 0.0)  # fits the small node
     assert plan_pool([{"CPU": 2.0}], 4) == PoolPlan(4, 0.5, 0.0)
+    assert plan_pool([{"CPU": 0.0}, {"CPU": 8.0}], None) == PoolPlan(2, 4.0, 0.0)  # a head without CPUs
+    assert plan_pool([{"CPU": 16.0}, {"CPU": 2.0}], 20) == PoolPlan(19, 0.9, 0.0)  # capped at what fits
     assert plan_pool([{"CPU": 32.0, "GPU": 2.0}], None) == PoolPlan(2, 1.0, 1.0)  # one per GPU
     assert plan_pool([{"CPU": 32.0, "GPU": 1.0}], 2) == PoolPlan(2, 1.0, 0.5)
+    assert plan_pool([{"GPU": 1.0, "CPU": 4}, {"GPU": 1.0, "CPU": 4}], 3).actors == 2  # 2/3 GPU: one each
+    assert plan_pool([{"CPU": 8.0, "GPU": 2.0}], None, use_gpus=False) == PoolPlan(
+        2, 4.0, 0.0
+    )  # --device cpu
+    assert plan_pool([{"CPU": 0.0}], None).actors == 0
 
 
 def test_without_ray_the_option_names_the_extra(
@@ -70,13 +78,14 @@ def test_a_killed_worker_costs_a_retry_not_the_batch(
     try:
         assert engine.plan == PoolPlan(2, 1.0, 0.0)  # one actor on each node
         engine.start()
-        victim = engine.worker_pids()[0]
+        victims = engine.worker_pids()
         endings: list[str] = []
 
         def kill_once(task, outcome: Outcome) -> None:
             endings.append(Path(str(task.output)).name)
-            if len(endings) == 1:
-                os.kill(victim, signal.SIGKILL)
+            if len(endings) == 1:  # one actor is mid-photo, the other just finished: both die
+                for pid in victims:
+                    os.kill(pid, signal.SIGKILL)
 
         summary = Batch(items, out, settings, device="cpu").run(engine, kill_once)
     finally:
@@ -156,12 +165,39 @@ class FakeRay:
 def test_a_lost_worker_is_replaced_unless_its_node_left() -> None:
     engine = RayEngine.__new__(RayEngine)
     engine.ray, engine.workers, engine.actors = FakeRay([{"CPU": 1.0}, {"CPU": 1.0}]), None, ["a", "b"]
-    engine.plan = plan_pool(engine.ray.alive, None)
+    engine.use_gpus, engine._lock = True, threading.Lock()
     engine.new_actor = lambda: "fresh"  # type: ignore[method-assign]
-    assert engine.replace_actor("a") == "fresh" and engine.actors == ["fresh", "b"]  # both nodes still there
+    engine.started = lambda actors: actors  # type: ignore[method-assign]
+    assert engine.replace_actor("a") == "fresh" and engine.actors == ["b", "fresh"]  # both nodes still there
     engine.ray.alive = [{"CPU": 1.0}]  # a node left: the pool shrinks to what the cluster holds
     assert engine.replace_actor("b") is None and engine.actors == ["fresh"]
     assert engine.replace_actor("fresh", shrink=False) == "fresh"  # the web keeps one actor per thread
     engine.ray.alive = []
     assert engine.replace_actor("fresh") is None and engine.actors == []
     assert engine.ray.killed == ["a", "b", "fresh", "fresh"]
+    engine.started = lambda actors: []  # type: ignore[method-assign]  # Ray has no room
+    engine.ray.alive, engine.actors = [{"CPU": 1.0}], ["x"]
+    assert engine.replace_actor("x", shrink=False) is None and engine.actors == []
+
+
+def test_a_bug_in_the_worker_fails_each_photo_once_without_retries(
+    ray_cluster: str, photo_folder: Path, tmp_path: Path
+) -> None:
+    class BuggyWorker(ClusterWorker):  # defined here, so Ray ships the class itself to its workers
+        """A worker whose code is broken: every run raises."""
+
+        def run(self, task_json: str, photo: bytes, job_id: str = "") -> tuple[str, float, bytes, bytes]:
+            raise TypeError("a bug")
+
+    out = tmp_path / "out"
+    out.mkdir()
+    settings = check_engine(SETTINGS, "", "cpu", 10**8)
+    engine = RayEngine(ray_cluster)
+    engine.worker_class = BuggyWorker
+    try:
+        summary = Batch(collect_items([photo_folder], out, False, ".png")[:3], out, settings).run(engine)
+    finally:
+        engine.close()
+    assert (summary.done, summary.failed, engine.retried) == (0, 3, 0)
+    errors = [r.error for r in Manifest(out).records().values()]
+    assert all("internal error" in e and "a bug" in e for e in errors), errors

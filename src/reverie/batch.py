@@ -15,16 +15,20 @@ import glob
 import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reverie.animate.frames import job_fingerprint
 from reverie.cluster import Engine, Outcome, OutcomeCallback
-from reverie.errors import SettingsError
+from reverie.errors import OutputPathError, SettingsError, one_line
 from reverie.io.images import OUTPUT_FORMATS
+from reverie.models import get_spec
 from reverie.settings import DreamSettings
 from reverie.tasks import DreamTask
+from reverie.weights import find_weights
 
 PathLike = str | os.PathLike[str]
 
@@ -48,30 +52,41 @@ def collect_items(inputs: Sequence[PathLike], outdir: Path, recursive: bool, suf
     """The photos ``inputs`` name, each with its output path relative to ``outdir``.
 
     A file keeps its name; a folder's photos keep their place inside the folder (subfolders with
-    ``recursive``); a glob's matches keep their place below the glob's fixed leading folders. A
-    named file that does not exist is still an item (it fails alone). Nothing under ``outdir`` is
-    taken, so a rerun never dreams its own results; two inputs that would write one output are an
-    error before any work.
+    ``recursive``); a glob's matches keep their place below the glob's fixed leading folders (``**``
+    reaches into subfolders with ``recursive``; a matched folder counts as a folder input). Hidden
+    files are left out of folders and globs. A named file that does not exist is still an item (it
+    fails alone). Nothing in folders or globs under ``outdir`` is taken, so a rerun never dreams
+    its own results. Photos of one name but another format (``cat.jpg``, ``cat.png``) keep their
+    format in the output's name (``cat.jpg.png``); two inputs that would still write one output
+    are an error before any work.
     """
     items: list[BatchItem] = []
     for text in map(str, inputs):
         items.extend(items_of(text, outdir.resolve(), recursive))
     if not items:
         raise SettingsError(f"no photos found in {' '.join(map(str, inputs))}")
-    seen: dict[Path, Path] = {}
+    items = list({item.source: item for item in items}.values())  # a photo named twice: once
+    stems = Counter(output_key(item.relative.with_suffix(suffix)) for item in items)
+    seen: dict[str, Path] = {}
     result = []
     for item in items:
         relative = item.relative.with_suffix(suffix)
-        if relative in seen:
-            if seen[relative] == item.source:
-                continue  # the same photo named twice
+        if stems[output_key(relative)] > 1:
+            relative = item.relative.with_name(item.relative.name + suffix)
+        key = output_key(relative)
+        if key in seen:
             raise SettingsError(
-                f"{seen[relative]} and {item.source} would both be written to {outdir / relative}; "
-                "dream them into different output folders"
+                f"{seen[key]} and {item.source} would both be written to {outdir / relative}; "
+                "dream them into separate output folders, or name their common folder with --recursive"
             )
-        seen[relative] = item.source
+        seen[key] = item.source
         result.append(BatchItem(item.source, relative))
     return result
+
+
+def output_key(relative: Path) -> str:
+    """An output path as file systems that ignore case see it."""
+    return str(relative).casefold()
 
 
 def items_of(text: str, outdir: Path, recursive: bool) -> list[BatchItem]:
@@ -82,18 +97,28 @@ def items_of(text: str, outdir: Path, recursive: bool) -> list[BatchItem]:
         return photos_below(path, sorted(path.glob(pattern)), outdir)
     if GLOB_CHARACTERS & set(text) and not path.exists():
         base = glob_base(path)
-        matches = [Path(match) for match in sorted(glob.glob(str(path), recursive=recursive))]
-        return photos_below(base, matches, outdir)
+        items = []
+        for match in sorted(glob.glob(str(path), recursive=recursive)):
+            found = Path(match)
+            if found.is_dir():
+                items += [
+                    BatchItem(i.source, found.relative_to(base) / i.relative)
+                    for i in items_of(match, outdir, recursive)
+                ]
+            else:
+                items += photos_below(base, [found], outdir)
+        return items
     return [BatchItem(path.absolute(), Path(path.name))]
 
 
 def photos_below(base: Path, paths: Iterable[Path], outdir: Path) -> list[BatchItem]:
-    """``paths`` that are photo files outside ``outdir``, relative to ``base``."""
+    """``paths`` that are photo files outside ``outdir`` and not hidden, relative to ``base``."""
     return [
         BatchItem(path.absolute(), path.relative_to(base))
         for path in paths
         if path.is_file()
         and path.suffix.lower() in PHOTO_SUFFIXES
+        and not any(part.startswith(".") for part in path.relative_to(base).parts)
         and not path.resolve().is_relative_to(outdir)
     ]
 
@@ -143,19 +168,33 @@ class Manifest:
         return latest
 
     def append(self, record: Record) -> None:
-        """Add one whole line: a single write to a file opened for appending, then flushed to disk."""
+        """Add one whole line: a single write to a file opened for appending, then flushed to disk.
+
+        A manifest that cannot be written stops the batch (what was done could not be recorded).
+        """
         line = (json.dumps(asdict(record), sort_keys=True) + "\n").encode("utf-8")
-        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(descriptor, line)
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(descriptor, line)
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        except OSError as error:
+            raise OutputPathError(f"cannot write the manifest {self.path}: {one_line(error)}") from None
 
 
-def fingerprint(source: Path, settings_json: str) -> str:
-    """SHA-256 of the input's bytes and the settings: what decides an output."""
-    digest = hashlib.sha256(settings_json.encode())
+def decided_by(settings: DreamSettings, weights: str) -> str:
+    """What besides the photo decides an output: the settings and the identity of the weights,
+    guide and mask files (so replacing one redoes the batch), as JSON."""
+    spec = get_spec(settings.model)
+    files = {"weights": find_weights(spec, weights or None), "guide": settings.guide, "mask": settings.mask}
+    return json.dumps(job_fingerprint(files, settings.to_dict()), sort_keys=True)
+
+
+def fingerprint(source: Path, decided: str) -> str:
+    """SHA-256 of the input's bytes and what else decides its output (:func:`decided_by`)."""
+    digest = hashlib.sha256(decided.encode())
     try:
         with open(source, "rb") as stream:
             for chunk in iter(lambda: stream.read(1 << 20), b""):
@@ -177,10 +216,6 @@ class BatchSummary:
     failed: int = 0
     manifest: Path = field(default_factory=Path)
 
-    @property
-    def total(self) -> int:
-        return self.done + self.skipped + self.failed
-
 
 class Batch:
     """The unfinished items of a batch as tasks, and their run.
@@ -195,13 +230,13 @@ class Batch:
     ) -> None:
         self.outdir = outdir
         self.manifest = Manifest(outdir)
-        settings_json = json.dumps({"settings": settings.to_dict(), "weights": engine.get("weights", "")})
+        decided = decided_by(settings, engine.get("weights", ""))
         finished = self.manifest.records()
         self.todo: list[DreamTask] = []
         self.stamps: dict[Path, str] = {}
         self.skipped = 0
         for item in items:
-            stamp = fingerprint(item.source, settings_json)
+            stamp = fingerprint(item.source, decided)
             record = finished.get(str(item.relative))
             done = record is not None and record.status == "done" and record.fingerprint == stamp
             if done and (outdir / item.relative).is_file():
@@ -214,8 +249,6 @@ class Batch:
     def run(self, engine: Engine, on_item: OutcomeCallback | None = None) -> BatchSummary:
         """Dream the unfinished items on ``engine``, writing each ending to the manifest as it comes."""
         summary = BatchSummary(skipped=self.skipped, manifest=self.manifest.path)
-        for task in self.todo:
-            Path(str(task.output)).parent.mkdir(parents=True, exist_ok=True)
 
         def record(task: DreamTask, outcome: Outcome) -> None:
             output = Path(str(task.output))
@@ -230,5 +263,12 @@ class Batch:
             if on_item is not None:
                 on_item(task, outcome)
 
-        engine.run(self.todo, record)
+        ready = []
+        for task in self.todo:  # an output folder that cannot be made fails its photos alone
+            try:
+                Path(str(task.output)).parent.mkdir(parents=True, exist_ok=True)
+                ready.append(task)
+            except OSError as error:
+                record(task, Outcome(f"cannot make the folder for {task.output}: {one_line(error)}"))
+        engine.run(ready, record)
         return summary

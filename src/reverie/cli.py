@@ -5,6 +5,7 @@ Every check and all the work live in :mod:`reverie.tasks`; this module only tran
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -18,7 +19,7 @@ from click.core import ParameterSource
 
 from reverie.batch import BATCH_FORMATS, Batch, collect_items
 from reverie.classify import classify as classify_picture
-from reverie.cluster import Engine, LocalEngine, Outcome, RayEngine, import_ray
+from reverie.cluster import LOCAL_RAY, Engine, LocalEngine, Outcome, import_ray, ray_engine
 from reverie.devices import resolve_device
 from reverie.dreamer import Dreamer
 from reverie.errors import ReverieError, one_line
@@ -179,10 +180,7 @@ def settings_for(ctx: click.Context, options: dict[str, Any], saved: DreamSettin
         for name in SETTING_OPTIONS
         if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
     }
-    new_model = changes.get("model", saved.model) != saved.model
-    if (new_model or "preset" in changes) and "layers" not in changes:
-        changes["layers"] = ""  # a new model or preset chooses its own layers
-    return saved.with_changes(**changes)
+    return saved.changed(**changes)
 
 
 class Reporter:
@@ -315,8 +313,6 @@ class frame_reporter(Reporter):
         self.bar.update(1)
 
 
-#: What --ray alone stands for.
-LOCAL_RAY = "local"
 RAY_OPTION = click.option(
     "--ray",
     "ray_address",
@@ -344,11 +340,25 @@ def cluster_options(function: Callable[..., Any]) -> Callable[..., Any]:
     return function
 
 
-def engine_for(ray_address: str | None, workers: int | None, retries: int) -> Engine:
+def engine_for(ray_address: str | None, workers: int | None, retries: int, options: dict[str, Any]) -> Engine:
     """This process, or Ray actors when --ray was given."""
     if ray_address is None:
         return LocalEngine()
-    return RayEngine(None if ray_address == LOCAL_RAY else ray_address, workers, retries)
+    return ray_engine(ray_address, workers, retries, options["device"])
+
+
+def check_ray_option(ray_address: str | None, workers: int | None) -> None:
+    """Ray installed, ``--ray``'s value an address rather than a photo it swallowed, and
+    ``--workers`` only with ``--ray``; before any work."""
+    if ray_address is None:
+        if workers is not None:
+            raise click.UsageError("--workers counts Ray actors: give --ray too")
+        return
+    if ray_address != LOCAL_RAY and Path(ray_address).exists():
+        raise click.UsageError(
+            f"--ray took {ray_address!r} as a cluster address: put --ray after the photos, or --ray=ADDRESS"
+        )
+    import_ray()
 
 
 @cli.command()
@@ -371,15 +381,14 @@ def batch(
     **options: Any,
 ) -> None:
     """Dream every photo in INPUT... (files, folders, globs) into OUTDIR; rerun to resume."""
+    check_ray_option(ray_address, workers)
     folder = Path(outdir).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise click.ClickException(f"output {folder} is a file, not a folder")
     engine_options = engine(options)
     settings = check_engine(settings_for(ctx, options, None), **engine_options)
     items = collect_items(inputs, folder, recursive, f".{output_format}")
-    folder.mkdir(parents=True, exist_ok=True)
+    make_output_folder(folder)
     work = Batch(items, folder, settings, **engine_options)
-    runner = engine_for(ray_address, workers, retries)
+    runner = engine_for(ray_address, workers, retries, options)
     started = time.perf_counter()
     try:
         with batch_reporter(options["quiet"], len(work.todo)) as report:
@@ -422,11 +431,12 @@ def sweep(
     **options: Any,
 ) -> None:
     """Dream INPUT with every combination of the varied knobs into one labelled grid, OUTPUT."""
+    check_ray_option(ray_address, workers)
     engine_options = engine(options)
     cells = plan_cells(
         settings_for(ctx, options, None), [parse_vary(text) for text in vary], **engine_options
     )
-    runner = engine_for(ray_address, workers, retries)
+    runner = engine_for(ray_address, workers, retries, options)
     try:
         with batch_reporter(options["quiet"], len(cells)) as report:
             run_sweep(Path(input_path), Path(output), cells, runner, report, **engine_options)
@@ -435,6 +445,20 @@ def sweep(
     if not options["quiet"]:
         rows, columns = 1 + max(c.row for c in cells), 1 + max(c.column for c in cells)
         click.echo(f"wrote {output} ({rows} x {columns} cells; each beside it as {Path(output).stem}--*)")
+
+
+def make_output_folder(folder: Path) -> None:
+    """``folder`` made (with its parents) and writable, or a one-line error."""
+    if folder.exists() and not folder.is_dir():
+        raise click.ClickException(f"output {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise click.ClickException(f"cannot make the output folder {folder}: {one_line(error)}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise click.ClickException(
+            f"permission denied writing to folder {folder}: choose another output folder"
+        )
 
 
 class batch_reporter(Reporter):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -25,7 +26,7 @@ from typing import Any
 
 from reverie.errors import ReverieError, SettingsError, one_line
 from reverie.io.images import Picture, image_bytes
-from reverie.io.paths import atomic_output
+from reverie.io.paths import write_bytes_atomically
 from reverie.render import Progress, ProgressCallback
 from reverie.tasks import DreamTask, task_from_json
 from reverie.tensors import from_tensor
@@ -36,12 +37,11 @@ CPUS_PER_ACTOR = 4
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a task ended: ``error`` is empty when it was dreamed; ``attempts`` counts worker losses + 1;
-    ``cancelled`` when its progress callback stopped it."""
+    """How a task ended: ``error`` is empty when it was dreamed; ``cancelled`` when its progress
+    callback stopped it."""
 
     error: str = ""
     seconds: float = 0.0
-    attempts: int = 1
     cancelled: bool = False
 
 
@@ -214,57 +214,95 @@ class PoolPlan:
     gpus: float
 
 
-def plan_pool(nodes: Sequence[dict[str, float]], workers: int | None) -> PoolPlan:
-    """Actors for the alive nodes' resources: one per GPU where there are GPUs, else one per
-    :data:`CPUS_PER_ACTOR` CPUs of each node (at least one per node); ``workers`` overrides the count."""
-    gpus = sum(node.get("GPU", 0.0) for node in nodes)
-    if gpus >= 1:
-        count = workers or int(gpus)
-        return PoolPlan(count, 1.0, min(1.0, gpus / count))
-    cpus = min(CPUS_PER_ACTOR, min(node.get("CPU", 1.0) for node in nodes))
-    count = workers or sum(max(1, int(node.get("CPU", 1.0) // cpus)) for node in nodes)
-    total = sum(node.get("CPU", 1.0) for node in nodes)
-    return PoolPlan(count, min(cpus, total / count), 0.0)
+def plan_pool(nodes: Sequence[dict[str, float]], workers: int | None, use_gpus: bool = True) -> PoolPlan:
+    """Actors the alive nodes can hold: one per GPU where there are GPUs (unless ``use_gpus`` is
+    off), else one per :data:`CPUS_PER_ACTOR` CPUs of each node; ``workers`` asks for a number, which
+    is capped at what fits. Nodes without CPUs (a Ray head kept for scheduling) take no actor."""
+    gpu_nodes = [node.get("GPU", 0.0) for node in nodes if node.get("GPU", 0.0) > 0] if use_gpus else []
+    if gpu_nodes:
+        share = 1.0 if not workers else min(1.0, sum(gpu_nodes) / workers)
+        fits = sum(int(gpus / share + 1e-9) for gpus in gpu_nodes)
+        return PoolPlan(min(workers or fits, fits), 1.0, share)
+    cpu_nodes = [node.get("CPU", 0.0) for node in nodes if node.get("CPU", 0.0) >= 1]
+    if not cpu_nodes:
+        return PoolPlan(0, 1.0, 0.0)
+    share = min(CPUS_PER_ACTOR, min(cpu_nodes))
+    if workers:
+        share = min(share, sum(cpu_nodes) / workers)
+    fits = sum(int(cpus / share + 1e-9) for cpus in cpu_nodes)
+    return PoolPlan(min(workers or fits, fits), share, 0.0)
+
+
+#: Seconds an actor may take to start and load before it is given up on (Ray may have no room).
+ACTOR_START_TIMEOUT = 120.0
+#: Seconds a running job's actor may take to answer a progress question before it counts as lost.
+PROGRESS_TIMEOUT = 30.0
 
 
 class RayEngine(Engine):
-    """Tasks spread over Ray actors: ``address`` joins a cluster (``None``: start one here).
-
-    ``retries``: how often one task may lose its worker before it is reported failed.
+    """Tasks spread over Ray actors: ``address`` joins a cluster (``None``: start one here, or join
+    RAY_ADDRESS's). ``retries``: how often one task may lose its worker before it is reported failed.
+    ``device``: the tasks' device; "cpu" asks Ray for no GPUs.
     """
 
     #: The actors' class (a benchmark or test may give a subclass).
     worker_class: type[ClusterWorker] = ClusterWorker
 
-    def __init__(self, address: str | None = None, workers: int | None = None, retries: int = 2) -> None:
+    def __init__(
+        self, address: str | None = None, workers: int | None = None, retries: int = 2, device: str = "auto"
+    ) -> None:
         self.ray = import_ray()
         self.started_here = not self.ray.is_initialized()
         if self.started_here:
             connect(self.ray, address)
         self.retries = retries
         self.workers = workers
-        self.plan = plan_pool(alive_node_resources(self.ray), workers)
+        self.use_gpus = device != "cpu"
+        self.plan = plan_pool(alive_node_resources(self.ray), workers, self.use_gpus)
         self.actors: list[Any] = []
+        self._actor_class: Any = None
+        self._lock = threading.Lock()  # web worker threads replace actors at the same time
         #: Tasks that lost a worker and ran again, for reports and tests.
         self.retried = 0
 
     def new_actor(self) -> Any:
-        actor_class = self.ray.remote(self.worker_class).options(
-            num_cpus=self.plan.cpus,
-            num_gpus=self.plan.gpus,
-            max_restarts=0,
-            max_task_retries=0,
-            max_concurrency=2,  # a job's progress is asked for while it runs
-        )
-        return actor_class.remote(max(1, int(self.plan.cpus)))
+        if self._actor_class is None:
+            self._actor_class = self.ray.remote(self.worker_class).options(
+                num_cpus=self.plan.cpus,
+                num_gpus=self.plan.gpus,
+                max_restarts=0,
+                max_task_retries=0,
+                max_concurrency=2,  # a job's progress is asked for while it runs
+            )
+        return self._actor_class.remote(max(1, int(self.plan.cpus)))
+
+    def started(self, actors: list[Any]) -> list[Any]:
+        """The actors that came up within :data:`ACTOR_START_TIMEOUT`; the others are killed (Ray
+        had no room for them: a node left, or the plan outgrew the cluster)."""
+        pings = {actor.pid.remote(): actor for actor in actors}
+        ready, _ = self.ray.wait(list(pings), num_returns=len(pings), timeout=ACTOR_START_TIMEOUT)
+        alive = []
+        for ping, actor in pings.items():
+            try:
+                if ping in ready:
+                    self.ray.get(ping)
+                    alive.append(actor)
+                    continue
+            except self.ray.exceptions.RayError:
+                pass
+            self.ray.kill(actor, no_restart=True)
+        return alive
 
     def worker_pids(self) -> list[int]:
         """The process ids of the actors (for tests that kill one)."""
         return self.ray.get([actor.pid.remote() for actor in self.actors])
 
     def start(self) -> None:
-        while len(self.actors) < self.plan.actors:
-            self.actors.append(self.new_actor())
+        """Start the planned actors; a :class:`SettingsError` when none can start."""
+        wanted = [self.new_actor() for _ in range(self.plan.actors - len(self.actors))]
+        self.actors += self.started(wanted)
+        if not self.actors:
+            raise SettingsError("no Ray actor could start: the cluster has no CPU (or GPU) free for one")
 
     def run(self, tasks: Sequence[DreamTask], report: OutcomeCallback) -> None:
         ray = self.ray
@@ -289,26 +327,25 @@ class RayEngine(Engine):
                 error, seconds, data, _ = ray.get(ref)
             except ray.exceptions.RayTaskError as failure:  # a bug in the worker, not a lost worker
                 idle.append(actor)
-                report(task, Outcome(f"internal error: {one_line(failure)}", 0.0, attempt))
+                report(task, Outcome(internal_error(failure)))
                 continue
             except ray.exceptions.RayError as lost:
                 fresh = self.replace_actor(actor)
                 if fresh is not None:
                     idle.append(fresh)
                 if attempt > self.retries:
-                    report(task, Outcome(f"worker lost {attempt} times ({one_line(lost)})", 0.0, attempt))
+                    report(task, Outcome(f"worker lost {attempt} times ({one_line(lost)})"))
                 else:
                     self.retried += 1
                     waiting.appendleft((task, attempt + 1))
                 if not self.actors:  # the whole cluster is gone: what is left fails, once each
                     while waiting:
-                        left, tries = waiting.popleft()
-                        report(left, Outcome("no Ray workers are left on the cluster", 0.0, tries))
+                        report(waiting.popleft()[0], Outcome("no Ray workers are left on the cluster"))
                 continue
             idle.append(actor)
             if not error:
                 error = write_result(Path(str(task.output)), data)
-            report(task, Outcome(error, seconds, attempt))
+            report(task, Outcome(error, seconds))
 
     def ship(self, task: DreamTask) -> tuple[str, bytes] | Outcome:
         """The task as JSON with its photo's bytes, checked here first (a bad photo fails at once)."""
@@ -319,16 +356,25 @@ class RayEngine(Engine):
             return Outcome(one_line(error))
 
     def replace_actor(self, dead: Any, shrink: bool = True) -> Any | None:
-        """A fresh actor in place of one that died; None (the pool one smaller) when ``shrink`` and
-        the cluster's alive nodes no longer hold as many actors (a node left)."""
+        """A fresh actor in place of one that died, or None: with ``shrink``, the pool shrinks when
+        the alive nodes no longer hold as many actors (a node left); and an actor that cannot start
+        is given up on."""
         self.ray.kill(dead, no_restart=True)
-        if shrink and self.workers is None:
-            nodes = alive_node_resources(self.ray)
-            if not nodes or len(self.actors) > plan_pool(nodes, None).actors:
-                self.actors = [actor for actor in self.actors if actor is not dead]
-                return None
-        fresh = self.new_actor()
-        self.actors = [fresh if actor is dead else actor for actor in self.actors]
+        with self._lock:
+            if shrink:
+                nodes = alive_node_resources(self.ray)
+                if len(self.actors) > plan_pool(nodes, self.workers, self.use_gpus).actors:
+                    self.actors = [actor for actor in self.actors if actor is not dead]
+                    return None
+            self.actors = [actor for actor in self.actors if actor is not dead]
+        return self.spawn()
+
+    def spawn(self) -> Any | None:
+        """One more started actor in the pool, or None when Ray has no room for it."""
+        fresh = next(iter(self.started([self.new_actor()])), None)
+        if fresh is not None:
+            with self._lock:
+                self.actors.append(fresh)
         return fresh
 
     def close(self) -> None:
@@ -339,19 +385,34 @@ class RayEngine(Engine):
             self.ray.shutdown()
 
 
+def ray_engine(option: str | None, workers: int | None, retries: int, device: str) -> RayEngine:
+    """The engine for a ``--ray`` option's value: ``"local"`` (``--ray`` alone) or an address."""
+    return RayEngine(None if option == LOCAL_RAY else option, workers, retries, device)
+
+
+#: What ``--ray`` alone stands for: a Ray instance of this command's own (or RAY_ADDRESS's cluster).
+LOCAL_RAY = "local"
+
+
+def internal_error(failure: BaseException) -> str:
+    """What went wrong inside a worker, in one line: the exception it raised, not Ray's wrapping."""
+    cause = getattr(failure, "cause", None) or failure
+    return f"internal error: {type(cause).__name__}: {one_line(cause)}"
+
+
 def write_result(path: Path, data: bytes) -> str:
     """Write a returned image atomically; the error text, or "" when it was written."""
     try:
-        with atomic_output(path) as temporary:
-            temporary.write_bytes(data)
+        write_bytes_atomically(path, data)
     except OSError as error:
         return f"could not write {path}: {one_line(error)}"
     return ""
 
 
 def connect(ray: Any, address: str | None) -> None:
-    """Join the cluster at ``address`` (or ``RAY_ADDRESS``), else start a local instance; quietly."""
-    address = address or os.environ.get("RAY_ADDRESS") or None
+    """Join the cluster at ``address`` (or RAY_ADDRESS's), else start a Ray instance of our own
+    (never an unnamed ``ray start`` cluster that happens to run on this machine); quietly."""
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
     try:
         ray.init(
             address=address,
@@ -360,9 +421,9 @@ def connect(ray: Any, address: str | None) -> None:
             logging_level=logging.ERROR,
             configure_logging=True,
         )
-    except (ConnectionError, RuntimeError, ValueError) as error:
-        where = address or "a local instance"
-        raise SettingsError(f"cannot reach the Ray cluster at {where}: {one_line(error)}") from None
+    except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as error:
+        where = "a local Ray instance" if address == "local" else f"the Ray cluster at {address}"
+        raise SettingsError(f"cannot reach {where}: {one_line(error)}") from None
 
 
 def alive_node_resources(ray: Any) -> list[dict[str, float]]:

@@ -147,6 +147,14 @@ class DreamSettings(LoopSettings):
             (0 <= self.max_side <= 65_536, "max-side must be 0 (full size) or up to 65536 pixels"),
         ]
 
+    def changed(self, **changes: Any) -> DreamSettings:
+        """A copy with ``changes``, where another model or a preset given without layers drops the
+        old layers, so the model's preset chooses its own (``--settings-from`` and sweeps)."""
+        new_model = changes.get("model", self.model) != self.model
+        if (new_model or "preset" in changes) and "layers" not in changes:
+            changes = {**changes, "layers": ""}
+        return self.with_changes(**changes)
+
 
 @dataclass(frozen=True)
 class ZoomSettings(Settings):

@@ -105,9 +105,7 @@ def plan_cells(
             if column_knob is not None:
                 changes[column_knob.name] = column_value
             changes = {name: changes[name] for name in names}  # in the order they were given
-            settings = base.with_changes(**changes)
-            if ("model" in changes or "preset" in changes) and "layers" not in changes:
-                settings = settings.with_changes(layers="")  # a new model or preset picks its own layers
+            settings = base.changed(**changes)
             row_label = tuple(
                 f"{knob.name}={value}" for knob, value in zip(row_knobs, row_values, strict=True)
             )
@@ -117,10 +115,16 @@ def plan_cells(
     return cells
 
 
+#: Sheet formats that carry no settings: the cells beside such a sheet are PNG instead.
+NO_METADATA_SUFFIXES = (".bmp", ".gif")
+
+
 def cell_path(sheet: Path, cell: Cell) -> Path:
-    """Where a cell's own image goes: beside the sheet, named after its settings."""
+    """Where a cell's own image goes: beside the sheet, named after its settings, in a format that
+    keeps them (so ``--settings-from`` makes it again)."""
     safe = re.sub(r"[^A-Za-z0-9._=+-]+", "_", cell.label.replace(", ", "--"))
-    return sheet.with_name(f"{sheet.stem}--{safe}{sheet.suffix}")
+    suffix = ".png" if sheet.suffix.lower() in NO_METADATA_SUFFIXES else sheet.suffix
+    return sheet.with_name(f"{sheet.stem}--{safe}{suffix}")
 
 
 def run_sweep(
@@ -133,7 +137,8 @@ def run_sweep(
 ) -> Picture:
     """Dream every cell on ``engine`` (each written beside ``sheet``), then lay out and save the sheet.
 
-    A cell that fails stops the sweep with its error; the sheet is written only when all are done.
+    Every cell runs; if any failed, the sweep fails with the first failure's error and writes no
+    sheet. The sheet itself carries the first cell's settings.
     """
     probe_image(source, engine_options.get("max_pixels", DEFAULT_MAX_PIXELS))
     check_image_output(sheet, protect=[source])

@@ -3,6 +3,7 @@ and previews, cancel, and a job whose worker is killed."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -24,6 +25,8 @@ from reverie.web.jobs import FINISHED
 QUICK = {"steps": "2", "octaves": "2", "max_side": "96", "seed": "4"}
 #: Long enough on one CPU thread to be seen running, then cancelled.
 SLOW = {"steps": "200", "octaves": "3", "max_side": "256"}
+#: A few seconds on one CPU thread: time to kill its worker, then to finish.
+MEDIUM = {"steps": "30", "octaves": "2", "max_side": "160"}
 
 
 @pytest.fixture(scope="module")
@@ -96,25 +99,47 @@ def test_progress_and_previews_come_back_and_cancel_stops_the_job_on_the_cluster
     assert wait_for(cluster_client, again["id"], finished)["status"] == "done"
 
 
-def test_a_job_whose_worker_dies_runs_again_on_a_fresh_one(
+def kill_all_workers(client: TestClient) -> None:
+    """kill -9 every live actor of the web app's cluster: the job's, and the idle one."""
+    cluster = client.app.state.workers.cluster
+    for actor in list(cluster.actors):
+        with contextlib.suppress(cluster.ray.exceptions.RayError):  # one already dead
+            os.kill(cluster.ray.get(actor.pid.remote(), timeout=10), signal.SIGKILL)
+
+
+def test_a_job_whose_worker_dies_runs_again_and_finishes(
+    cluster_client: TestClient, chelsea_path: Path
+) -> None:
+    workers = cluster_client.app.state.workers
+    retried = workers.retried
+    job = submit(cluster_client, chelsea_path, MEDIUM)
+    wait_for(cluster_client, job["id"], lambda j: j["status"] == "running" and j["progress"] > 0)
+    kill_all_workers(cluster_client)
+    done = wait_for(cluster_client, job["id"], finished)
+    assert done["status"] == "done" and workers.retried == retried + 1
+    for _ in range(3):  # the idle thread's dead actor costs its next job a retry, never the job
+        fresh = submit(cluster_client, chelsea_path, QUICK)
+        assert wait_for(cluster_client, fresh["id"], finished)["status"] == "done"
+
+
+def test_a_job_that_loses_its_worker_twice_fails_with_a_message(
     cluster_client: TestClient, chelsea_path: Path
 ) -> None:
     workers = cluster_client.app.state.workers
     job = submit(cluster_client, chelsea_path, SLOW)
     wait_for(cluster_client, job["id"], lambda j: j["status"] == "running" and j["progress"] > 0)
     retried = workers.retried
-    for pid in workers.cluster.worker_pids():  # whichever actor holds it, and the idle one: both die
-        os.kill(pid, signal.SIGKILL)
+    kill_all_workers(cluster_client)
     deadline = time.monotonic() + 60
-    while workers.retried == retried:  # the job is sent again, to a fresh actor
+    while workers.retried == retried:  # sent again, to a fresh actor
         assert time.monotonic() < deadline and client_status(cluster_client, job["id"]) == "running"
         time.sleep(0.05)
-    assert client_status(cluster_client, job["id"]) == "running"
+    wait_for(cluster_client, job["id"], lambda j: j["progress"] > 0 and "lost" not in j["stage"])
+    kill_all_workers(cluster_client)
+    failed = wait_for(cluster_client, job["id"], finished, timeout=60)
+    assert failed["status"] == "failed" and "the worker running this job was lost" in failed["error"]
+    assert cluster_client.post(f"/api/jobs/{job['id']}/retry").json()["status"] == "queued"
     assert cluster_client.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
-    assert wait_for(cluster_client, job["id"], finished, timeout=30)["status"] == "cancelled"
-    for _ in range(3):  # the idle thread's dead actor costs its next job a retry, never the job
-        fresh = submit(cluster_client, chelsea_path, QUICK)
-        assert wait_for(cluster_client, fresh["id"], finished)["status"] == "done"
 
 
 def client_status(client: TestClient, job_id: str) -> str:

@@ -103,3 +103,9 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    """``data`` written to ``path`` through :func:`atomic_output` (no reader sees half of it)."""
+    with atomic_output(path) as temporary:
+        temporary.write_bytes(data)

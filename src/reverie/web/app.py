@@ -25,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.datastructures import Headers
 
-from reverie.cluster import RayEngine
+from reverie.cluster import ray_engine
 from reverie.errors import PixelLimitError, ReverieError, SettingsError, WeightsNotFoundError, one_line
 from reverie.io.images import load_image, save_image
 from reverie.models import DEFAULT_MODEL, get_spec, list_models
@@ -110,8 +110,7 @@ def create_app(config: WebConfig) -> FastAPI:
         raise SettingsError(f"cannot use data folder {config.data_dir}: {error}") from None
     cluster = None
     if config.ray_address is not None:
-        address = None if config.ray_address == "local" else config.ray_address
-        cluster = RayEngine(address, workers=config.workers, retries=1)
+        cluster = ray_engine(config.ray_address, config.workers, retries=1, device=config.device)
     workers = Workers(store, config.device, config.workers or 1, config.max_pixels, cluster)
 
     @asynccontextmanager

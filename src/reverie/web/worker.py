@@ -14,21 +14,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 from reverie.cluster import (
+    PROGRESS_TIMEOUT,
     Cancelled,
     Dreamers,
     Outcome,
     RayEngine,
+    internal_error,
     preview_jpeg,
     progress_stage,
     run_here,
     write_result,
 )
-from reverie.errors import one_line
+from reverie.errors import ReverieError, one_line
 from reverie.io.images import DEFAULT_MAX_PIXELS
-from reverie.io.paths import atomic_output
+from reverie.io.paths import write_bytes_atomically
 from reverie.render import Progress
 from reverie.tasks import DreamTask
 from reverie.web.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, Job, JobStore
@@ -74,6 +78,8 @@ class Workers:
         if self.cluster is not None:
             self.cluster.start()
             self.count = len(self.cluster.actors)
+            #: Each worker thread's own actor (None while one cannot start).
+            self.slots: list[Any] = list(self.cluster.actors)
         for slot in range(self.count):
             thread = threading.Thread(
                 target=self.run, args=(slot,), name=f"reverie-worker-{slot}", daemon=True
@@ -138,16 +144,27 @@ class Workers:
     def report(self, job: Job, fraction: float, stage: str, preview: bytes = b"") -> None:
         """Record a job's progress, and its latest preview (a JPEG) when there is one."""
         if preview:
-            with atomic_output(self.store.preview_path(job.id)) as temporary:
-                temporary.write_bytes(preview)
+            write_bytes_atomically(self.store.preview_path(job.id), preview)
         self.store.report(job.id, fraction, stage, has_preview=True if preview else None)
+
+    def checked_task(self, job: Job) -> DreamTask | Outcome:
+        """The job's task checked (its upload still there, its settings still good), or why not."""
+        try:
+            return self.task(job).check()
+        except (ReverieError, OSError) as error:
+            return Outcome(one_line(error))
 
     # ------------------------------------------------------------------------------------ here
 
     def run_here(self, job: Job) -> Outcome:
-        with self._dreamers_lock:  # one Dreamer per model, even when two threads want it at once
-            task = self.task(job).check()
-            self.dreamers.for_task(task)
+        task = self.checked_task(job)
+        if isinstance(task, Outcome):
+            return task
+        try:
+            with self._dreamers_lock:  # one Dreamer per model, even when two threads want it at once
+                self.dreamers.for_task(task)
+        except (ReverieError, RuntimeError, MemoryError, OSError) as error:
+            return Outcome(one_line(error))
         last_report = 0.0
 
         def progress(event: Progress) -> None:
@@ -167,17 +184,24 @@ class Workers:
         """Send the job to this worker's actor and relay its progress until it ends.
 
         A lost actor is replaced; the job runs again on the fresh one (``cluster.retries`` times),
-        then fails with a message (Retry queues it again).
+        then fails with a message (Retry queues it again). A bug in the worker fails the job at once.
         """
         assert self.cluster is not None
-        task = self.task(job).check()
+        ray = self.cluster.ray
+        task = self.checked_task(job)
+        if isinstance(task, Outcome):
+            return task
         photo = Path(str(task.source)).read_bytes()
         for attempt in range(1 + self.cluster.retries):
-            actor = self.cluster.actors[slot]
+            actor = self.actor_for(slot)
+            if actor is None:
+                return Outcome("no worker could start on the Ray cluster; press Retry later")
             try:
                 error, seconds = self.relay(job, actor, task.to_json(), photo, Path(str(task.output)))
-            except self.cluster.ray.exceptions.RayError as lost:
-                self.cluster.replace_actor(actor, shrink=False)  # each worker thread keeps its actor
+            except ray.exceptions.RayTaskError as failure:
+                return Outcome(internal_error(failure))
+            except ray.exceptions.RayError as lost:  # a lost actor, or one that stopped answering
+                self.slots[slot] = self.cluster.replace_actor(actor, shrink=False)
                 if attempt == self.cluster.retries:
                     return Outcome(f"the worker running this job was lost ({one_line(lost)}); press Retry")
                 log.warning("job %s lost its worker; running it again", job.id)
@@ -187,16 +211,28 @@ class Workers:
             return Outcome(error, seconds, cancelled=error == "cancelled")
         raise AssertionError("unreachable")
 
-    def relay(self, job: Job, actor: object, task_json: str, photo: bytes, output: Path) -> tuple[str, float]:
-        """Run the job on ``actor``, passing its progress, previews and cancel on; write its result."""
+    def actor_for(self, slot: int) -> Any:
+        """This worker thread's actor; a new one if the last could not start (None if still none)."""
+        if self.slots[slot] is None:
+            self.slots[slot] = self.cluster.spawn()  # type: ignore[union-attr]
+        return self.slots[slot]
+
+    def relay(self, job: Job, actor: Any, task_json: str, photo: bytes, output: Path) -> tuple[str, float]:
+        """Run the job on ``actor``, passing its progress, previews and cancel on; write its result.
+
+        Each run has its own token, so a cancel meant for an earlier run never stops a retried one.
+        """
         ray = self.cluster.ray  # type: ignore[union-attr]
-        result = actor.run.remote(task_json, photo, job.id)  # type: ignore[attr-defined]
+        token = f"{job.id}-{uuid.uuid4().hex}"
+        result = actor.run.remote(task_json, photo, token)
         seen, asked_to_stop = 0, False
         while not ray.wait([result], timeout=REPORT_EVERY)[0]:
             if self.should_stop(job) and not asked_to_stop:
-                actor.cancel.remote(job.id)  # type: ignore[attr-defined]
+                actor.cancel.remote(token)
                 asked_to_stop = True
-            fraction, stage, version, preview = ray.get(actor.progress.remote(job.id, seen))  # type: ignore[attr-defined]
+            fraction, stage, version, preview = ray.get(
+                actor.progress.remote(token, seen), timeout=PROGRESS_TIMEOUT
+            )
             if stage:
                 self.report(job, fraction, stage, preview)
                 seen = version
