@@ -85,7 +85,7 @@ def run_here(task: DreamTask, dreamers: Dreamers, progress: ProgressCallback | N
     """
     started = time.perf_counter()
     try:
-        checked = task.check()
+        checked = task.ready()  # a task checked by the caller is not checked again
         dreamer = dreamers.for_task(checked)
         started = time.perf_counter()
         checked.run(dreamer, progress)
