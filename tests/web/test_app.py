@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from web_client import finished, local_client, submit, wait_for
 
 from reverie.recipe import read_settings
 from reverie.web import WebConfig, allowed_hosts, create_app, is_loopback
@@ -20,34 +20,8 @@ QUICK = {"steps": "2", "octaves": "2", "max_side": "128"}
 SLOW = {"steps": "200", "octaves": "3", "max_side": "320"}
 
 
-def local_client(app) -> TestClient:
-    """A test client that talks to the app as a browser on this machine does (Host: 127.0.0.1)."""
-    return TestClient(app, base_url="http://127.0.0.1:8000")
-
-
 def png_bytes(path: Path) -> bytes:
     return path.read_bytes()
-
-
-def submit(client: TestClient, data: bytes, name: str = "cat.png", **fields: str) -> dict:
-    response = client.post("/api/jobs", files={"image": (name, data, "image/png")}, data=fields)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def wait_for(client: TestClient, job_id: str, done, timeout: float = 60.0) -> dict:
-    """Poll a job until ``done(job)`` is true."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if done(job):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} never got there: {job}")
-
-
-def finished(job: dict) -> bool:
-    return job["status"] in {"done", "failed", "cancelled", "interrupted"}
 
 
 @pytest.fixture

@@ -15,12 +15,12 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 from PIL import Image
+from web_client import finished, submit, wait_for
 
 from reverie.io.images import load_image
 from reverie.settings import DreamSettings
 from reverie.tasks import DreamTask
 from reverie.web import WebConfig, create_app
-from reverie.web.jobs import FINISHED
 
 QUICK = {"steps": "2", "octaves": "2", "max_side": "96", "seed": "4"}
 #: Long enough on one CPU thread to be seen running, then cancelled.
@@ -36,28 +36,6 @@ def cluster_client(ray_cluster: str, tmp_path_factory):
         yield client
 
 
-def submit(client: TestClient, photo: Path, fields: dict[str, str]) -> dict:
-    response = client.post(
-        "/api/jobs", files={"image": ("cat.png", photo.read_bytes(), "image/png")}, data=fields
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def wait_for(client: TestClient, job_id: str, done, timeout: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if done(job):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} never got there: {job}")
-
-
-def finished(job: dict) -> bool:
-    return job["status"] in FINISHED
-
-
 def test_the_web_app_runs_on_one_actor_per_node(cluster_client: TestClient) -> None:
     workers = cluster_client.app.state.workers
     assert workers.count == 2 and len(workers.cluster.actors) == 2
@@ -66,7 +44,7 @@ def test_the_web_app_runs_on_one_actor_per_node(cluster_client: TestClient) -> N
 def test_a_job_on_the_cluster_dreams_what_this_process_dreams(
     cluster_client: TestClient, chelsea_path: Path, tmp_path: Path
 ) -> None:
-    job = submit(cluster_client, chelsea_path, QUICK)
+    job = submit(cluster_client, chelsea_path.read_bytes(), **QUICK)
     done = wait_for(cluster_client, job["id"], finished)
     assert done["status"] == "done" and done["progress"] == 1.0 and done["preview_url"]
     result = tmp_path / "web.png"
@@ -87,7 +65,7 @@ def test_a_job_on_the_cluster_dreams_what_this_process_dreams(
 def test_progress_and_previews_come_back_and_cancel_stops_the_job_on_the_cluster(
     cluster_client: TestClient, chelsea_path: Path
 ) -> None:
-    job = submit(cluster_client, chelsea_path, SLOW)
+    job = submit(cluster_client, chelsea_path.read_bytes(), **SLOW)
     running = wait_for(cluster_client, job["id"], lambda j: j["status"] == "running" and j["preview_url"])
     assert 0 < running["progress"] < 0.67 and running["stage"].startswith("octave ")
     preview = Image.open(io.BytesIO(cluster_client.get(running["preview_url"]).content))
@@ -95,7 +73,7 @@ def test_progress_and_previews_come_back_and_cancel_stops_the_job_on_the_cluster
     assert cluster_client.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
     stopped = wait_for(cluster_client, job["id"], finished, timeout=30)
     assert stopped["status"] == "cancelled" and stopped["result_url"] is None
-    again = submit(cluster_client, chelsea_path, QUICK)  # the actor goes on serving
+    again = submit(cluster_client, chelsea_path.read_bytes(), **QUICK)  # the actor goes on serving
     assert wait_for(cluster_client, again["id"], finished)["status"] == "done"
 
 
@@ -112,13 +90,13 @@ def test_a_job_whose_worker_dies_runs_again_and_finishes(
 ) -> None:
     workers = cluster_client.app.state.workers
     retried = workers.retried
-    job = submit(cluster_client, chelsea_path, MEDIUM)
+    job = submit(cluster_client, chelsea_path.read_bytes(), **MEDIUM)
     wait_for(cluster_client, job["id"], lambda j: j["status"] == "running" and j["progress"] > 0)
     kill_all_workers(cluster_client)
     done = wait_for(cluster_client, job["id"], finished)
     assert done["status"] == "done" and workers.retried == retried + 1
     for _ in range(3):  # the idle thread's dead actor costs its next job a retry, never the job
-        fresh = submit(cluster_client, chelsea_path, QUICK)
+        fresh = submit(cluster_client, chelsea_path.read_bytes(), **QUICK)
         assert wait_for(cluster_client, fresh["id"], finished)["status"] == "done"
 
 
@@ -126,7 +104,7 @@ def test_a_job_that_loses_its_worker_twice_fails_with_a_message(
     cluster_client: TestClient, chelsea_path: Path
 ) -> None:
     workers = cluster_client.app.state.workers
-    job = submit(cluster_client, chelsea_path, SLOW)
+    job = submit(cluster_client, chelsea_path.read_bytes(), **SLOW)
     wait_for(cluster_client, job["id"], lambda j: j["status"] == "running" and j["progress"] > 0)
     retried = workers.retried
     kill_all_workers(cluster_client)
