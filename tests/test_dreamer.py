@@ -208,9 +208,9 @@ def test_guide_and_mask_are_read_within_the_tasks_pixel_limit(
     limits = []
 
     def spy(real):
-        def load(path, max_pixels):
+        def load(path, max_pixels, *reduced_to):
             limits.append(max_pixels)
-            return real(path, max_pixels)
+            return real(path, max_pixels, *reduced_to)
 
         return load
 

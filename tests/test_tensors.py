@@ -117,6 +117,7 @@ def test_resize_ignores_colour_hidden_under_transparency():
     assert visible.any() and not visible.all()
     assert resized.rgb[visible][:, 0].max() < 0.02  # no red fringe on the blue edge
     assert resized.rgb[visible][:, 2].min() > 0.98
+    assert rgb[0, 0, 0] == 1.0 and rgb[0, 7, 2] == 1.0  # the picture resized is left as it was
 
 
 def test_resize_planes_keeps_each_channel():

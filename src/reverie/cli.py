@@ -498,9 +498,28 @@ class batch_reporter(Reporter):
 )
 @RAY_OPTION
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
-@click.option("--max-upload-mb", type=click.IntRange(1, 2048), default=25, show_default=True)
+@click.option(
+    "--max-upload-mb",
+    type=click.IntRange(1, 2048),
+    default=25,
+    show_default=True,
+    help="Largest upload (photo, guide and mask, or video, together), MB.",
+)
 @click.option(
     "--max-pixels", type=click.IntRange(1), default=40_000_000, show_default=True, help="Largest upload, px."
+)
+@click.option(
+    "--max-frames", type=click.IntRange(1), default=1800, show_default=True, help="Longest video, frames."
+)
+@click.option(
+    "--token",
+    help="Access token every visitor and script must give (default: a new one for each start when "
+    "--host is not loopback; none on loopback).",
+)
+@click.option(
+    "--no-token",
+    is_flag=True,
+    help="Serve other machines without a token: anyone who can reach it can use it.",
 )
 def serve(
     host: str,
@@ -511,27 +530,49 @@ def serve(
     device: str,
     max_upload_mb: int,
     max_pixels: int,
+    max_frames: int,
+    token: str | None,
+    no_token: bool,
 ) -> None:
     """Start the web app: upload photos, follow progress, download dreams (Ctrl-C stops it)."""
+    import secrets
+
     from reverie.web import WebConfig, allowed_hosts, default_data_dir, is_loopback
     from reverie.web import serve as run_server
 
+    if token is not None and no_token:
+        raise click.UsageError("--token and --no-token contradict each other; give one")
+    if token is not None and (
+        len(token) < 8 or not token.isascii() or not token.isprintable() or " " in token
+    ):
+        raise click.UsageError("--token must be at least 8 printable characters without spaces")
     resolve_device(device)
     folder = Path(data_dir).expanduser() if data_dir else default_data_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise click.ClickException(f"cannot use data folder {folder}: {one_line(error)}") from None
-    if not is_loopback(host):
-        click.echo(f"reverie: warning: listening on {host}: anyone who can reach it can use it", err=True)
+    if no_token and not is_loopback(host):
+        click.echo(
+            f"reverie: warning: --no-token on {host}: anyone who can reach this machine can use the server "
+            "and see its jobs",
+            err=True,
+        )
+    elif token is None and not no_token and not is_loopback(host):
+        token = secrets.token_urlsafe(24)
     if ray_address is not None:
         import_ray()
     config = WebConfig(
-        folder, device, workers, max_upload_mb * 1024 * 1024, max_pixels, allowed_hosts(host), ray_address
-    )
+        folder, device, workers, max_upload_mb * 1024 * 1024, max_pixels, allowed_hosts(host), ray_address,
+        token=token or "", max_frames=max_frames,
+    )  # fmt: skip
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"Reverie is at http://{shown}:{port}/ (API docs at /docs; data in {folder})")
-    run_server(config, host, port)
+    address = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+
+    def announce() -> None:
+        click.echo(f"Reverie is at {address} (API docs at /docs; data in {folder})")
+
+    run_server(config, host, port, announce, lambda text: click.echo(f"reverie: warning: {text}", err=True))
 
 
 @cli.command()

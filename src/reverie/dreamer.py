@@ -24,7 +24,7 @@ from reverie.objectives import Objective, parse_layer_spec
 from reverie.render import ProgressCallback, render
 from reverie.settings import DreamSettings
 from reverie.tasks import DreamResult, DreamTask, Source, Task
-from reverie.tensors import fit_around, fit_within, from_tensor, resize_picture, to_tensor, working_picture
+from reverie.tensors import fit_around, from_tensor, resize_picture, to_tensor, working_picture
 from reverie.weights import find_weights
 
 PathLike = str | os.PathLike[str]
@@ -126,8 +126,8 @@ class Dreamer:
         self, path: PathLike, layers: list[str], max_pixels: int = DEFAULT_MAX_PIXELS
     ) -> dict[str, torch.Tensor]:
         """The guide image's activations at ``layers``, (channels, positions), at up to 512 px."""
-        guide = load_image(path, max_pixels)
-        size = fit_around(fit_within(guide.size, GUIDE_MAX_SIDE), self.model.min_side)
+        guide = load_image(path, max_pixels, GUIDE_MAX_SIDE)
+        size = fit_around(guide.size, self.model.min_side)
         tensor = to_tensor(resize_picture(guide, size).rgb).to(self.device)
         found = self.model(tensor, layers)
         return {name: found[name][0].flatten(1) for name in layers}

@@ -277,13 +277,13 @@ def source_size(source: Path | Picture | NoiseCanvas, max_pixels: int) -> tuple[
     return probe_image(source, max_pixels)
 
 
-def load_source(source: Path | Picture | NoiseCanvas, max_pixels: int) -> Picture:
-    """The picture a checked source stands for."""
+def load_source(source: Path | Picture | NoiseCanvas, max_pixels: int, max_side: int = 0) -> Picture:
+    """The picture a checked source stands for; a file is reduced to ``max_side`` as it loads."""
     if isinstance(source, NoiseCanvas):
         return source.picture()
     if isinstance(source, Picture):
         return source
-    return load_image(source, max_pixels)
+    return load_image(source, max_pixels, max_side)
 
 
 # ----------------------------------------------------------------------------------------- dream
@@ -306,7 +306,7 @@ class DreamTask(Task):
         """Load, dream and (with an output) save; returns the picture and the settings used."""
         task = self.ready()
         prepared = task.prepare(dreamer)
-        picture = prepared.dream(load_source(task.source, task.max_pixels), progress)
+        picture = prepared.dream(load_source(task.source, task.max_pixels, task.settings.max_side), progress)
         if task.output is not None:
             save_image(task.output, picture, recipe(task.settings), protect=task.protected())
         return DreamResult(picture, task.settings)
@@ -345,7 +345,9 @@ class SheetTask(Task):
     def run(self, dreamer: Dreamer, progress: ProgressCallback | None = None) -> DreamResult:
         """Dream every panel, lay them out and (with an output) save the sheet."""
         task = self.ready()
-        photo = working_picture(load_source(task.source, task.max_pixels), task.settings.max_side)
+        photo = working_picture(
+            load_source(task.source, task.max_pixels, task.settings.max_side), task.settings.max_side
+        )
         panels = [("photo", photo.rgb)]
         for term in task.terms:
             prepared = task.prepare(dreamer, task.settings.with_changes(layers=term))
@@ -393,7 +395,8 @@ class ZoomTask(Task):
         """The frames as float RGB (H, W, 3) in [0, 1], one at a time."""
         task = self.ready()
         prepared = task.prepare(dreamer)
-        yield from zoom_sequence(prepared, load_source(task.source, task.max_pixels), task.motion, on_frame)
+        picture = load_source(task.source, task.max_pixels, task.settings.max_side)
+        yield from zoom_sequence(prepared, picture, task.motion, on_frame)
 
     def run(self, dreamer: Dreamer, progress: FrameCallback | None = None) -> AnimationResult:
         """Write the animation; it appears only when every frame is done."""

@@ -8,25 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from PIL import Image
 
-from reverie.io.images import Picture
-
-
-def fit_within(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
-    """(width, height) scaled down, never up, so the long side is at most ``max_side`` pixels.
-
-    Keeps the aspect ratio (each side rounded, at least 1 px); None or 0 means no limit.
-    """
-    width, height = size
-    if not max_side:
-        return width, height
-    if max_side < 0:
-        raise ValueError(f"maximum side must be positive, got {max_side}")
-    long_side = max(width, height)
-    if long_side <= max_side:
-        return width, height
-    return max(1, round(width * max_side / long_side)), max(1, round(height * max_side / long_side))
+from reverie.io.images import Picture, fit_within, resize_plane, resized_colour
 
 
 def fit_around(size: tuple[int, int], min_side: int) -> tuple[int, int]:
@@ -59,27 +42,13 @@ def resize_picture(picture: Picture, size: tuple[int, int]) -> Picture:
         raise ValueError(f"resize size must be at least 1x1 pixels, got {width}x{height}")
     if size == picture.size:
         return picture
-    if picture.alpha is None:
-        rgb = resize_planes(picture.rgb, size)
-        return Picture(rgb=np.clip(rgb, 0.0, 1.0), alpha=None, source=picture.source)
-    alpha = np.clip(resize_planes(picture.alpha[:, :, None], size)[:, :, 0], 0.0, 1.0)
-    premultiplied = resize_planes(picture.rgb * picture.alpha[:, :, None], size)
-    straight = resize_planes(picture.rgb, size)
-    covered = alpha > 1.0 / 512.0
-    safe_alpha = np.where(covered, alpha, 1.0)[:, :, None]
-    rgb = np.where(covered[:, :, None], premultiplied / safe_alpha, straight)
-    return Picture(rgb=np.clip(rgb, 0.0, 1.0).astype(np.float32), alpha=alpha, source=picture.source)
+    rgb, alpha = resized_colour(lambda index: picture.rgb[:, :, index].copy(), picture.alpha, size)
+    return Picture(rgb=rgb, alpha=alpha, source=picture.source)
 
 
 def resize_planes(planes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(H, W, C) float planes resized to (width, height), one channel at a time."""
     return np.stack([resize_plane(planes[:, :, c], size) for c in range(planes.shape[2])], axis=2)
-
-
-def resize_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """One (H, W) plane resized with Lanczos in Pillow's 32-bit float mode (no 8-bit rounding)."""
-    image = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32))
-    return np.asarray(image.resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
 
 
 def to_tensor(rgb: np.ndarray, share: bool = False) -> torch.Tensor:

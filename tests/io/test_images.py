@@ -168,6 +168,57 @@ def test_exif_orientation_is_applied(tmp_path):
     assert left[:, 2].min() > 0.8 and left[:, 0].max() < 0.2
 
 
+def reduced_cases(tmp_path: Path, chelsea: Image.Image) -> dict[str, Path]:
+    """One file per way load_image turns pixels into floats: 8-bit colour, alpha, palette with
+    transparency, 16-bit grey, and an EXIF-rotated JPEG."""
+    names = ("rgb", "alpha", "palette", "grey16")
+    cases = {name: tmp_path / f"{name}.png" for name in names}
+    chelsea.save(cases["rgb"])
+    rgba = chelsea.convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize(chelsea.size))
+    rgba.save(cases["alpha"])
+    chelsea.quantize(64).save(cases["palette"], transparency=0)
+    grey = (np.asarray(chelsea.convert("L"), np.uint16) * 257).astype(np.uint16)
+    Image.fromarray(grey).save(cases["grey16"])
+    cases["rotated"] = rotated_jpeg(tmp_path / "rotated.jpg")
+    return cases
+
+
+def test_a_reduced_load_is_the_working_picture_of_the_full_one(tmp_path, chelsea):
+    """Loading with max_side gives exactly the pixels of reducing the full-size picture, so a dream
+    from a file equals a dream from the same picture held in memory."""
+    from reverie.tensors import working_picture
+
+    for name, path in reduced_cases(tmp_path, chelsea).items():
+        full = load_image(path)
+        reduced = load_image(path, max_side=31)
+        expected = working_picture(full, 31)
+        assert reduced.size == expected.size and max(reduced.size) == 31, name
+        assert np.array_equal(reduced.rgb, expected.rgb), name
+        assert (reduced.alpha is None) == (expected.alpha is None), name
+        if expected.alpha is not None:
+            assert np.array_equal(reduced.alpha, expected.alpha), name
+        assert load_image(path, max_side=5000).size == full.size, name  # never enlarged
+
+
+def test_a_reduced_load_never_holds_the_picture_as_full_size_floats(tmp_path):
+    """A 12-megapixel photo reduced as it loads: numpy's peak is about two full-size float planes
+    (one being resized, one a copy Pillow makes), not the 3 or 4 planes of float RGB(A)."""
+    import tracemalloc
+
+    noise = np.random.default_rng(0).integers(0, 255, (3000, 4000, 3), np.uint8)
+    Image.fromarray(noise).save(path := tmp_path / "big.png", compress_level=1)
+    plane = 3000 * 4000 * 4
+    tracemalloc.start()
+    try:
+        picture = load_image(path, max_side=512)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert picture.size == (512, 384)
+    assert peak < 2.2 * plane, peak / plane
+
+
 # ------------------------------------------------------------------------------------ colour modes
 
 

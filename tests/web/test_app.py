@@ -37,7 +37,7 @@ def client(data_dir: Path):
 
 def test_a_job_runs_and_its_dream_downloads(client: TestClient, chelsea_path: Path) -> None:
     job = submit(client, png_bytes(chelsea_path), **QUICK, seed="3", strength="0.02")
-    assert job["status"] == "queued" and (job["width"], job["height"]) == (451, 300)
+    assert job["status"] == "queued" and (job["width"], job["height"]) == (128, 85)  # the result's size
     assert job["settings"]["layers"] == "blocks.8,blocks.11"  # the preset, resolved at submit
     done = wait_for(client, job["id"], finished)
     assert done["status"] == "done" and done["progress"] == 1.0 and done["result_url"]
@@ -48,7 +48,8 @@ def test_a_job_runs_and_its_dream_downloads(client: TestClient, chelsea_path: Pa
     assert result.size == (128, 85)
     original = np.asarray(Image.open(chelsea_path).convert("RGB").resize((128, 85)), np.float32) / 255
     assert np.abs(np.asarray(result.convert("RGB"), np.float32) / 255 - original).mean() > 0.01
-    saved = Path(client.app.state.store.result_path(job["id"]))
+    store = client.app.state.store
+    saved = store.path(store.get(job["id"]), "result")
     assert read_settings(saved).seed == 3 and read_settings(saved).step_size == 0.02
     assert client.get(done["preview_url"]).headers["content-type"] == "image/jpeg"
     assert client.get(done["source_url"]).status_code == 200

@@ -1,49 +1,63 @@
 """The web app: one page and an HTTP API (documented at ``/docs``, schema at ``/openapi.json``).
 
-A form becomes a :class:`reverie.tasks.DreamTask` that is checked here, queued in the job store and
-run by a worker (:mod:`reverie.web.worker`), exactly as the CLI runs it; this module only reads
-requests, stores uploads and reports jobs.
+A form becomes a task (:mod:`reverie.tasks`: a dream, a zoom or a video) that is checked here,
+queued in the job store and run by a worker (:mod:`reverie.web.worker`), exactly as the CLI runs
+it; this module only reads requests, stores uploads (:mod:`reverie.web.uploads`) and reports jobs.
+Every request first passes :class:`reverie.web.guard.RequestGuard`.
 """
 
 from __future__ import annotations
 
-import os
+import logging
+import secrets
+import shutil
 import sqlite3
 import sys
-import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, Any
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
-from starlette.datastructures import Headers
 
+from reverie.classify import imagenet_class_names
 from reverie.cluster import ray_engine
-from reverie.errors import PixelLimitError, ReverieError, SettingsError, WeightsNotFoundError, one_line
-from reverie.io.images import load_image, save_image
+from reverie.errors import ReverieError, SettingsError, WeightsNotFoundError, one_line
+from reverie.io.images import save_image
 from reverie.models import DEFAULT_MODEL, get_spec, list_models
-from reverie.settings import DreamSettings
-from reverie.tasks import DreamTask, check_engine
+from reverie.settings import DreamSettings, VideoSettings, ZoomSettings
+from reverie.tasks import check_engine, video_frame_size
 from reverie.version import __version__
-from reverie.web.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore, display_name, new_job_id
-from reverie.web.worker import Workers
-from reverie.weights import weights_available
+from reverie.web.guard import RequestGuard
+from reverie.web.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore, JobStoreError, new_job_id
+from reverie.web.looks import LookThumbnails, look_description
+from reverie.web.messages import for_the_page
+from reverie.web.uploads import Limits, Received, check_picture, check_video, receive
+from reverie.web.worker import Workers, job_task, page_names
 
-#: Largest upload accepted, bytes (``--max-upload-mb``).
+log = logging.getLogger("reverie.web")
+
+#: Largest upload accepted, bytes (``--max-upload-mb``): every file of one request together.
 DEFAULT_MAX_UPLOAD = 25 * 1024 * 1024
 #: Largest picture accepted, width * height (``--max-pixels``): 40 MP covers any phone photo.
 DEFAULT_WEB_MAX_PIXELS = 40_000_000
+#: Longest video accepted, in frames (``--max-frames``): a minute at 30 frames per second.
+DEFAULT_MAX_FRAMES = 1800
 #: Working resolution of web dreams unless the form asks otherwise: quick enough on a CPU.
 DEFAULT_WEB_MAX_SIDE = 768
-CHUNK = 1024 * 1024
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
+#: Result file types, by extension.
+MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".webp": "image/webp", ".mp4": "video/mp4"}
+#: What each kind of job adds to the downloaded file's name.
+DOWNLOAD_WORDS = {"dream": "dream", "zoom": "zoom", "video": "dreamed"}
+SWAGGER_ASSETS = "/docs-assets"
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,7 @@ class WebConfig:
     device: str = "auto"
     #: Jobs dreamed at once; None: one here, the cluster's size on Ray.
     workers: int | None = None
+    #: Largest request body (all its files together), bytes.
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
     max_pixels: int = DEFAULT_WEB_MAX_PIXELS
     #: Host names the app answers to; ("*",) for any. The loopback default stops DNS rebinding:
@@ -61,12 +76,19 @@ class WebConfig:
     allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES
     #: Run jobs on Ray actors: "local" starts a Ray instance here, else a cluster's address.
     ray_address: str | None = None
+    #: The access token every request must carry; empty: none (loopback servers by default).
+    token: str = ""
+    #: Uploads decoded at once; others wait their turn, so memory stays bounded.
+    decodes: int = 2
+    max_frames: int = DEFAULT_MAX_FRAMES
 
 
 class JobView(BaseModel):
-    """A job as the API shows it. URLs are null until the file exists."""
+    """A job as the API shows it. URLs are null until the file exists; ``width`` and ``height`` are
+    the result's size."""
 
     id: str
+    kind: str
     status: str
     name: str
     width: int
@@ -78,9 +100,26 @@ class JobView(BaseModel):
     started: float | None
     finished: float | None
     settings: dict[str, Any]
+    options: dict[str, Any]
+    has_guide: bool
+    has_mask: bool
     preview_url: str | None
     result_url: str | None
+    result_type: str
     source_url: str
+
+
+class LookView(BaseModel):
+    name: str
+    layers: str
+    description: str
+    thumbnail_url: str
+
+
+class LayerView(BaseModel):
+    name: str
+    channels: int
+    hint: str
 
 
 class ModelView(BaseModel):
@@ -89,33 +128,60 @@ class ModelView(BaseModel):
     presets: dict[str, str]
     default_preset: str
     layers: list[str]
+    looks: list[LookView]
+    catalogue: list[LayerView]
 
 
-def job_view(job: Job) -> JobView:
+class ServerView(BaseModel):
+    version: str
+    kinds: list[str]
+    max_upload_mb: int
+    max_pixels: int
+    max_frames: int
+
+
+class ImageNetClass(BaseModel):
+    index: int
+    name: str
+
+
+def job_view(job: Job, store: JobStore) -> JobView:
     base = f"/api/jobs/{job.id}"
-    data = job.as_dict()
+    suffix = store.path(job, "result").suffix
     return JobView(
-        **{key: data[key] for key in JobView.model_fields if key in data},
+        **{key: getattr(job, key) for key in JobView.model_fields if hasattr(job, key) and key != "settings"},
+        settings=job.as_dict()["settings"],
+        has_guide="guide" in job.files,
+        has_mask="mask" in job.files,
         preview_url=f"{base}/preview?v={job.progress:.3f}" if job.has_preview else None,
         result_url=f"{base}/result" if job.status == "done" else None,
+        result_type=MEDIA_TYPES.get(suffix, "application/octet-stream"),
         source_url=f"{base}/source",
     )
 
 
-def create_app(config: WebConfig) -> FastAPI:
-    """The FastAPI application; its lifespan starts and stops the workers."""
+def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) -> FastAPI:
+    """The FastAPI application; its lifespan starts and stops the workers, then calls ``on_ready``."""
     try:
         store = JobStore(config.data_dir)
+    except JobStoreError:
+        raise
     except (OSError, sqlite3.Error) as error:
-        raise SettingsError(f"cannot use data folder {config.data_dir}: {error}") from None
+        raise SettingsError(f"cannot use data folder {config.data_dir}: {one_line(error)}") from None
     cluster = None
     if config.ray_address is not None:
         cluster = ray_engine(config.ray_address, config.workers, retries=1, device=config.device)
     workers = Workers(store, config.device, config.workers or 1, config.max_pixels, cluster)
+    looks = LookThumbnails(config.data_dir / "looks", config.device)
+    decodes = threading.BoundedSemaphore(config.decodes)
+    limits = Limits(config.max_upload_bytes, config.max_pixels, config.max_frames)
+    kinds = ["dream"] if cluster is not None else ["dream", "zoom", "video"]
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         workers.start()
+        if on_ready is not None:
+            on_ready()
         try:
             yield
         finally:
@@ -126,61 +192,170 @@ def create_app(config: WebConfig) -> FastAPI:
     app = FastAPI(
         title="Reverie",
         version=__version__,
-        description="DeepDream in the browser: submit a photo as a job, follow it, download the dream.",
+        description="DeepDream in the browser: submit a photo or a video as a job, follow it, download "
+        "the dream. Scripts on other machines send the server's token as `Authorization: Bearer TOKEN`.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.store, app.state.workers, app.state.config = store, workers, config
-    app.add_middleware(RequestGuard, config=config)
+    app.add_middleware(
+        RequestGuard,
+        allowed_hosts=config.allowed_hosts,
+        token=config.token,
+        max_body_bytes=config.max_upload_bytes,
+    )
     app.mount("/static", StaticFiles(directory=str(files("reverie.web") / "static")), name="static")
+    mount_api_docs(app)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
         return (files("reverie.web") / "static" / "index.html").read_text(encoding="utf-8")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(str(files("reverie.web") / "static" / "favicon.svg"), media_type="image/svg+xml")
+
+    @app.get("/api/server", response_model=ServerView, summary="What this server accepts")
+    def server() -> ServerView:
+        return ServerView(
+            version=__version__, kinds=kinds, max_upload_mb=config.max_upload_bytes // (1024 * 1024),
+            max_pixels=config.max_pixels, max_frames=config.max_frames,
+        )  # fmt: skip
+
     @app.get("/api/models", response_model=list[ModelView], summary="Models whose weights are installed")
     def models() -> list[ModelView]:
-        return [model_view(name) for name in list_models() if weights_available(get_spec(name))]
+        return [model_view(name) for name in installed_models()]
+
+    @app.get("/api/classes", response_model=list[ImageNetClass], summary="ImageNet class names, by index")
+    def classes() -> list[ImageNetClass]:
+        return [ImageNetClass(index=i, name=name) for i, name in enumerate(imagenet_class_names())]
+
+    @app.get("/api/looks/{model}/{preset}.jpg", summary="A look dreamed on the sample photo (cached)")
+    def look(model: str, preset: str) -> FileResponse:
+        if model not in installed_models() or preset not in get_spec(model).presets:
+            raise HTTPException(404, f"no look {preset!r} for model {model!r}")
+        headers = {"Cache-Control": "max-age=86400"}
+        return FileResponse(looks.path(model, preset), media_type="image/jpeg", headers=headers)
 
     @app.post(
-        "/api/jobs", response_model=JobView, status_code=201, summary="Upload a photo and queue a dream"
+        "/api/jobs", response_model=JobView, status_code=201, summary="Upload a photo or video, queue a job"
     )
     def submit(
-        image: Annotated[UploadFile, File(description="The photo: JPEG, PNG, WebP, TIFF, BMP or GIF")],
+        image: Annotated[UploadFile | None, File(description="The photo (dream and zoom jobs)")] = None,
+        video: Annotated[UploadFile | None, File(description="The clip (video jobs)")] = None,
+        guide: Annotated[UploadFile | None, File(description="A guide image: borrow its motifs")] = None,
+        mask: Annotated[UploadFile | None, File(description="Dream only where this image is white")] = None,
+        kind: Annotated[Literal["dream", "zoom", "video"], Form()] = "dream",
         model: Annotated[str, Form()] = DEFAULT_MODEL,
         preset: Annotated[str, Form()] = "",
-        layers: Annotated[str, Form()] = "",
+        layers: Annotated[str, Form(description="Layer terms; empty: the look's layers")] = "",
         steps: Annotated[int, Form(ge=1, le=200)] = 10,
         octaves: Annotated[int, Form(ge=1, le=10)] = 4,
         strength: Annotated[float, Form(description="Step size per step, in (0, 1]")] = 0.01,
-        seed: Annotated[int, Form()] = 0,
+        seed: Annotated[int, Form(ge=0)] = 0,
         max_side: Annotated[
             int, Form(ge=64, le=4096, description="Working resolution")
         ] = DEFAULT_WEB_MAX_SIDE,
+        keep_colors: Annotated[bool, Form(description="Keep the photo's colours")] = False,
+        frames: Annotated[int, Form(ge=1, le=1000, description="Zoom: frames")] = 30,
+        zoom: Annotated[float, Form(description="Zoom: percent per frame")] = 2.0,
+        rotate: Annotated[float, Form(description="Zoom: degrees per frame")] = 0.0,
+        fps: Annotated[float, Form(description="Zoom: frames per second")] = 12.0,
+        format: Annotated[Literal["mp4", "gif", "webp"], Form(description="Zoom: file type")] = "mp4",
+        stabilise: Annotated[bool, Form(description="Zoom: hold colours to the first frame")] = True,
+        blend: Annotated[float, Form(description="Video: share of the last frame's dream carried on")] = 0.5,
+        flow: Annotated[bool, Form(description="Video: move the carried dream with the motion")] = True,
     ) -> JobView:
+        if kind not in kinds:
+            raise HTTPException(400, "this server dreams photos only (its jobs run on a Ray cluster)")
         settings = DreamSettings(
             model=model, preset=preset, layers=layers, steps=steps, octaves=octaves,
-            step_size=strength, seed=seed, max_side=max_side,
+            step_size=strength, seed=seed, max_side=max_side, keep_colors=keep_colors,
         )  # fmt: skip
-        check_form(settings, config)
+        options: dict[str, Any] = {}
+        if kind == "zoom":
+            options["motion"] = ZoomSettings(frames, zoom, rotate, fps, stabilise).to_dict()
+        if kind == "video":
+            options["coherence"] = VideoSettings(blend, flow).to_dict()
+        if guide is None:
+            check_form(settings, config)  # a typo costs no decoding
+        source = video if kind == "video" else image
+        if source is None:
+            raise HTTPException(400, f"choose a {'video' if kind == 'video' else 'photo'} to dream")
         job_id = new_job_id()
-        upload = store.upload_path(job_id)
-        size = store_upload(image, upload, config)
+        received: list[Received] = []
         try:
-            task = checked_task(upload, store.result_path(job_id), settings, config)
+            files_of_job, size = store_files(job_id, kind, settings, source, guide, mask, received)
+            job = draft_job(job_id, kind, settings, options, files_of_job, source.filename, size, format)
+            checked = checked_job(job)
+            store.add(checked)
         except BaseException:
-            upload.unlink(missing_ok=True)
+            for upload in received:
+                upload.discard()
+            store.new_path(job_id, "picture", ".png").unlink(missing_ok=True)
             raise
-        job = store.add(job_id, task.settings, image.filename or "", size)
         workers.wake.set()
-        return job_view(job)
+        return job_view(store.get(job_id) or checked, store)
+
+    def store_files(
+        job_id: str,
+        kind: str,
+        settings: DreamSettings,
+        source: UploadFile,
+        guide: UploadFile | None,
+        mask: UploadFile | None,
+        received: list[Received],
+    ) -> tuple[dict[str, str], tuple[int, int]]:
+        """Receive, check and store a job's uploads; their names, and the picture's working size."""
+        uploads = store.folder / "uploads"
+        names: dict[str, str] = {}
+        role = "video" if kind == "video" else "photo"
+        received.append(receive(source, uploads, role, limits))
+        if kind == "video":
+            picture, suffix = check_video(received[-1], limits, settings.max_side, decodes)
+        else:
+            picture, suffix = check_picture(received[-1], limits, settings.max_side, decodes)
+        names["source"] = received[-1].store(store.new_path(job_id, "source", suffix)).name
+        picture_path = store.new_path(job_id, "picture", ".png")
+        save_image(picture_path, picture)
+        names["picture"] = picture_path.name
+        for extra, upload, side in (("guide", guide, 512), ("mask", mask, settings.max_side)):
+            if upload is not None:
+                received.append(receive(upload, uploads, extra, limits))
+                _, extra_suffix = check_picture(received[-1], limits, side, decodes)
+                names[extra] = received[-1].store(store.new_path(job_id, extra, extra_suffix)).name
+        return names, picture.size
+
+    def checked_job(job: Job) -> Job:
+        """The job with its task checked as the CLI checks it (settings, layers, the stored files)
+        and its settings resolved (the look's layers), or an HTTP error for the page."""
+        try:
+            task = job_task(store, job, config.device, config.max_pixels).check()
+        except WeightsNotFoundError:
+            raise HTTPException(
+                400, f"model {job.settings.model} has no weights installed on this server"
+            ) from None
+        except ReverieError as error:
+            raise HTTPException(400, for_the_page(error, store.folder, page_names(store, job))) from None
+        return replace(job, settings=task.settings.with_changes(guide="", mask=""))
 
     @app.get("/api/jobs", response_model=list[JobView], summary="Recent jobs, newest first")
     def recent(limit: int = 50) -> list[JobView]:
-        return [job_view(job) for job in store.recent(max(1, min(limit, 500)))]
+        return [job_view(job, store) for job in store.recent(max(1, min(limit, 500)))]
 
     @app.get("/api/jobs/{job_id}", response_model=JobView, summary="One job's state and progress")
     def get_job(job_id: str) -> JobView:
-        return job_view(existing_job(store, job_id))
+        return job_view(existing_job(store, job_id), store)
+
+    @app.delete("/api/jobs/{job_id}", status_code=204, summary="Delete a job that is not running")
+    def delete(job_id: str) -> Response:
+        job = existing_job(store, job_id)
+        if job.status == QUEUED:
+            store.cancel_if_queued(job_id)
+        if not store.delete(job_id):
+            raise HTTPException(409, "the job is running; cancel it first")
+        return Response(status_code=204)
 
     @app.post("/api/jobs/{job_id}/cancel", response_model=JobView, summary="Cancel a queued or running job")
     def cancel(job_id: str) -> JobView:
@@ -189,7 +364,7 @@ def create_app(config: WebConfig) -> FastAPI:
             workers.cancel(job_id)  # running, or claimed by a worker since it was read
         elif job.status != QUEUED:
             raise HTTPException(409, f"job is {job.status}; only queued or running jobs can be cancelled")
-        return job_view(existing_job(store, job_id))
+        return job_view(existing_job(store, job_id), store)
 
     @app.post("/api/jobs/{job_id}/retry", response_model=JobView, summary="Queue a stopped job again")
     def retry(job_id: str) -> JobView:
@@ -198,80 +373,135 @@ def create_app(config: WebConfig) -> FastAPI:
         if job.status not in FINISHED or job.status == "done" or not store.requeue(job_id):
             raise HTTPException(409, f"job is {job.status}; only failed, cancelled or interrupted jobs retry")
         workers.wake.set()
-        return job_view(existing_job(store, job_id))
+        return job_view(existing_job(store, job_id), store)
 
-    @app.get("/api/jobs/{job_id}/result", summary="The dreamed PNG (a download)")
+    @app.post(
+        "/api/jobs/{job_id}/again",
+        response_model=JobView,
+        status_code=201,
+        summary="Dream the same upload with the same settings and a new seed",
+    )
+    def again(job_id: str, seed: Annotated[int | None, Form(ge=0, lt=2**31)] = None) -> JobView:
+        job = existing_job(store, job_id)
+        fresh_id = new_job_id()
+        copied = {}
+        for role in job.files or {}:
+            if role in ("result", "preview"):
+                continue
+            source = store.path(job, role)
+            target = store.new_path(fresh_id, role, source.suffix)
+            shutil.copyfile(source, target)
+            copied[role] = target.name
+        new_seed = secrets.randbelow(2**31) if seed is None else seed
+        settings = job.settings.with_changes(seed=new_seed)
+        suffix = store.path(job, "result").suffix
+        fresh = draft_job(
+            fresh_id, job.kind, settings, job.options, copied, job.name, (job.width, job.height), suffix[1:]
+        )
+        store.add(checked_job(fresh))
+        workers.wake.set()
+        return job_view(existing_job(store, fresh_id), store)
+
+    @app.get("/api/jobs/{job_id}/result", summary="The result (a download named after the upload)")
     def result(job_id: str) -> FileResponse:
         job = existing_job(store, job_id)
-        path = store.result_path(job.id)
+        path = store.path(job, "result")
         if job.status != "done" or not path.exists():
             raise HTTPException(404, f"job {job_id} has no result (it is {job.status})")
         stem = Path(job.name).stem or "photo"
-        return FileResponse(path, media_type="image/png", filename=f"{stem}-dream.png")
+        filename = f"{stem}-{DOWNLOAD_WORDS.get(job.kind, 'dream')}{path.suffix}"
+        return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix), filename=filename)
 
     @app.get("/api/jobs/{job_id}/preview", summary="The picture after the last finished octave (JPEG)")
     def preview(job_id: str) -> FileResponse:
-        return job_file(existing_job(store, job_id), store.preview_path(job_id), "image/jpeg")
+        job = existing_job(store, job_id)
+        return job_file(job, store.path(job, "preview"), "image/jpeg")
 
-    @app.get("/api/jobs/{job_id}/source", summary="The uploaded photo as stored (PNG)")
-    def source(job_id: str) -> FileResponse:
-        return job_file(existing_job(store, job_id), store.upload_path(job_id), "image/png")
+    @app.get(
+        "/api/jobs/{job_id}/source", summary="The photo (a video's first frame) at the working size, PNG"
+    )
+    def source_picture(job_id: str) -> FileResponse:
+        job = existing_job(store, job_id)
+        return job_file(job, store.path(job, "picture"), "image/png")
 
     @app.exception_handler(ReverieError)
     async def reverie_error(_request: Request, error: ReverieError) -> Any:
-        return JSONResponse({"detail": one_line(error)}, status_code=400)
+        return JSONResponse({"detail": for_the_page(error, store.folder)}, status_code=400)
+
+    @app.exception_handler(sqlite3.Error)
+    async def store_error(_request: Request, error: sqlite3.Error) -> Any:
+        log.error("the job database failed: %s", one_line(error))
+        detail = f"the server's job database failed ({one_line(error)}); its log says more"
+        return JSONResponse({"detail": detail}, status_code=503)
 
     return app
 
 
-class RequestGuard:
-    """ASGI middleware: answers only to allowed Host names, refuses cross-site POSTs, and refuses
-    an upload whose declared length is over the limit before any of it is read."""
-
-    def __init__(self, app: Any, config: WebConfig) -> None:
-        self.app = app
-        self.config = config
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            problem = self.problem(Headers(scope=scope), scope["method"])
-            if problem is not None:
-                status, message = problem
-                await JSONResponse({"detail": message}, status_code=status)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-    def problem(self, headers: Headers, method: str) -> tuple[int, str] | None:
-        allowed = self.config.allowed_hosts
-        if "*" not in allowed and host_name(headers.get("host", "")) not in allowed:
-            return 400, "unknown host name; open the address reverie serve printed"
-        origin = headers.get("origin")
-        if (
-            method == "POST"
-            and origin
-            and "*" not in allowed
-            and host_name(urlsplit(origin).netloc) not in allowed
-        ):
-            return 403, "requests from other sites are refused"
-        length = headers.get("content-length", "")
-        if method == "POST" and length.isdigit() and int(length) > self.config.max_upload_bytes + CHUNK:
-            return 413, f"the file is larger than {self.config.max_upload_bytes // (1024 * 1024)} MB"
-        return None
+def draft_job(
+    job_id: str,
+    kind: str,
+    settings: DreamSettings,
+    options: dict[str, Any],
+    files_of_job: dict[str, str],
+    name: str | None,
+    size: tuple[int, int],
+    animation_format: str,
+) -> Job:
+    """A job not yet stored: its files named, its result's name chosen by kind (and zoom format)."""
+    suffix = {"dream": ".png", "video": ".mp4"}.get(kind, f".{animation_format}")
+    files_of_job = {**files_of_job, "result": f"{job_id}{suffix}"}
+    if kind == "video":
+        size = video_frame_size(size, settings.max_side)
+    return Job(
+        id=job_id, status=QUEUED, created=0.0, started=None, finished=None, settings=settings,
+        name=name or "", width=size[0], height=size[1], progress=0.0, stage="", error="",
+        has_preview=False, kind=kind, options=options, files=files_of_job,
+    )  # fmt: skip
 
 
-def host_name(host: str) -> str:
-    """The name part of a Host header or URL netloc: ``[::1]:8000`` -> ``[::1]``, ``a:80`` -> ``a``."""
-    if host.startswith("["):
-        return host.split("]", 1)[0] + "]"
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+def mount_api_docs(app: FastAPI) -> None:
+    """``/docs`` with Swagger UI from the installed ``swagger-ui-bundle``, so it works offline."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(SWAGGER_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Reverie: HTTP API",
+            swagger_js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
+            swagger_favicon_url="/favicon.ico",
+        )
+
+
+def installed_models() -> list[str]:
+    return [name for name in list_models() if weights_installed(name)]
+
+
+def weights_installed(name: str) -> bool:
+    from reverie.weights import weights_available
+
+    return weights_available(get_spec(name)) is not None
 
 
 def model_view(name: str) -> ModelView:
     """A model's description for the page, from its registry entry (no network is built)."""
     spec = get_spec(name)
+    looks = [
+        LookView(
+            name=preset,
+            layers=layers,
+            description=look_description(name, preset),
+            thumbnail_url=f"/api/looks/{name}/{preset}.jpg",
+        )
+        for preset, layers in spec.presets.items()
+    ]
     return ModelView(
         name=name, description=spec.description, presets=dict(spec.presets),
-        default_preset=spec.default_preset, layers=spec.layer_names,
+        default_preset=spec.default_preset, layers=spec.layer_names, looks=looks,
+        catalogue=[LayerView(name=i.name, channels=i.channels, hint=i.hint) for i in spec.layers],
     )  # fmt: skip
 
 
@@ -281,45 +511,8 @@ def check_form(settings: DreamSettings, config: WebConfig) -> None:
         check_engine(settings, "", config.device, config.max_pixels)
     except WeightsNotFoundError:
         raise HTTPException(400, f"model {settings.model} has no weights installed on this server") from None
-
-
-def checked_task(upload: Path, result: Path, settings: DreamSettings, config: WebConfig) -> DreamTask:
-    """The job's task, checked as the CLI checks it: settings, the objective against the model's
-    layers, the stored upload and the result path."""
-    task = DreamTask(upload, result, settings=settings, device=config.device, max_pixels=config.max_pixels)
-    return task.check()
-
-
-def store_upload(upload: UploadFile, target: Path, config: WebConfig) -> tuple[int, int]:
-    """Read the upload within the size limit, check it is a real picture, store it as PNG.
-
-    Returns the picture's (width, height). Any problem is an HTTP error with a message for the page.
-    """
-    limit = config.max_upload_bytes
-    descriptor, name = tempfile.mkstemp(prefix=".upload-", dir=target.parent)
-    temporary = Path(name)
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            size = 0
-            while chunk := upload.file.read(CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    raise HTTPException(413, f"the file is larger than {limit // (1024 * 1024)} MB")
-                stream.write(chunk)
-        if size == 0:
-            raise HTTPException(400, "the file is empty")
-        try:
-            picture = load_image(temporary, max_pixels=config.max_pixels)
-        except PixelLimitError:
-            raise HTTPException(400, f"the picture has more than {config.max_pixels:,} pixels") from None
-        except ReverieError as error:
-            message = str(error).replace(str(temporary), repr(display_name(upload.filename)))
-            raise HTTPException(415 if "not an image" in message else 400, message) from None
-        save_image(target, picture)
-        return picture.width, picture.height
-    finally:
-        with suppress(OSError):
-            temporary.unlink()
+    except ReverieError as error:
+        raise HTTPException(400, for_the_page(error, config.data_dir)) from None
 
 
 def existing_job(store: JobStore, job_id: str) -> Job:

@@ -1,25 +1,34 @@
 """Job records of the web app, kept in SQLite in the data folder so restarts lose nothing.
 
-A job is one uploaded photo and the settings to dream it with. Its files live beside the database,
-named by the job's random id only (user file names never reach the file system):
-``uploads/ID.png`` (the upload, decoded and re-encoded), ``previews/ID.jpg`` (the picture after the
-last finished octave) and ``results/ID.png``.
+A job is one uploaded photo (or video) and the settings to dream it with. Its files live beside the
+database, named by the job's random id only (user file names never reach the file system):
+
+- ``uploads/ID.EXT``: the upload as sent (checked, never re-encoded, so the worker dreams exactly
+  the pixels the command line would), ``uploads/ID.guide.EXT`` and ``uploads/ID.mask.EXT`` beside it;
+- ``pictures/ID.png``: the photo (a video's first frame) at the working size, for the page;
+- ``previews/ID.jpg``: the picture after the last finished octave or frame;
+- ``results/ID.png`` (``.mp4``, ``.gif``, ``.webp`` for animations).
 
 Every method opens its own short-lived connection, so the web threads and the worker threads never
-share one; WAL journaling lets readers go on while a worker writes progress.
+share one; WAL journaling lets readers go on while a worker writes progress. The database is checked
+when the store opens: a damaged or truncated one is refused with a message that says what to do,
+never used half-readable.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
+from reverie.errors import ReverieError, one_line
 from reverie.settings import DreamSettings
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED = (
@@ -27,6 +36,18 @@ QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED = (
 )  # fmt: skip
 #: States a job never leaves unless retried.
 FINISHED = frozenset({DONE, FAILED, CANCELLED, INTERRUPTED})
+#: What a job makes: one dreamed photo, a zoom animation, or a dreamed video.
+KINDS = ("dream", "zoom", "video")
+
+#: Folders of the data folder, by the role of the files they hold.
+FOLDERS = {
+    "source": "uploads",
+    "guide": "uploads",
+    "mask": "uploads",
+    "picture": "pictures",
+    "preview": "previews",
+    "result": "results",
+}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -46,11 +67,23 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created);
 """
+#: Columns added after the first release, with their definitions; older databases gain them.
+ADDED_COLUMNS = {
+    "kind": "TEXT NOT NULL DEFAULT 'dream'",
+    "options": "TEXT NOT NULL DEFAULT '{}'",
+    "files": "TEXT NOT NULL DEFAULT '{}'",
+}
+
+
+class JobStoreError(ReverieError):
+    """The job database cannot be used: damaged, truncated, or not a database."""
 
 
 @dataclass(frozen=True)
 class Job:
-    """One job as stored. ``name`` is the upload's file name, for display only."""
+    """One job as stored. ``name`` is the upload's file name, for display only; ``options`` hold a
+    zoom's motion (``{"motion": {...}}``) or a video's coherence; ``files`` name each of the job's
+    files in its folder (see :data:`FOLDERS`)."""
 
     id: str
     status: str
@@ -65,6 +98,9 @@ class Job:
     stage: str
     error: str
     has_preview: bool
+    kind: str = "dream"
+    options: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
@@ -74,7 +110,7 @@ class Job:
 
 
 def new_job_id() -> str:
-    """128 random bits, URL-safe: ids cannot be guessed, so results cannot be enumerated."""
+    """128 random bits, URL-safe (no dots): ids cannot be guessed, so results cannot be enumerated."""
     return secrets.token_urlsafe(16)
 
 
@@ -85,17 +121,29 @@ def display_name(name: str | None) -> str:
     return cleaned or "upload"
 
 
+def legacy_files(job_id: str) -> dict[str, str]:
+    """The files of a job stored before jobs named their files: the upload re-encoded as PNG, which
+    is also the picture shown, and a PNG result."""
+    name = f"{job_id}.png"
+    return {"source": name, "picture": name, "result": name}
+
+
 class JobStore:
     """The jobs table and the files beside it, in ``folder``."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        for sub in ("uploads", "previews", "results"):
+        for sub in sorted(set(FOLDERS.values())):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         self.database = folder / "jobs.sqlite3"
+        self.check_database()
         with self.connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            present = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
+            for column, definition in ADDED_COLUMNS.items():
+                if column not in present:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {definition}")
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -106,27 +154,78 @@ class JobStore:
         finally:
             db.close()
 
+    # checks ------------------------------------------------------------------------------------
+
+    def check_database(self) -> None:
+        """Refuse a database that is damaged, or empty while job files lie beside it (cut short).
+
+        An empty file with no job files is a database that was never written: it is started anew.
+        """
+        if not self.database.exists():
+            return
+        advice = "move it away to start with an empty one (the job files stay), or restore a backup"
+        if self.database.stat().st_size == 0:
+            if self.job_file_ids():
+                raise JobStoreError(
+                    f"the job database {self.database} is empty (0 bytes) but job files lie beside it: "
+                    f"it was cut short; {advice}"
+                )
+            return
+        try:
+            with self.connect() as db:
+                problems = [row[0] for row in db.execute("PRAGMA integrity_check(3)")]
+        except sqlite3.DatabaseError as error:
+            damage = one_line(error)
+            raise JobStoreError(f"the job database {self.database} is damaged ({damage}); {advice}") from None
+        if problems != ["ok"]:
+            raise JobStoreError(f"the job database {self.database} is damaged ({problems[0]}); {advice}")
+
+    def job_file_ids(self) -> set[str]:
+        """Ids of the jobs that have files in the upload or result folders."""
+        ids = set()
+        for sub in ("uploads", "results"):
+            for path in (self.folder / sub).iterdir():
+                if not path.name.startswith("."):
+                    ids.add(path.name.split(".", 1)[0])
+        return ids
+
+    def unrecorded_files(self) -> int:
+        """How many jobs have files on disk but no record (a database restored from an old backup,
+        or lost): they are left alone, and the server says so when it starts."""
+        with self.connect() as db:
+            recorded = {row["id"] for row in db.execute("SELECT id FROM jobs")}
+        return len(self.job_file_ids() - recorded)
+
     # paths -------------------------------------------------------------------------------------
 
-    def upload_path(self, job_id: str) -> Path:
-        return self.folder / "uploads" / f"{job_id}.png"
+    def path(self, job: Job, role: str) -> Path:
+        """The file of ``job`` with ``role`` (a key of :data:`FOLDERS`); previews are always JPEG."""
+        if role == "preview":
+            return self.folder / "previews" / f"{job.id}.jpg"
+        name = (job.files or legacy_files(job.id)).get(role) or f"{job.id}.none"
+        return self.folder / FOLDERS[role] / name
 
-    def preview_path(self, job_id: str) -> Path:
-        return self.folder / "previews" / f"{job_id}.jpg"
-
-    def result_path(self, job_id: str) -> Path:
-        return self.folder / "results" / f"{job_id}.png"
+    def new_path(self, job_id: str, role: str, suffix: str) -> Path:
+        """Where a new job's file of ``role`` goes: ``ID.SUFFIX``, or ``ID.ROLE.SUFFIX`` for guides
+        and masks, which share the upload folder."""
+        middle = f".{role}" if role in ("guide", "mask") else ""
+        return self.folder / FOLDERS[role] / f"{job_id}{middle}{suffix}"
 
     # records -----------------------------------------------------------------------------------
 
-    def add(self, job_id: str, settings: DreamSettings, name: str, size: tuple[int, int]) -> Job:
+    def add(self, job: Job) -> Job:
+        """Record ``job`` (made by the app, its files already in place) as queued, created now."""
         with self.connect() as db:
             db.execute(
-                "INSERT INTO jobs (id, status, created, settings, name, width, height) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (job_id, QUEUED, time.time(), settings.to_json(), display_name(name), *size),
-            )
-        return self.get(job_id)  # type: ignore[return-value]
+                "INSERT INTO jobs (id, status, created, settings, name, width, height, kind, options, files) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job.id, QUEUED, time.time(), job.settings.to_json(), display_name(job.name),
+                    job.width, job.height, job.kind, json.dumps(job.options),
+                    json.dumps(job.files or legacy_files(job.id)),
+                ),
+            )  # fmt: skip
+        return self.get(job.id)  # type: ignore[return-value]
 
     def get(self, job_id: str) -> Job | None:
         with self.connect() as db:
@@ -142,16 +241,21 @@ class JobStore:
         """The oldest queued job, marked running, or None; safe with several workers."""
         with self.connect() as db:
             db.execute("BEGIN IMMEDIATE")
-            row = db.execute(
-                "SELECT id FROM jobs WHERE status = ? ORDER BY created LIMIT 1", (QUEUED,)
-            ).fetchone()
-            if row is not None:
-                db.execute(
-                    "UPDATE jobs SET status = ?, started = ?, progress = 0, stage = '', error = '' "
-                    "WHERE id = ?",
-                    (RUNNING, time.time(), row["id"]),
-                )
-            db.execute("COMMIT")
+            try:
+                row = db.execute(
+                    "SELECT id FROM jobs WHERE status = ? ORDER BY created LIMIT 1", (QUEUED,)
+                ).fetchone()
+                if row is not None:
+                    db.execute(
+                        "UPDATE jobs SET status = ?, started = ?, progress = 0, stage = '', error = '' "
+                        "WHERE id = ?",
+                        (RUNNING, time.time(), row["id"]),
+                    )
+                db.execute("COMMIT")
+            except BaseException:
+                with suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                raise
         return None if row is None else self.get(row["id"])
 
     def report(self, job_id: str, progress: float, stage: str, has_preview: bool | None = None) -> None:
@@ -188,6 +292,23 @@ class JobStore:
             ).rowcount
         return changed == 1
 
+    def delete(self, job_id: str) -> bool:
+        """Remove a finished (or never started) job's record and files; False for a running job
+        or one that is not there."""
+        job = self.get(job_id)
+        if job is None:
+            return False
+        with self.connect() as db:
+            removed = db.execute("DELETE FROM jobs WHERE id = ? AND status != ?", (job_id, RUNNING)).rowcount
+        if removed != 1:
+            return False
+        for role in FOLDERS:
+            path = self.path(job, role)
+            with suppress(OSError):
+                path.unlink()
+            shutil.rmtree(path.with_name(path.name + ".frames"), ignore_errors=True)  # a video's frames
+        return True
+
     def interrupt_running(self) -> int:
         """Mark jobs left running by a previous server (killed, not stopped) as interrupted."""
         with self.connect() as db:
@@ -201,4 +322,6 @@ def job_from_row(row: sqlite3.Row) -> Job:
     values = dict(row)
     values["settings"] = DreamSettings.from_json(values["settings"])
     values["has_preview"] = bool(values["has_preview"])
+    values["options"] = json.loads(values.get("options") or "{}")
+    values["files"] = json.loads(values.get("files") or "{}")
     return Job(**values)

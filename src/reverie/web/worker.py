@@ -34,13 +34,39 @@ from reverie.errors import ReverieError, one_line
 from reverie.io.images import DEFAULT_MAX_PIXELS
 from reverie.io.paths import write_bytes_atomically
 from reverie.render import Progress
-from reverie.tasks import DreamTask
-from reverie.web.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, Job, JobStore
+from reverie.settings import VideoSettings, ZoomSettings
+from reverie.tasks import DreamTask, Task, VideoTask, ZoomTask
+from reverie.web.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, Job, JobStore, legacy_files
+from reverie.web.messages import for_the_page
 
 log = logging.getLogger("reverie.web")
 
 #: Seconds between progress writes to the database (octave ends are always written).
 REPORT_EVERY = 0.25
+#: Longest wait, seconds, between tries to reach a job database that failed (a full disk, say).
+STORE_RETRY_MAX = 10.0
+
+
+def job_task(store: JobStore, job: Job, device: str, max_pixels: int) -> Task:
+    """The task a job runs: its stored upload (and guide and mask) into its result file."""
+    files = {role: str(store.path(job, role)) for role in ("guide", "mask") if role in job.files}
+    common: dict[str, Any] = {
+        "settings": job.settings.with_changes(**files), "device": device, "max_pixels": max_pixels,
+    }  # fmt: skip
+    source, output = store.path(job, "source"), store.path(job, "result")
+    if job.kind == "zoom":
+        return ZoomTask(source, output, ZoomSettings.from_dict(job.options.get("motion", {})), **common)
+    if job.kind == "video":
+        return VideoTask(source, output, VideoSettings.from_dict(job.options.get("coherence", {})), **common)
+    return DreamTask(source, output, **common)
+
+
+def page_names(store: JobStore, job: Job) -> dict[Path, str]:
+    """How the page's user knows each of a job's files, for messages that name them."""
+    what = {"source": f"your {'video' if job.kind == 'video' else 'photo'} {job.name!r}"}
+    what.update(guide="your guide image", mask="your mask", result="the result", picture="the photo")
+    roles = job.files or legacy_files(job.id)
+    return {store.path(job, role): words for role, words in what.items() if role in roles}
 
 
 class Workers:
@@ -104,50 +130,83 @@ class Workers:
         self.cancelled.add(job_id)
 
     def run(self, slot: int = 0) -> None:
+        """Take jobs until stopped. Nothing a job or the store does ends this loop: a job's error
+        fails that job, and a store that cannot be read or written is tried again, more slowly."""
+        delay = 0.0
         while not self.stopping.is_set():
-            job = self.store.claim_next()
+            try:
+                job = self.store.claim_next()
+            except Exception as error:  # a full disk, a locked or damaged database
+                delay = min(max(delay * 2, 0.5), STORE_RETRY_MAX)
+                log.error(
+                    "could not take a job from the queue (%s); trying again in %.1f s", one_line(error), delay
+                )
+                self.stopping.wait(delay)
+                continue
+            delay = 0.0
             if job is None:
                 self.wake.wait(1.0)
                 self.wake.clear()
                 continue
             self.dream(job, slot)
 
-    def task(self, job: Job) -> DreamTask:
+    def task(self, job: Job) -> Task:
         """The job's task, as the form's was checked: the stored upload into the result file."""
-        upload, result = self.store.upload_path(job.id), self.store.result_path(job.id)
-        return DreamTask(
-            upload, result, settings=job.settings, device=self.device, max_pixels=self.max_pixels
-        )
+        return job_task(self.store, job, self.device, self.max_pixels)
 
     def dream(self, job: Job, slot: int = 0) -> None:
         """Run one claimed job to a finished state; never raises."""
         try:
-            outcome = self.run_on_cluster(job, slot) if self.cluster else self.run_here(job)
-            if outcome.cancelled:
-                status = INTERRUPTED if self.stopping.is_set() and job.id not in self.cancelled else CANCELLED
-                self.interrupted += status == INTERRUPTED
-                self.store.finish(job.id, status, "cancelled" if status == CANCELLED else "server stopped")
-            elif outcome.error:
-                log.warning("job %s failed: %s", job.id, outcome.error)
-                self.store.finish(job.id, FAILED, outcome.error)
-            else:
-                self.store.finish(job.id, DONE)
+            status, error = self.ending(job, slot)
         except Exception as error:  # a bug: keep the worker alive, record it, log the traceback
             log.exception("job %s failed unexpectedly", job.id)
-            self.store.finish(job.id, FAILED, f"internal error: {type(error).__name__}")
+            status, error = FAILED, f"internal error: {type(error).__name__}"
         finally:
             self.cancelled.discard(job.id)
+        if error and status == FAILED:
+            log.warning("job %s failed: %s", job.id, error)
+        self.record(job, status, for_the_page(error, self.store.folder, page_names(self.store, job)))
+
+    def ending(self, job: Job, slot: int) -> tuple[str, str]:
+        """(status, error) of a job once it has run."""
+        outcome = self.run_on_cluster(job, slot) if self.cluster else self.run_here(job)
+        if outcome.cancelled:
+            status = INTERRUPTED if self.stopping.is_set() and job.id not in self.cancelled else CANCELLED
+            self.interrupted += status == INTERRUPTED
+            return status, "cancelled" if status == CANCELLED else "server stopped"
+        return (FAILED, outcome.error) if outcome.error else (DONE, "")
+
+    def record(self, job: Job, status: str, error: str) -> None:
+        """Write a job's ending, trying again while the store fails (never leaving it "running"
+        once the store works again). A server stopped meanwhile leaves it to the next one, which
+        marks it interrupted."""
+        delay = 0.5
+        while True:
+            try:
+                self.store.finish(job.id, status, error)
+                return
+            except Exception as failure:
+                log.error(
+                    "could not record job %s as %s (%s); trying again", job.id, status, one_line(failure)
+                )
+                if self.stopping.wait(delay):
+                    return
+                delay = min(delay * 2, STORE_RETRY_MAX)
 
     def should_stop(self, job: Job) -> bool:
         return job.id in self.cancelled or self.stopping.is_set()
 
     def report(self, job: Job, fraction: float, stage: str, preview: bytes = b"") -> None:
-        """Record a job's progress, and its latest preview (a JPEG) when there is one."""
-        if preview:
-            write_bytes_atomically(self.store.preview_path(job.id), preview)
-        self.store.report(job.id, fraction, stage, has_preview=True if preview else None)
+        """Record a job's progress, and its latest preview (a JPEG) when there is one. Progress is
+        for watching only: a failure to write it is logged and the job goes on."""
+        try:
+            if preview:
+                write_bytes_atomically(self.store.path(job, "preview"), preview)
+            self.store.report(job.id, fraction, stage, has_preview=True if preview else None)
+        except Exception as error:
+            log.warning("could not record the progress of job %s: %s", job.id, one_line(error))
 
-    def checked_task(self, job: Job) -> DreamTask | Outcome:
+    def checked_task(self, job: Job) -> Task | Outcome:
         """The job's task checked (its upload still there, its settings still good), or why not."""
         try:
             return self.task(job).check()
@@ -176,7 +235,12 @@ class Workers:
                 self.report(job, event.fraction, progress_stage(event), preview)
                 last_report = time.monotonic()
 
-        return run_here(task, self.dreamers, progress)
+        def frame_done(done: int, total: int) -> None:
+            if self.should_stop(job):
+                raise Cancelled
+            self.report(job, done / max(total, 1), f"frame {done}/{total}")
+
+        return run_here(task, self.dreamers, progress if isinstance(task, DreamTask) else frame_done)
 
     # ------------------------------------------------------------------------------- on a cluster
 

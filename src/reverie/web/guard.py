@@ -1,0 +1,179 @@
+"""What every request passes before the app sees it, in every mode the server runs in.
+
+- **Host names** (loopback servers): only the names of this machine, so a foreign page whose name
+  resolves to 127.0.0.1 (DNS rebinding) is refused: it still sends its own name as Host.
+- **The access token** (servers reachable from other machines, or started with ``--token``): from
+  the ``?token=`` of the address the server printed (the page then keeps it in a same-site cookie),
+  or an ``Authorization: Bearer`` header for scripts. A rebinding page never has the cookie.
+- **Cross-site requests**: a request that changes anything must come from the page itself: its
+  Origin (scheme, host and port) must be the address it was sent to, and the browser's
+  ``Sec-Fetch-Site`` must not say another site. Pages of other sites cannot embed the app's files.
+- **Size**: a body declared larger than the limit is refused before it is read, and one sent in
+  chunks without a declared length is cut off at the limit, so nothing larger reaches the disk.
+"""
+
+from __future__ import annotations
+
+import secrets
+from contextlib import suppress
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from starlette.datastructures import Headers, QueryParams
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+TOKEN_COOKIE = "reverie_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+TOKEN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Reverie: access token needed</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 36rem; margin: 3rem auto; padding: 0 1rem">
+<h1>This Reverie server needs its access token</h1>
+<p>Open the address <code>reverie serve</code> printed when it started (it ends in
+<code>?token=...</code>), or paste the token here.</p>
+<form method="get" action="/"><label>Token <input name="token" autocomplete="off" required></label>
+<button>Open</button></form></body></html>"""
+
+
+class BodyTooLarge(Exception):
+    """A request body went past the limit while it was being read."""
+
+
+class RequestGuard:
+    """ASGI middleware applying the checks above. ``token`` empty: none needed."""
+
+    def __init__(self, app: Any, allowed_hosts: tuple[str, ...], token: str, max_body_bytes: int) -> None:
+        self.app = app
+        self.allowed_hosts = allowed_hosts
+        self.token = token
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = self.refusal(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.limited(scope, receive, send)
+
+    def refusal(self, scope: dict[str, Any]) -> Response | None:
+        """The answer to a request that must not reach the app, or None."""
+        headers, method = Headers(scope=scope), scope["method"]
+        if "*" not in self.allowed_hosts and host_name(headers.get("host", "")) not in self.allowed_hosts:
+            return refuse(400, "unknown host name; open the address reverie serve printed")
+        if self.token:
+            query = QueryParams(scope.get("query_string", b""))
+            in_address = query.get("token")
+            if method == "GET" and scope["path"] == "/" and self.matches(in_address):
+                return token_accepted(scope, query, self.token)
+            if not (self.matches(in_address) or self.matches(supplied_token(headers))):
+                if method in SAFE_METHODS and scope["path"] == "/":
+                    return HTMLResponse(TOKEN_PAGE, status_code=401)
+                return refuse(
+                    401,
+                    "this server needs its access token: open the address reverie serve printed, "
+                    "or send the header 'Authorization: Bearer TOKEN'",
+                )
+        if cross_site(headers, method, scope.get("scheme", "http")):
+            return refuse(403, "requests from other sites are refused")
+        length = headers.get("content-length", "")
+        if method not in SAFE_METHODS and length.isdigit() and int(length) > self.max_body_bytes:
+            return refuse(413, too_large_message(self.max_body_bytes))
+        return None
+
+    def matches(self, supplied: str | None) -> bool:
+        return supplied is not None and secrets.compare_digest(supplied.encode(), self.token.encode())
+
+    async def limited(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Run the app, stopping its reads at the body limit and answering 413 instead."""
+        received = 0
+        over = False
+        started = False
+
+        async def limited_receive() -> dict[str, Any]:
+            nonlocal received, over
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    over = True
+                    raise BodyTooLarge
+            return message
+
+        async def guarded_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            if over:
+                return  # the app's answer to a body cut short is replaced by ours
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        with suppress(BodyTooLarge):  # raised through the app's body parsing, which stopped reading
+            await self.app(scope, limited_receive, guarded_send)
+        if over and not started:
+            await refuse(413, too_large_message(self.max_body_bytes))(scope, receive, send)
+
+
+def refuse(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"detail": message}, status_code=status)
+
+
+def too_large_message(limit: int) -> str:
+    return f"the upload is larger than {limit // (1024 * 1024)} MB"
+
+
+def supplied_token(headers: Headers) -> str | None:
+    """The token a request carries: a Bearer header, else the page's cookie."""
+    authorization = headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    for part in headers.get("cookie", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == TOKEN_COOKIE:
+            return value
+    return None
+
+
+def token_accepted(scope: dict[str, Any], query: QueryParams, token: str) -> Response:
+    """The same address without ``?token=``, with the token kept in a cookie only this site sends."""
+    rest = urlencode([(key, value) for key, value in query.multi_items() if key != "token"])
+    response = RedirectResponse(scope["path"] + (f"?{rest}" if rest else ""), status_code=303)
+    response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict", max_age=30 * 86400)
+    return response
+
+
+def cross_site(headers: Headers, method: str, scheme: str) -> bool:
+    """Whether a browser sent this request for a page of another site (or another port here)."""
+    fetch_site = headers.get("sec-fetch-site")
+    if method in SAFE_METHODS:
+        # Reading is harmless to the app, but another site's page may not embed its files;
+        # following a link to it (a navigation) is fine.
+        return fetch_site == "cross-site" and headers.get("sec-fetch-mode") != "navigate"
+    if fetch_site in ("cross-site", "same-site"):
+        return True
+    origin = headers.get("origin")
+    return origin is not None and not same_origin(origin, headers.get("host", ""), scheme)
+
+
+def same_origin(origin: str, host: str, scheme: str) -> bool:
+    """Whether ``origin`` (``http://name:port``) is the address a request was sent to (its Host)."""
+    parts = urlsplit(origin)
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        return False  # "null" (a sandboxed or file page), or something that is no origin at all
+    try:
+        target = urlsplit(f"{scheme}://{host}")
+        origin_port = parts.port or DEFAULT_PORTS[parts.scheme]
+        target_port = target.port or DEFAULT_PORTS.get(scheme, 80)
+    except ValueError:
+        return False
+    return parts.hostname == target.hostname and origin_port == target_port
+
+
+def host_name(host: str) -> str:
+    """The name part of a Host header or URL netloc: ``[::1]:8000`` -> ``[::1]``, ``a:80`` -> ``a``."""
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
