@@ -12,10 +12,11 @@ import pytest
 from PIL import Image
 
 from reverie.cli import main
-from reverie.io.images import load_image, read_metadata
+from reverie.io.images import load_image, read_metadata, save_image
 from reverie.io.video import probe_video
 from reverie.models import get_spec
-from reverie.recipe import read_settings
+from reverie.recipe import read_settings, recipe
+from reverie.settings import DreamSettings
 from reverie.tasks import NoiseCanvas
 from reverie.tensors import resize_picture
 from reverie.version import __version__
@@ -66,6 +67,37 @@ def test_settings_from_reproduces_a_result_exactly(dreamed: Path, chelsea_path: 
     assert main([*args, "-q"]) == 0
     assert read_settings(changed).seed == 8 and read_settings(changed).steps == 2
     assert not np.array_equal(load_image(changed).rgb, load_image(dreamed).rgb)
+
+
+def test_settings_from_never_opens_paths_stored_in_the_file(
+    chelsea_path: Path, coffee_path: Path, tmp_path: Path, capsys
+) -> None:
+    crafted = tmp_path / "crafted.png"
+    stored = DreamSettings(model="efficientnet_lite0", layers="blocks.8", guide=str(coffee_path),
+                           mask=str(coffee_path), steps=1, octaves=1, max_side=64)  # fmt: skip
+    save_image(crafted, load_image(chelsea_path), recipe(stored))
+    output = tmp_path / "out.png"
+    assert main(["dream", str(chelsea_path), "-o", str(output), "--settings-from", str(crafted), "-q"]) == 0
+    warnings = capsys.readouterr().err.strip().splitlines()
+    assert warnings == [
+        f"reverie: warning: --settings-from: ignoring the {name} path stored in the file "
+        f"({str(coffee_path)!r}); give --{name} IMAGE to use one"
+        for name in ("guide", "mask")
+    ]
+    assert (read_settings(output).guide, read_settings(output).mask) == ("", "")
+    guided = tmp_path / "guided.png"
+    args = ["dream", str(chelsea_path), "-o", str(guided), "--settings-from", str(crafted), "-q"]
+    assert main([*args, "--guide", str(coffee_path)]) == 0  # given on the command line: used
+    assert read_settings(guided).guide == str(coffee_path) and read_settings(guided).mask == ""
+
+
+def test_settings_without_a_model_use_the_default_model(chelsea_path: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "bare.png"
+    quick = {"steps": 1, "octaves": 1, "max_side": 64}
+    save_image(bare, load_image(chelsea_path), {"version": __version__, "settings": quick})
+    output = tmp_path / "out.png"
+    assert main(["dream", str(chelsea_path), "-o", str(output), "--settings-from", str(bare), "-q"]) == 0
+    assert read_settings(output).model == "efficientnet_lite0"
 
 
 def test_settings_from_keeps_layers_unless_the_model_or_preset_changes(

@@ -61,6 +61,19 @@ def test_dream_file_writes_what_dream_returns(dreamer: Dreamer, small_cat: Pictu
     assert not (tmp_path / "no.png").exists()
 
 
+def test_a_result_saves_itself_and_becomes_a_pillow_image(
+    dreamer: Dreamer, small_cat: Picture, tmp_path: Path
+) -> None:
+    result = dreamer.dream(small_cat, DreamSettings(**QUICK), seed=4)
+    written = result.save(tmp_path / "kept.webp")
+    assert written == tmp_path / "kept.webp" and read_settings(written) == result.settings
+    image = result.to_pil()
+    assert image.mode == "RGB" and image.size == result.picture.size
+    assert np.array_equal(np.asarray(image), np.asarray(Image.open(result.save(tmp_path / "kept.png"))))
+    alpha = np.ones((small_cat.height, small_cat.width), np.float32)
+    assert dreamer.dream(Picture(small_cat.rgb, alpha), **QUICK).to_pil().mode == "RGBA"
+
+
 def test_alpha_is_carried_through(dreamer: Dreamer, small_cat: Picture) -> None:
     alpha = np.tile(np.linspace(0, 1, small_cat.width, dtype=np.float32), (small_cat.height, 1))
     result = dreamer.dream(Picture(small_cat.rgb, alpha), **QUICK).picture

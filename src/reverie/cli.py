@@ -25,7 +25,7 @@ from reverie.dreamer import Dreamer
 from reverie.errors import ReverieError, one_line
 from reverie.io.images import DEFAULT_MAX_PIXELS, load_image
 from reverie.models import DEFAULT_MODEL, get_spec, list_models, load_model
-from reverie.recipe import read_settings
+from reverie.recipe import read_settings, without_files
 from reverie.render import Progress
 from reverie.samples import sample_path
 from reverie.settings import GRADIENT_NORMS, PRECISIONS, DreamSettings, VideoSettings, ZoomSettings
@@ -180,7 +180,20 @@ def settings_for(ctx: click.Context, options: dict[str, Any], saved: DreamSettin
         for name in SETTING_OPTIONS
         if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
     }
+    saved, dropped = without_files(saved)
+    for name, path in dropped.items():
+        if name not in changes:
+            warn(
+                f"--settings-from: ignoring the {name} path stored in the file ({path!r}); "
+                f"give --{name} IMAGE to use one"
+            )
+    if not saved.model:
+        changes.setdefault("model", options["model"])
     return saved.changed(**changes)
+
+
+def warn(text: str) -> None:
+    click.echo(f"reverie: warning: {text}", err=True)
 
 
 class Reporter:
@@ -553,11 +566,7 @@ def serve(
     except OSError as error:
         raise click.ClickException(f"cannot use data folder {folder}: {one_line(error)}") from None
     if no_token and not is_loopback(host):
-        click.echo(
-            f"reverie: warning: --no-token on {host}: anyone who can reach this machine can use the server "
-            "and see its jobs",
-            err=True,
-        )
+        warn(f"--no-token on {host}: anyone who can reach this machine can use the server and see its jobs")
     elif token is None and not no_token and not is_loopback(host):
         token = secrets.token_urlsafe(24)
     if ray_address is not None:
@@ -572,7 +581,7 @@ def serve(
     def announce() -> None:
         click.echo(f"Reverie is at {address} (API docs at /docs; data in {folder})")
 
-    run_server(config, host, port, announce, lambda text: click.echo(f"reverie: warning: {text}", err=True))
+    run_server(config, host, port, announce, warn)
 
 
 @cli.command()
@@ -615,7 +624,7 @@ def classify(image: str, top: int, model: str, weights: str | None, max_pixels: 
 
 def show_warning_in_one_line(message: Warning | str, *_args: object, **_kwargs: object) -> None:
     """Library warnings (a corrupt EXIF block, metadata too big for JPEG) as one stderr line."""
-    click.echo(f"reverie: warning: {one_line(Exception(str(message)))}", err=True)
+    warn(one_line(Exception(str(message))))
 
 
 def main(argv: list[str] | None = None) -> int:

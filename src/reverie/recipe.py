@@ -15,6 +15,16 @@ from reverie.io.images import read_metadata
 from reverie.settings import DreamSettings
 from reverie.version import __version__
 
+#: Settings that name files: a recipe read from a file never supplies these (a result made
+#: elsewhere, or crafted, must not make Reverie open a path it names, such as ``/etc/passwd``).
+FILE_SETTINGS = ("guide", "mask")
+
+
+def without_files(settings: DreamSettings) -> tuple[DreamSettings, dict[str, str]]:
+    """``settings`` with every file path blanked, and the paths so dropped (setting -> path)."""
+    dropped = {name: getattr(settings, name) for name in FILE_SETTINGS if getattr(settings, name)}
+    return settings.changed(**dict.fromkeys(dropped, "")), dropped
+
 
 def recipe(settings: DreamSettings) -> dict[str, Any]:
     """What makes a result reproducible: its settings (model and seed included) and Reverie's version."""

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
+from PIL import Image
 
 from reverie.animate.coherence import CoherentDreamer
 from reverie.animate.frames import FrameStore, job_fingerprint
@@ -35,6 +36,7 @@ from reverie.io.images import (
     check_image_output,
     load_image,
     noise_picture,
+    picture_to_pil,
     probe_image,
     save_image,
 )
@@ -106,6 +108,16 @@ class DreamResult:
 
     picture: Picture
     settings: DreamSettings
+
+    def save(self, path: PathLike) -> Path:
+        """Write the picture to ``path`` (format from the extension: PNG, JPEG, WebP, TIFF, BMP,
+        GIF) atomically, with the settings stored in it as the command line stores them, so
+        ``--settings-from`` and :func:`reverie.recipe.read_settings` can reproduce it."""
+        return save_image(path, self.picture, recipe(self.settings))
+
+    def to_pil(self) -> Image.Image:
+        """The picture as an 8-bit Pillow image: RGB, or RGBA when it has an alpha channel."""
+        return picture_to_pil(self.picture, "PNG")
 
 
 @dataclass(frozen=True)
