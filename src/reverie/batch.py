@@ -33,8 +33,6 @@ from reverie.weights import find_weights
 PathLike = str | os.PathLike[str]
 
 MANIFEST = "manifest.jsonl"
-#: Output formats a batch writes (the lossless default, and the two compact ones).
-BATCH_FORMATS = ("png", "jpg", "webp")
 #: Extensions a folder's files must have to be taken as photos (explicitly named files always are).
 PHOTO_SUFFIXES = frozenset(OUTPUT_FORMATS)
 GLOB_CHARACTERS = frozenset("*?[")

@@ -12,35 +12,33 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
 
-from reverie.batch import BATCH_FORMATS, Batch, collect_items
-from reverie.classify import classify as classify_picture
-from reverie.cluster import LOCAL_RAY, Engine, LocalEngine, Outcome, import_ray, ray_engine
-from reverie.devices import resolve_device
-from reverie.dreamer import Dreamer
 from reverie.errors import ReverieError, one_line
-from reverie.io.images import DEFAULT_MAX_PIXELS, load_image
-from reverie.models import DEFAULT_MODEL, get_spec, list_models, load_model
-from reverie.recipe import read_settings, without_files
-from reverie.render import Progress
-from reverie.samples import sample_path
-from reverie.settings import GRADIENT_NORMS, PRECISIONS, DreamSettings, VideoSettings, ZoomSettings
-from reverie.sweep import parse_vary, plan_cells, run_sweep
-from reverie.tasks import (
-    DreamTask,
-    NoiseCanvas,
-    SheetTask,
-    Task,
-    VideoTask,
-    ZoomTask,
-    check_engine,
+from reverie.models import DEFAULT_MODEL, get_spec, list_models
+from reverie.settings import (
+    BATCH_FORMATS,
+    DEFAULT_MAX_PIXELS,
+    GRADIENT_NORMS,
+    LOCAL_RAY,
+    PRECISIONS,
+    DreamSettings,
+    VideoSettings,
+    ZoomSettings,
 )
 from reverie.version import __version__
-from reverie.weights import find_weights, missing_weights_message, weights_available
+from reverie.weights_cli import weights as weights_group
+
+if TYPE_CHECKING:
+    from reverie.cluster import Engine, Outcome
+    from reverie.render import Progress
+    from reverie.tasks import DreamTask, Task
+
+# Everything that needs PyTorch (tasks, models, the render loop) is imported inside the command that
+# uses it, so ``reverie --help``, ``reverie layers`` and ``reverie models`` start at once.
 
 DEFAULTS = DreamSettings(model=DEFAULT_MODEL)
 #: The options that are DreamSettings fields of the same name.
@@ -50,43 +48,123 @@ SETTING_OPTIONS = (
 )  # fmt: skip
 
 
+#: An option naming a file that must already exist (its errors say so before any work).
+EXISTING_FILE = click.Path(exists=True, dir_okay=False)
+
+
 def dream_options(function: Callable[..., Any]) -> Callable[..., Any]:
     """The dream knobs, shared by every command that dreams."""
+    d = DEFAULTS
     options = [
-        click.option("--model", default=DEFAULTS.model, show_default=True, help="Network to dream with."),
-        click.option("--weights", type=click.Path(dir_okay=False), help="Weight file for the model."),
-        click.option("--layers", default="", help="Layers: LAYER[:CH[+CH]][=WEIGHT],... (default: preset)."),
-        click.option("--preset", default="", help="Look: edges, textures, patterns, objects."),
         click.option(
-            "--steps", type=int, default=DEFAULTS.steps, show_default=True, help="Steps per octave."
+            "--model", default=d.model, show_default=True,
+            help="Network to dream with; `reverie models` lists them and their weights.",
         ),
-        click.option("--step-size", type=float, default=DEFAULTS.step_size, show_default=True),
-        click.option("--octaves", type=int, default=DEFAULTS.octaves, show_default=True),
-        click.option("--octave-scale", type=float, default=DEFAULTS.octave_scale, show_default=True),
-        click.option("--jitter", type=int, default=DEFAULTS.jitter, show_default=True, help="Max shift, px."),
-        click.option("--tile-size", type=int, default=DEFAULTS.tile_size, show_default=True),
-        click.option("--tv-weight", type=float, default=DEFAULTS.tv_weight, show_default=True),
         click.option(
-            "--max-side", type=int, default=DEFAULTS.max_side, show_default=True, help="0: full size."
+            "--weights", type=EXISTING_FILE,
+            help="Weight file for --model (default: the installed or cached one).",
         ),
-        click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True),
-        click.option("--gradient-norm", type=click.Choice(GRADIENT_NORMS), default=DEFAULTS.gradient_norm),
-        click.option("--guide", default="", help="Guide image: dream its features (guide:LAYER terms)."),
-        click.option("--mask", default="", help="Mask image: dream only where it is white."),
-        click.option("--keep-colors", is_flag=True, help="Keep the photo's colours; dream brightness only."),
         click.option(
-            "--precision", type=click.Choice(PRECISIONS), default=DEFAULTS.precision, show_default=True
+            "--layers", default="",
+            help="What to amplify: LAYER[:CHANNEL[+CHANNEL]][=WEIGHT], class:NAME or guide:LAYER terms, "
+            "comma-separated (`reverie layers` lists them). Default: the preset's layers.",
         ),
-        click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto."),
-        click.option("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, show_default=True),
+        click.option(
+            "--preset", default="",
+            help="A named look: edges, textures, patterns or objects (shallow to deep layers). "
+            "Default: patterns.",
+        ),
+        click.option(
+            "--steps", type=int, default=d.steps, show_default=True,
+            help="Gradient-ascent steps per octave, 1..10000: more gives stronger patterns and takes longer.",
+        ),
+        click.option(
+            "--step-size", type=float, default=d.step_size, show_default=True,
+            help="How far each step moves the picture, in (0, 1] of the full pixel range; "
+            "0.005..0.02 keeps the photo recognisable.",
+        ),
+        click.option(
+            "--octaves", type=int, default=d.octaves, show_default=True,
+            help="Scales dreamed, smallest first, 1..20: more octaves grow larger patterns.",
+        ),
+        click.option(
+            "--octave-scale", type=float, default=d.octave_scale, show_default=True,
+            help="Size ratio between octaves, in (1, 4].",
+        ),
+        click.option(
+            "--jitter", type=int, default=d.jitter, show_default=True,
+            help="Largest random shift of the picture per step, pixels, 0..4096: hides tile and "
+            "stride seams.",
+        ),
+        click.option(
+            "--tile-size", type=int, default=d.tile_size, show_default=True,
+            help="Pictures larger than this (pixels per side, 64..8192) get their gradient tile by "
+            "tile, so any size fits in memory.",
+        ),
+        click.option(
+            "--tv-weight", type=float, default=d.tv_weight, show_default=True,
+            help="Total-variation smoothing, 0 or more (0: off); about 0.1..1 calms noisy dreams.",
+        ),
+        click.option(
+            "--max-side", type=int, default=d.max_side, show_default=True,
+            help="Working resolution: the long side is reduced to this many pixels first (0: full size).",
+        ),
+        click.option(
+            "--seed", type=int, default=d.seed, show_default=True,
+            help="Seed of the random shifts: the same seed and settings give the same pixels.",
+        ),
+        click.option(
+            "--gradient-norm", type=click.Choice(GRADIENT_NORMS), default=d.gradient_norm, show_default=True,
+            help="Gradient normalisation: std (the TensorFlow tutorial's) or laplacian (per frequency, "
+            "as in Google's notebook).",
+        ),
+        click.option(
+            "--guide", type=EXISTING_FILE,
+            help="Guide image: the dream borrows its motifs (plain layers become guide:LAYER terms).",
+        ),
+        click.option(
+            "--mask", type=EXISTING_FILE,
+            help="Mask image: dream where it is white, partly where grey, not where black.",
+        ),
+        click.option(
+            "--keep-colors", is_flag=True, help="Keep the photo's colours; dream light and shade only."
+        ),
+        click.option(
+            "--precision", type=click.Choice(PRECISIONS), default=d.precision, show_default=True,
+            help="fp32, or bf16: the network in bfloat16 (faster on CPUs with AMX/AVX512-BF16 and on GPUs).",
+        ),
+        click.option(
+            "--device", default="auto", show_default=True,
+            help="cpu, cuda, cuda:N, or auto (a GPU when there is one).",
+        ),
+        click.option(
+            "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, show_default=True,
+            help="Largest input accepted, width x height in pixels: a guard against decompression bombs.",
+        ),
         click.option("--quiet", "-q", is_flag=True, help="No progress output."),
-    ]
+    ]  # fmt: skip
     for option in reversed(options):
         function = option(function)
     return function
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class ManualGroup(click.Group):
+    """Lists each command with its whole first line (click cuts them at 45 characters)."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [
+            (name, command.get_short_help_str(limit=200))
+            for name in self.list_commands(ctx)
+            if (command := self.get_command(ctx, name)) is not None and not command.hidden
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(
+    cls=ManualGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(__version__, prog_name="reverie")
 def cli() -> None:
     """Reverie: DeepDream for photos, offline."""
@@ -95,27 +173,53 @@ def cli() -> None:
 @cli.command()
 @click.argument("input_path", metavar="[INPUT]", type=click.Path(), required=False)
 @click.option(
-    "-o", "--output", required=True, type=click.Path(), help="Output image (format from extension)."
-)
-@click.option("--settings-from", type=click.Path(), help="Reuse the settings stored in an earlier result.")
+    "-o", "--output", type=click.Path(),
+    help="Output image; the format follows the extension (.png .jpg .webp .tif .bmp .gif). "
+    "Default: INPUT-dream.png beside INPUT (INPUT-dream-1.png, ... when taken).",
+)  # fmt: skip
+@click.option(
+    "--settings-from", type=EXISTING_FILE,
+    help="Reuse the settings stored in an earlier result; options you type override them "
+    "(file paths stored in it are never used).",
+)  # fmt: skip
 @click.option("--from-noise", is_flag=True, help="Dream on a grey noise canvas instead of a photo.")
-@click.option("--size", default="512x512", show_default=True, help="Canvas WxH for --from-noise.")
+@click.option("--size", default="512x512", show_default=True, help="Canvas WxH, pixels, for --from-noise.")
 @dream_options
 @click.pass_context
 def dream(
     ctx: click.Context,
     input_path: str | None,
-    output: str,
+    output: str | None,
     settings_from: str | None,
     from_noise: bool,
     size: str,
     **options: Any,
 ) -> None:
-    """Dream INPUT (or, with --from-noise, a blank canvas) into OUTPUT."""
+    """Dream INPUT (or, with --from-noise, a blank canvas) into an image.
+
+    The picture is reduced to --max-side, then dreamed over --octaves scales, smallest first, with
+    --steps of gradient ascent on the chosen layers at each. The settings are stored in the output,
+    so --settings-from reproduces it.
+
+    \b
+    Examples:
+      reverie dream photo.jpg                          # photo-dream.png, default look
+      reverie dream photo.jpg -o dream.png --preset objects --steps 20
+      reverie dream photo.jpg --layers blocks.11:37     # one channel
+      reverie dream photo.jpg --layers blocks.11,class:espresso=0.5
+      reverie dream photo.jpg --guide flowers.jpg --mask sky.png --keep-colors
+    """
+    from reverie.io.paths import unused_path
+    from reverie.recipe import read_settings
+    from reverie.tasks import DreamTask, NoiseCanvas
+
     settings = settings_for(ctx, options, read_settings(settings_from) if settings_from else None)
     if from_noise == (input_path is not None):
         raise click.UsageError("give either an INPUT image or --from-noise")
     source = NoiseCanvas(*parse_size(size)) if from_noise else Path(str(input_path))
+    if output is None:
+        base = Path("noise") if from_noise else Path(str(input_path)).expanduser()
+        output = str(unused_path(base.with_name(f"{base.stem}-dream.png")))
     task = DreamTask(source, output, settings=settings, **engine(options))
     report_dream(output, run_task(task, options), options["quiet"])
 
@@ -129,11 +233,17 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 @cli.command()
-@click.option("-o", "--output", default="reverie-demo.png", show_default=True, type=click.Path())
+@click.option(
+    "-o", "--output", default="reverie-demo.png", show_default=True, type=click.Path(),
+    help="Output image; the format follows the extension.",
+)  # fmt: skip
 @dream_options
 @click.pass_context
 def demo(ctx: click.Context, output: str, **options: Any) -> None:
     """Dream the bundled sample photo (a cat) with the embedded model: no network, no GPU."""
+    from reverie.samples import sample_path
+    from reverie.tasks import DreamTask
+
     task = DreamTask(
         sample_path("chelsea"), output, settings=settings_for(ctx, options, None), **engine(options)
     )
@@ -154,11 +264,17 @@ def run_task(task: Task, options: dict[str, Any]) -> tuple[Task, Any, float]:
 
     Returns the checked task, its result and the seconds it took.
     """
+    from reverie.dreamer import Dreamer
+    from reverie.tasks import VideoTask, ZoomTask
+
     started = time.perf_counter()
     checked = task.check()
     dreamer = Dreamer.for_task(checked)
-    reporter = frame_reporter if isinstance(checked, ZoomTask | VideoTask) else progress_reporter
-    with reporter(options["quiet"]) as report:
+    if isinstance(checked, ZoomTask | VideoTask):
+        reporter: Reporter = frame_reporter(options["quiet"])
+    else:
+        reporter = progress_reporter(options["quiet"], getattr(checked, "terms", ()))
+    with reporter as report:
         result = checked.run(dreamer, report)
     return checked, result, time.perf_counter() - started
 
@@ -173,10 +289,13 @@ def report_dream(output: str, done: tuple[Task, Any, float], quiet: bool) -> Non
 def settings_for(ctx: click.Context, options: dict[str, Any], saved: DreamSettings | None) -> DreamSettings:
     """The options as settings; with ``saved`` ones, only the options typed on the command line
     override them, so ``--settings-from old.png --seed 3`` changes the seed and nothing else."""
+    from reverie.recipe import without_files
+
+    typed = {name: "" if options[name] is None else options[name] for name in SETTING_OPTIONS}
     if saved is None:
-        return DreamSettings(**{name: options[name] for name in SETTING_OPTIONS})
+        return DreamSettings(**typed)
     changes = {
-        name: options[name]
+        name: typed[name]
         for name in SETTING_OPTIONS
         if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
     }
@@ -215,26 +334,45 @@ class Reporter:
 
 
 class progress_reporter(Reporter):
-    """A tqdm bar on a terminal, one line per octave in logs, nothing when quiet."""
+    """A dream's progress: on a terminal one bar of the whole job, its share of the work weighted by
+    each octave's pixels (so the time left it shows holds as the octaves grow), naming the octave
+    and, for a sheet, the panel; in logs one line per octave; nothing when quiet.
+
+    ``panels``: a sheet's layer terms, dreamed one after another with the same settings, so each is
+    an equal share of the work; a new panel starts when the dream's share goes back down.
+    """
+
+    def __init__(self, quiet: bool, panels: tuple[str, ...] = ()) -> None:
+        super().__init__(quiet)
+        self.panels = panels
+        self.panel = 0
+        self.last_fraction = 0.0
+        self.shown = 0.0  # percent already on the bar
 
     def report(self, event: Progress) -> None:  # type: ignore[override]
+        if event.fraction < self.last_fraction and self.panel + 1 < len(self.panels):
+            self.panel += 1
+        self.last_fraction = event.fraction
+        where = f"octave {event.octave}/{event.octaves}"
+        if self.panels:
+            where = f"panel {self.panel + 1}/{len(self.panels)} {self.panels[self.panel]}, {where}"
         if sys.stderr.isatty():
-            self._update_bar(event)
+            self._update_bar(event, where)
         elif event.step == event.steps:
             width, height = event.size
-            click.echo(
-                f"octave {event.octave}/{event.octaves} ({width}x{height}): objective {event.loss:.4f}",
-                err=True,
-            )
+            click.echo(f"{where} ({width}x{height}): objective {event.loss:.4f}", err=True)
 
-    def _update_bar(self, event: Progress) -> None:
+    def _update_bar(self, event: Progress, where: str) -> None:
         from tqdm import tqdm
 
         if self.bar is None:
-            self.bar = tqdm(total=event.octaves * event.steps, unit="step", file=sys.stderr)
-        self.bar.set_description(f"octave {event.octave}/{event.octaves}")
-        self.bar.set_postfix(objective=f"{event.loss:.3f}")
-        self.bar.update(1)
+            layout = "{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"
+            self.bar = tqdm(total=100.0, bar_format=layout, file=sys.stderr)
+        share = (self.panel + event.fraction) / max(len(self.panels), 1)
+        self.bar.set_description(where, refresh=False)
+        self.bar.set_postfix(objective=f"{event.loss:.3f}", refresh=False)
+        self.bar.update(100.0 * share - self.shown)
+        self.shown = 100.0 * share
 
 
 @cli.command()
@@ -245,6 +383,8 @@ class progress_reporter(Reporter):
 @click.pass_context
 def sheet(ctx: click.Context, input_path: str, output: str, columns: int, **options: Any) -> None:
     """Dream INPUT once per layer (--layers a,b,c; default: five spread layers) into one labelled sheet."""
+    from reverie.tasks import SheetTask
+
     settings = settings_for(ctx, options, None)
     task = SheetTask(input_path, output, columns=columns, settings=settings, **engine(options))
     checked, _, _ = run_task(task, options)
@@ -276,6 +416,8 @@ def zoom(
     **options: Any,
 ) -> None:
     """Dream INPUT, zoom in a little, dream again: an endless-zoom animation in OUTPUT."""
+    from reverie.tasks import ZoomTask
+
     motion = ZoomSettings(frames, zoom, rotate, fps, stabilise=not no_stabilize)
     task = ZoomTask(input_path, output, motion, settings=settings_for(ctx, options, None), **engine(options))
     _, result, seconds = run_task(task, options)
@@ -303,6 +445,8 @@ def video(
     **options: Any,
 ) -> None:
     """Dream every frame of the video INPUT into OUTPUT, smoothly; rerun to resume after a stop."""
+    from reverie.tasks import VideoTask
+
     coherence = VideoSettings(blend, flow=not no_flow)
     settings = settings_for(ctx, options, None)
     task = VideoTask(input_path, output, coherence, keep_frames, settings=settings, **engine(options))
@@ -355,6 +499,8 @@ def cluster_options(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def engine_for(ray_address: str | None, workers: int | None, retries: int, options: dict[str, Any]) -> Engine:
     """This process, or Ray actors when --ray was given."""
+    from reverie.cluster import LocalEngine, ray_engine
+
     if ray_address is None:
         return LocalEngine()
     return ray_engine(ray_address, workers, retries, options["device"])
@@ -363,6 +509,8 @@ def engine_for(ray_address: str | None, workers: int | None, retries: int, optio
 def check_ray_option(ray_address: str | None, workers: int | None) -> None:
     """Ray installed, ``--ray``'s value an address rather than a photo it swallowed, and
     ``--workers`` only with ``--ray``; before any work."""
+    from reverie.cluster import import_ray
+
     if ray_address is None:
         if workers is not None:
             raise click.UsageError("--workers counts Ray actors: give --ray too")
@@ -378,7 +526,10 @@ def check_ray_option(ray_address: str | None, workers: int | None) -> None:
 @click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(), help="Output folder.")
 @click.option("--recursive", is_flag=True, help="Take photos in subfolders of folder inputs too.")
-@click.option("--format", "output_format", type=click.Choice(BATCH_FORMATS), default="png", show_default=True)
+@click.option(
+    "--format", "output_format", type=click.Choice(BATCH_FORMATS), default="png", show_default=True,
+    help="File type of the dreams: png (lossless, settings stored), jpg or webp (smaller).",
+)  # fmt: skip
 @cluster_options
 @dream_options
 @click.pass_context
@@ -393,7 +544,10 @@ def batch(
     retries: int,
     **options: Any,
 ) -> None:
-    """Dream every photo in INPUT... (files, folders, globs) into OUTDIR; rerun to resume."""
+    """Dream every photo of the INPUTs (files, folders, globs) into OUTDIR; rerun to resume."""
+    from reverie.batch import Batch, collect_items
+    from reverie.tasks import check_engine
+
     check_ray_option(ray_address, workers)
     folder = Path(outdir).expanduser()
     engine_options = engine(options)
@@ -444,6 +598,8 @@ def sweep(
     **options: Any,
 ) -> None:
     """Dream INPUT with every combination of the varied knobs into one labelled grid, OUTPUT."""
+    from reverie.sweep import parse_vary, plan_cells, run_sweep
+
     check_ray_option(ray_address, workers)
     engine_options = engine(options)
     cells = plan_cells(
@@ -502,7 +658,9 @@ class batch_reporter(Reporter):
     show_default=True,
     help="Address to listen on (loopback: this machine only).",
 )
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="TCP port, 1..65535."
+)
 @click.option(
     "--data-dir", type=click.Path(file_okay=False), help="Jobs, uploads and results [~/.local/share/reverie]."
 )
@@ -550,6 +708,8 @@ def serve(
     """Start the web app: upload photos, follow progress, download dreams (Ctrl-C stops it)."""
     import secrets
 
+    from reverie.cluster import import_ray
+    from reverie.devices import resolve_device
     from reverie.web import WebConfig, allowed_hosts, default_data_dir, is_loopback
     from reverie.web import serve as run_server
 
@@ -585,7 +745,7 @@ def serve(
 
 
 @cli.command()
-@click.option("--model", default=DEFAULTS.model, show_default=True)
+@click.option("--model", default=DEFAULTS.model, show_default=True, help="Network whose layers to list.")
 def layers(model: str) -> None:
     """List a model's dreamable layers, their channels and strides, and its presets."""
     spec = get_spec(model)
@@ -600,22 +760,32 @@ def layers(model: str) -> None:
 
 @cli.command()
 def models() -> None:
-    """List the models, whether their weights are available, and where to get missing ones."""
+    """List the models, what each is, and the state of its weights (how to get missing ones)."""
+    from reverie.weights import weights_state
+
     for name in list_models():
         spec = get_spec(name)
-        path = weights_available(spec)
-        state = f"ready ({path})" if path else f"missing: {missing_weights_message(spec)}"
-        click.echo(f"{name:<20} {spec.description}\n{'':<20} {state}")
+        click.echo(f"{name:<20} {spec.description}\n{'':<20} {weights_state(spec)}")
 
 
 @cli.command()
 @click.argument("image", type=click.Path())
-@click.option("--top", type=click.IntRange(1, 1000), default=5, show_default=True)
-@click.option("--model", default=DEFAULTS.model, show_default=True)
-@click.option("--weights", type=click.Path(dir_okay=False))
-@click.option("--max-pixels", type=click.IntRange(1), default=DEFAULT_MAX_PIXELS, show_default=True)
+@click.option(
+    "--top", type=click.IntRange(1, 1000), default=5, show_default=True, help="Classes to print, 1..1000."
+)
+@click.option("--model", default=DEFAULTS.model, show_default=True, help="Network that classifies.")
+@click.option("--weights", type=EXISTING_FILE, help="Weight file for --model (default: the installed one).")
+@click.option(
+    "--max-pixels", type=click.IntRange(1), default=DEFAULT_MAX_PIXELS, show_default=True,
+    help="Largest input accepted, width x height in pixels.",
+)  # fmt: skip
 def classify(image: str, top: int, model: str, weights: str | None, max_pixels: int) -> None:
     """Print the most likely ImageNet classes of IMAGE."""
+    from reverie.classify import classify as classify_picture
+    from reverie.io.images import load_image
+    from reverie.models import load_model
+    from reverie.weights import find_weights
+
     find_weights(get_spec(model), weights)
     picture = load_image(image, max_pixels=max_pixels)
     for prediction in classify_picture(load_model(model, weights), picture, top):
@@ -655,6 +825,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     return 0
 
+
+cli.add_command(weights_group)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -28,6 +28,7 @@ from reverie.errors import ReverieError, SettingsError, one_line
 from reverie.io.images import Picture, image_bytes
 from reverie.io.paths import write_bytes_atomically
 from reverie.render import Progress, ProgressCallback
+from reverie.settings import LOCAL_RAY
 from reverie.tasks import DreamTask, task_from_json
 from reverie.tensors import from_tensor
 
@@ -388,10 +389,6 @@ class RayEngine(Engine):
 def ray_engine(option: str | None, workers: int | None, retries: int, device: str) -> RayEngine:
     """The engine for a ``--ray`` option's value: ``"local"`` (``--ray`` alone) or an address."""
     return RayEngine(None if option == LOCAL_RAY else option, workers, retries, device)
-
-
-#: What ``--ray`` alone stands for: a Ray instance of this command's own (or RAY_ADDRESS's cluster).
-LOCAL_RAY = "local"
 
 
 def internal_error(failure: BaseException) -> str:

@@ -8,6 +8,9 @@ animations :class:`VideoError`, output paths :class:`OutputPathError`, settings 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from difflib import get_close_matches
+
 
 class ReverieError(Exception):
     """Base class of every error caused by input a user can correct."""
@@ -41,12 +44,29 @@ class WeightsNotFoundError(ReverieError):
     """A model's weight file is not installed or not where the user said."""
 
 
+class WeightsDownloadError(WeightsNotFoundError):
+    """A weight file could not be fetched: no network, not on the server, or cut off (resumable).
+
+    A kind of :class:`WeightsNotFoundError`, since the weights stay missing: whoever handles the
+    one handles the other.
+    """
+
+
 class WeightsMismatchError(ReverieError):
     """A weight file exists but does not fit the architecture (wrong model, corrupt, truncated)."""
 
 
 class SettingsError(ReverieError):
     """A dream setting is out of range or malformed."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``" (did you mean blocks.8?)"`` when ``word`` is a near miss of one of ``choices`` (a typo, a
+    missing letter, the wrong case), else ``""``: for messages that also list every valid name."""
+    options = list(choices)
+    by_case = {choice.lower(): choice for choice in options}
+    close = get_close_matches(word.lower(), list(by_case), n=1, cutoff=0.75)
+    return f" (did you mean {by_case[close[0]]}?)" if close else ""
 
 
 def one_line(error: BaseException) -> str:

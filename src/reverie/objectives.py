@@ -20,7 +20,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from reverie.errors import SettingsError, UnknownLayerError
+from reverie.errors import SettingsError, UnknownLayerError, did_you_mean
 from reverie.models.base import LOGITS
 from reverie.models.registry import LayerInfo
 
@@ -210,8 +210,9 @@ def class_index(name_or_index: str | int) -> int:
         return index
     matches = [i for i, name in enumerate(imagenet_class_names()) if name.lower() == text.lower()]
     if not matches:
+        hint = did_you_mean(text, imagenet_class_names())
         raise SettingsError(
-            f"unknown ImageNet class {text!r}; use a class index 0..999 or a name like 'tabby'"
+            f"unknown ImageNet class {text!r}{hint}; use a class index 0..999 or a name like 'tabby'"
         )
     if len(matches) > 1:
         raise SettingsError(f"ImageNet class name {text!r} is ambiguous; use one of the indices {matches}")

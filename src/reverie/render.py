@@ -39,11 +39,19 @@ class Progress:
     #: The picture so far, (1, 3, H, W) in [0, 1], on the octave's last step only (else None): for
     #: previews. It is the live tensor, so copy it before changing it.
     image: Tensor | None = None
+    #: (width, height) of every octave, smallest first: what the whole dream will cost.
+    sizes: tuple[tuple[int, int], ...] = ()
 
     @property
     def fraction(self) -> float:
-        """Share of the whole dream done, 0..1."""
-        return ((self.octave - 1) * self.steps + self.step) / (self.octaves * self.steps)
+        """Share of the whole dream's work done, 0..1, each step weighted by its octave's pixels: the
+        last octave of four at scale 1.4 is half the work, so an estimate of the time left from
+        this share holds as the octaves grow."""
+        if len(self.sizes) != self.octaves:
+            return ((self.octave - 1) * self.steps + self.step) / (self.octaves * self.steps)
+        pixels = [width * height for width, height in self.sizes]
+        done = sum(pixels[: self.octave - 1]) + pixels[self.octave - 1] * self.step / self.steps
+        return done / sum(pixels)
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -339,7 +347,9 @@ def dream_octaves(
             loss = gradient_ascent_step(model, objective, dreamed, settings, generator, octave_mask)
             if progress is not None:
                 preview = dreamed.detach() if step == settings.steps else None
-                progress(Progress(octave, len(sizes), step, settings.steps, loss, size, preview))
+                progress(
+                    Progress(octave, len(sizes), step, settings.steps, loss, size, preview, tuple(sizes))
+                )
         if octave < len(sizes):
             detail = dreamed - base
     return dreamed.detach()

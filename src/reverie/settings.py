@@ -19,6 +19,13 @@ from reverie.errors import SettingsError
 
 GRADIENT_NORMS = ("std", "laplacian")
 PRECISIONS = ("fp32", "bf16")
+#: Largest picture (width * height) loaded unless the caller raises it: 100 megapixels is about
+#: 1.2 GB as float32 RGB, well above any camera photo and well below what a bomb file claims.
+DEFAULT_MAX_PIXELS: int = 100_000_000
+#: Output formats a batch writes (the lossless default, and the two compact ones).
+BATCH_FORMATS = ("png", "jpg", "webp")
+#: What ``--ray`` alone stands for: a Ray instance of this command's own (or RAY_ADDRESS's cluster).
+LOCAL_RAY = "local"
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from reverie.animate.coherence import CoherentDreamer
 from reverie.animate.frames import FrameStore, job_fingerprint
 from reverie.animate.zoom import FrameCallback, zoom_sequence
 from reverie.devices import resolve_device
-from reverie.errors import ImageError, SettingsError, VideoError
+from reverie.errors import ImageError, SettingsError, VideoError, did_you_mean
 from reverie.io.images import (
     DEFAULT_MAX_PIXELS,
     Picture,
@@ -238,7 +238,10 @@ def check_settings(settings: DreamSettings, max_pixels: int = DEFAULT_MAX_PIXELS
     spec = get_spec(model)
     preset = settings.preset or spec.default_preset
     if preset not in spec.presets:
-        raise SettingsError(f"unknown preset {preset!r} for {spec.name}; presets: {', '.join(spec.presets)}")
+        hint = did_you_mean(preset, spec.presets)
+        raise SettingsError(
+            f"unknown preset {preset!r} for {spec.name}{hint}; presets: {', '.join(spec.presets)}"
+        )
     settings = settings.with_changes(model=model, layers=settings.layers or spec.presets[preset]).validate()
     objective = parse_layer_spec(settings.layers)
     objective.check(spec)

@@ -12,7 +12,7 @@ import torch
 from torchvision_files import AUX_PREFIXES, expected_key
 
 from reverie.models import get_spec
-from reverie.models.googlenet import googlenet_catalogue
+from reverie.models.cards.googlenet import googlenet_catalogue
 
 TORCHVISION_CATALOGUE = {
     "conv1": (64, 2),

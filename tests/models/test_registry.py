@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+import subprocess
+import sys
 
 import pytest
 from torch import nn
@@ -29,10 +32,8 @@ def test_unknown_model_lists_the_valid_ones() -> None:
 
 
 def test_unknown_layer_lists_the_valid_ones() -> None:
-    with pytest.raises(
-        UnknownLayerError, match=r"'inception9z'; valid layers: conv1, maxpool1, .*, inception5b$"
-    ):
-        get_spec("googlenet").layer("inception9z")
+    with pytest.raises(UnknownLayerError, match=r"'mixed3'; valid layers: conv1, maxpool1, .*, inception5b$"):
+        get_spec("googlenet").layer("mixed3")
 
 
 def test_catalogues_are_read_without_building_a_network(monkeypatch) -> None:
@@ -58,7 +59,7 @@ def test_catalogue_naming_no_stage_is_refused() -> None:
 @pytest.fixture
 def scratch_registry(monkeypatch) -> dict[str, registry.ModelSpec]:
     """A copy of the registry that registrations in a test may change."""
-    copy = dict(registry._REGISTRY)
+    copy = dict(registry.registry())
     monkeypatch.setattr(registry, "_REGISTRY", copy)
     return copy
 
@@ -67,6 +68,7 @@ def register_tiny(**changes) -> None:
     """Register a one-layer network ``tiny`` with settings that ``changes`` may spoil."""
     settings = {
         "name": "tiny",
+        "build_network": lambda: ([("conv", nn.Conv2d(3, 4, 1))], nn.Identity()),
         "weights": (),
         "convert_weights": lambda path: {},
         "description": "a test network",
@@ -79,7 +81,7 @@ def register_tiny(**changes) -> None:
         "input_std": (0.5,) * 3,
         **changes,
     }
-    registry.register_model(**settings)(lambda: ([("conv", nn.Conv2d(3, 4, 1))], nn.Identity()))
+    registry.register_model(**settings)
 
 
 def test_registering_adds_a_model_with_its_catalogue(scratch_registry) -> None:
@@ -100,3 +102,31 @@ def test_presets_must_name_catalogued_layers(scratch_registry, changes, error, m
     with pytest.raises(error, match=message):
         register_tiny(**changes)
     assert "tiny" not in scratch_registry
+
+
+def test_the_catalogue_loads_without_pytorch() -> None:
+    """``reverie layers`` and ``reverie models`` read the catalogue; building needs torch, listing not."""
+    code = (
+        "import sys; from reverie.models import get_spec, list_models; "
+        "assert len(list_models()) == 7 and get_spec('inception_v3').layer('mixed3').channels == 768; "
+        "print('torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("typed", "suggestion"),
+    [("block.8", "blocks.8"), ("Blocks.11", "blocks.11"), ("stemm", "stem")],
+)
+def test_a_near_miss_layer_name_gets_a_suggestion(typed: str, suggestion: str) -> None:
+    with pytest.raises(UnknownLayerError, match=rf"\(did you mean {re.escape(suggestion)}\?\); valid layers"):
+        get_spec("efficientnet_lite0").layer(typed)
+
+
+def test_a_far_miss_gets_no_suggestion() -> None:
+    with pytest.raises(UnknownModelError) as caught:
+        get_spec("resnet50")
+    assert "did you mean" not in str(caught.value)
+    with pytest.raises(UnknownModelError, match=r"\(did you mean googlenet\?\)"):
+        get_spec("googlenett")

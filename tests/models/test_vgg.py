@@ -12,7 +12,7 @@ import torch
 from torchvision_files import expected_key
 
 from reverie.models import get_spec
-from reverie.models.vgg import vgg_catalogue
+from reverie.models.cards.vgg import vgg_catalogue
 
 VGGS = ["vgg16", "vgg19"]
 BLOCK_CHANNELS = (64, 128, 256, 512, 512)

@@ -37,12 +37,10 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError, features
 from reverie.errors import ImageError, PixelLimitError, one_line
 from reverie.io.metadata import Metadata, metadata_of, metadata_save_options
 from reverie.io.paths import atomic_output, check_output_location, existing_file
+from reverie.settings import DEFAULT_MAX_PIXELS
 
 PathLike = str | os.PathLike[str]
 
-#: Largest picture (width * height) loaded unless the caller raises it: 100 megapixels is about
-#: 1.2 GB as float32 RGB, well above any camera photo and well below what a bomb file claims.
-DEFAULT_MAX_PIXELS: int = 100_000_000
 
 #: Lower-case output extension -> Pillow format name.
 OUTPUT_FORMATS: dict[str, str] = {

@@ -109,3 +109,14 @@ def write_bytes_atomically(path: Path, data: bytes) -> None:
     """``data`` written to ``path`` through :func:`atomic_output` (no reader sees half of it)."""
     with atomic_output(path) as temporary:
         temporary.write_bytes(data)
+
+
+def unused_path(path: PathLike) -> Path:
+    """``path``, or the first of ``NAME-1.EXT``, ``NAME-2.EXT``, ... that does not exist yet: where an
+    output goes when the user named none, so a default name never overwrites an earlier result."""
+    path = Path(path)
+    candidate, number = path, 0
+    while candidate.exists() or candidate.is_symlink():
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    return candidate

@@ -15,42 +15,10 @@ import torch
 from torch import Tensor, nn
 
 from reverie.models.base import PooledClassifier
+from reverie.models.cards.googlenet import INCEPTIONS, POOLS_AFTER
 from reverie.models.layers import conv_bn_relu
-from reverie.models.registry import LayerInfo, Network, WeightsSource, register_model
+from reverie.models.registry import Network
 from reverie.weights import read_torch_state_dict
-
-#: Inception block -> (in, 1x1, 3x3 reduce, 3x3, "5x5" reduce, "5x5", pool projection), as published.
-INCEPTIONS = {
-    "inception3a": (192, 64, 96, 128, 16, 32, 32),
-    "inception3b": (256, 128, 128, 192, 32, 96, 64),
-    "inception4a": (480, 192, 96, 208, 16, 48, 64),
-    "inception4b": (512, 160, 112, 224, 24, 64, 64),
-    "inception4c": (512, 128, 128, 256, 24, 64, 64),
-    "inception4d": (512, 112, 144, 288, 32, 64, 64),
-    "inception4e": (528, 256, 160, 320, 32, 128, 128),
-    "inception5a": (832, 256, 160, 320, 32, 128, 128),
-    "inception5b": (832, 384, 192, 384, 48, 128, 128),
-}
-
-# What dreaming on each layer tends to produce, after the many published GoogLeNet dreams.
-HINTS = {
-    "conv1": "colour noise and edges",
-    "maxpool1": "colour noise and edges",
-    "conv2": "edges and gradients",
-    "conv3": "fine lines and edges",
-    "maxpool2": "lines and fine grain",
-    "inception3a": "brush strokes and simple textures",
-    "inception3b": "swirls and patterns",
-    "maxpool3": "swirls and patterns",
-    "inception4a": "patterns with the first eyes",
-    "inception4b": "eyes and fur",
-    "inception4c": "dog faces and eyes",
-    "inception4d": "animal parts: snouts, eyes, feathers",
-    "inception4e": "animals, buildings and objects",
-    "maxpool4": "animals, buildings and objects",
-    "inception5a": "whole objects, abstract blends",
-    "inception5b": "abstract blends of objects",
-}
 
 #: Dropped on conversion: auxiliary classifiers, which only shape training.
 AUX_PREFIXES = ("aux1.", "aux2.")
@@ -90,16 +58,6 @@ class Inception(nn.Module):
         return torch.cat([branch(x) for branch in branches], dim=1)
 
 
-#: Grid reductions after an inception block: block -> (pool stage, window); each halves the grid.
-POOLS_AFTER = {"inception3b": ("maxpool3", 3), "inception4e": ("maxpool4", 2)}
-
-
-def inception_channels(config: tuple[int, ...]) -> int:
-    """Output channels of an inception block: its four branches side by side."""
-    _, ch1x1, _, ch3x3, _, ch5x5, pool_proj = config
-    return ch1x1 + ch3x3 + ch5x5 + pool_proj
-
-
 def googlenet_stages() -> list[tuple[str, nn.Module]]:
     """The feature extractor in run order, under torchvision's attribute names."""
     stages: list[tuple[str, nn.Module]] = [
@@ -115,20 +73,6 @@ def googlenet_stages() -> list[tuple[str, nn.Module]]:
             pool, window = POOLS_AFTER[name]
             stages.append((pool, max_pool(window, 2)))
     return stages
-
-
-def googlenet_catalogue() -> list[LayerInfo]:
-    """Channels and stride of every stage, from the published configuration (no network built)."""
-    stem = [("conv1", 64, 2), ("maxpool1", 64, 4), ("conv2", 64, 4), ("conv3", 192, 4), ("maxpool2", 192, 8)]
-    layers = [LayerInfo(name, channels, stride, HINTS[name]) for name, channels, stride in stem]
-    stride = 8
-    for name, config in INCEPTIONS.items():
-        channels = inception_channels(config)
-        layers.append(LayerInfo(name, channels, stride, HINTS[name]))
-        if name in POOLS_AFTER:
-            stride *= 2
-            layers.append(LayerInfo(POOLS_AFTER[name][0], channels, stride, HINTS[POOLS_AFTER[name][0]]))
-    return layers
 
 
 def convert_googlenet_weights(path: Path) -> dict[str, Tensor]:
@@ -150,32 +94,6 @@ def convert_googlenet_weights(path: Path) -> dict[str, Tensor]:
     return renamed
 
 
-@register_model(
-    weights=(
-        WeightsSource(
-            filename="googlenet-1378be20.pth",
-            url="https://download.pytorch.org/models/googlenet-1378be20.pth",
-            description="torchvision ImageNet weights",
-        ),
-    ),
-    convert_weights=convert_googlenet_weights,
-    description="GoogLeNet / Inception v1 (the original DeepDream network), 224 px; bring your own weights",
-    presets={
-        "edges": "conv3",
-        "textures": "inception3b",
-        "patterns": "inception4c",
-        "objects": "inception4d,inception4e",
-    },
-    default_preset="patterns",
-    layers=googlenet_catalogue(),
-    input_size=224,
-    # Found by trying every size: at 15 px maxpool3 still gets 2 px to pool; at 14 px it gets one
-    # pixel, too small for its 3x3 window, and the forward pass fails.
-    min_side=15,
-    # torchvision feeds it (rgb - 0.5) / 0.5 (its transform_input).
-    input_mean=(0.5,) * 3,
-    input_std=(0.5,) * 3,
-)
 def googlenet() -> Network:
     """GoogLeNet's stages and its 1024-channel pooled classifier."""
     return googlenet_stages(), PooledClassifier(1024)

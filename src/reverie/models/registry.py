@@ -1,25 +1,46 @@
 """Model registry: what Reverie knows about each network before building it.
 
-Each architecture file registers its variants with :func:`register_model`: the builder, where the
-weights come from and how to read them, presets, and the catalogue (every dreamable layer with its
-channels and stride, the input size and the smallest side every layer accepts). Listing layers
-or models, and checking a layer name, reads the catalogue and never builds a network; nothing
-else keeps a list of model names, so adding a model is adding one decorated function.
+Each architecture's card (:mod:`reverie.models.cards`) registers its variants with
+:func:`register_model`: the builder, where the weights come from and how to read them, presets, and
+the catalogue (every dreamable layer with its channels and stride, the input size and the smallest
+side every layer accepts). Listing layers or models, and checking a layer name, reads the catalogue
+and never builds a network; nothing else keeps a list of model names. Cards and this module never
+import PyTorch (builders and weight converters are :class:`Deferred`), so ``reverie layers`` and
+``reverie models`` start at once.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from torch import Tensor, nn
+from reverie.errors import UnknownLayerError, UnknownModelError, did_you_mean
 
-from reverie.errors import UnknownLayerError, UnknownModelError
-from reverie.models.base import Backbone
+if TYPE_CHECKING:
+    from torch import Tensor, nn
 
-#: What a builder returns: the named stages in run order and the classifier head.
-Network = tuple[list[tuple[str, nn.Module]], nn.Module]
+    from reverie.models.base import Backbone
+
+    #: What a builder returns: the named stages in run order and the classifier head.
+    Network = tuple[list[tuple[str, nn.Module]], nn.Module]
+else:
+    Network = tuple  # the precise alias needs PyTorch; only type checkers read it
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A function of a module that needs PyTorch, named instead of imported, so the catalogue loads
+    without it; calling this imports the module and calls ``function(*args, *more)``."""
+
+    module: str
+    function: str
+    args: tuple[Any, ...] = ()
+
+    def __call__(self, *more: Any) -> Any:
+        return getattr(importlib.import_module(self.module), self.function)(*self.args, *more)
 
 
 @dataclass(frozen=True)
@@ -89,10 +110,13 @@ class ModelSpec:
         for info in self.layers:
             if info.name == name:
                 return info
-        raise UnknownLayerError(f"unknown layer {name!r}; valid layers: {', '.join(self.layer_names)}")
+        hint = did_you_mean(name, self.layer_names)
+        raise UnknownLayerError(f"unknown layer {name!r}{hint}; valid layers: {', '.join(self.layer_names)}")
 
     def build(self) -> Backbone:
         """The network with freshly initialised weights (:func:`reverie.models.load_model` loads them)."""
+        from reverie.models.base import Backbone
+
         stages, head = self.build_network()
         return Backbone(stages, head, self)
 
@@ -102,6 +126,8 @@ _REGISTRY: dict[str, ModelSpec] = {}
 
 def register_model(
     *,
+    name: str,
+    build_network: Callable[[], Network],
     weights: tuple[WeightsSource, ...],
     convert_weights: Callable[[Path], dict[str, Tensor]],
     description: str,
@@ -112,46 +138,50 @@ def register_model(
     min_side: int,
     input_mean: tuple[float, float, float],
     input_std: tuple[float, float, float],
-    name: str = "",
-) -> Callable[[Callable[[], Network]], Callable[[], Network]]:
-    """Decorator registering a zero-argument network builder under ``name`` (default: its name)."""
+) -> ModelSpec:
+    """Register a model under ``name``; its presets must name layers of its catalogue."""
+    spec = ModelSpec(
+        name=name,
+        build_network=build_network,
+        convert_weights=convert_weights,
+        weights=weights,
+        description=description,
+        presets=dict(presets),
+        default_preset=default_preset,
+        layers=tuple(layers),
+        input_size=input_size,
+        min_side=min_side,
+        input_mean=input_mean,
+        input_std=input_std,
+    )
+    if default_preset not in presets:
+        raise ValueError(f"{name}: default preset {default_preset!r} is not a preset")
+    for text in presets.values():
+        for layer_name in text.split(","):
+            spec.layer(layer_name)
+    _REGISTRY[name] = spec
+    return spec
 
-    def decorate(build_network: Callable[[], Network]) -> Callable[[], Network]:
-        model_name = name or build_network.__name__
-        spec = ModelSpec(
-            name=model_name,
-            build_network=build_network,
-            convert_weights=convert_weights,
-            weights=weights,
-            description=description,
-            presets=dict(presets),
-            default_preset=default_preset,
-            layers=tuple(layers),
-            input_size=input_size,
-            min_side=min_side,
-            input_mean=input_mean,
-            input_std=input_std,
-        )
-        if default_preset not in presets:
-            raise ValueError(f"{model_name}: default preset {default_preset!r} is not a preset")
-        for text in presets.values():
-            for layer_name in text.split(","):
-                spec.layer(layer_name)
-        _REGISTRY[model_name] = spec
-        return build_network
 
-    return decorate
+def registry() -> dict[str, ModelSpec]:
+    """Every registered spec by name, the cards read on first use."""
+    if not _REGISTRY:
+        importlib.import_module("reverie.models.cards")
+    return _REGISTRY
 
 
 def model_names() -> list[str]:
     """Registered model names, embedded models first."""
-    specs = sorted(_REGISTRY.values(), key=lambda spec: (not spec.embedded, spec.name))
+    specs = sorted(registry().values(), key=lambda spec: (not spec.embedded, spec.name))
     return [spec.name for spec in specs]
 
 
 def get_spec(name: str) -> ModelSpec:
     """The spec registered as ``name``, or an error listing the valid names."""
     try:
-        return _REGISTRY[name]
+        return registry()[name]
     except KeyError:
-        raise UnknownModelError(f"unknown model {name!r}; valid models: {', '.join(model_names())}") from None
+        hint = did_you_mean(name, model_names())
+        raise UnknownModelError(
+            f"unknown model {name!r}{hint}; valid models: {', '.join(model_names())}"
+        ) from None
