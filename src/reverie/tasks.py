@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -44,12 +45,12 @@ from reverie.io.video import (
     ANIMATED_IMAGE_FORMATS,
     MAX_ANIMATED_IMAGE_FRAMES,
     VIDEO_FORMATS,
+    FrameReader,
     VideoInfo,
     check_animation_path,
     check_video_output,
     even_size,
     probe_video,
-    read_frames,
     write_animation,
 )
 from reverie.models import DEFAULT_MODEL, get_spec
@@ -429,10 +430,12 @@ class ZoomTask(Task):
 class VideoTask(Task):
     """Dream every frame of the video ``source`` into ``output``, keeping frame count, rate and audio.
 
-    Frames are dreamed at the source size reduced to ``max_side`` (even sides). Finished frames wait
+    Frames are dreamed upright (the source's rotation applied) at its displayed size reduced to
+    ``max_side`` (even sides), and written at the times the source shows them. Finished frames wait
     in ``OUTPUT.frames/`` until the video is assembled (and are then deleted unless ``keep_frames``);
     the same task after an interruption continues from the last finished frame and gives the same
-    video as an uninterrupted run.
+    video as an uninterrupted run. A source whose tail is cut off is dreamed up to its last
+    decodable frame, with a warning, and so is its resumed run.
     """
 
     kind: ClassVar[str] = "video"
@@ -459,7 +462,13 @@ class VideoTask(Task):
         return replace(task, probe=info)
 
     def run(self, dreamer: Dreamer, progress: FrameCallback | None = None) -> AnimationResult:
-        """Dream the frames not yet finished, then encode them all with the source's audio."""
+        """Dream the frames not yet finished, then encode them all with the source's audio.
+
+        Every run decodes the source from its start (finished frames are read back, not dreamed):
+        that gives each frame's time for the writer and the coherence state to resume from. The
+        fingerprint holds nothing learnt while decoding (such as how many frames a damaged file
+        really has), so a rerun of a cut-short source finds its frames again.
+        """
         task = self.ready()
         info, source, output = task.probe, Path(task.source), Path(task.output)
         assert info is not None  # set by check()
@@ -479,16 +488,24 @@ class VideoTask(Task):
         done = store.open(job_fingerprint(files, decided_by))
         coherent = CoherentDreamer(task.prepare(dreamer), task.coherence)
         first: tuple[np.ndarray, np.ndarray] | None = None
-        for index, frame in enumerate(read_frames(source, size)):
+        reader = FrameReader(source, size)
+        times: list[float] = []
+        for index, frame in enumerate(reader):
+            times.append(frame.time)
             if index < done:  # resuming: finished frames are read back, not dreamed again
-                first = first or (frame, store.load(0))
+                first = first or (frame.rgb, store.load(0))
                 if index == done - 1:
-                    coherent.start_from(first, (frame, store.load(index)))
+                    coherent.start_from(first, (frame.rgb, store.load(index)))
                 continue
-            store.save(index, coherent.next_frame(frame))
+            store.save(index, coherent.next_frame(frame.rgb))
             if progress is not None:
-                progress(index + 1, info.frames)
-        written = store.assemble(output, info.fps, audio_from=source)
+                progress(index + 1, max(info.frames, index + 1))  # a header may count too few
+        if reader.cut_short:
+            warnings.warn(
+                f"{source} is cut short: dreamed its first {len(times)} decodable frames of {info.frames}",
+                stacklevel=2,
+            )
+        written = store.assemble(output, info.fps, audio_from=source, times=times)
         if written == 0:
             raise VideoError(f"{source} holds no decodable frames")
         if not task.keep_frames:

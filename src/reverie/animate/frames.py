@@ -7,7 +7,9 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import warnings
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import numpy as np
 
 from reverie.errors import VideoError, one_line
 from reverie.io.images import Picture, load_image, save_image, to_uint8
+from reverie.io.paths import write_bytes_atomically
 from reverie.io.video import VideoWriter
 
 PathLike = str | os.PathLike[str]
@@ -35,46 +38,75 @@ def job_fingerprint(files: dict[str, PathLike | None], settings: dict[str, objec
     return {**{name: file_identity(path) for name, path in files.items() if path}, "settings": settings}
 
 
+#: What ``job.json`` says about itself: this folder's frames are Reverie's, in this layout.
+MADE_BY = "reverie"
+#: The layout of a frames folder (file names, job.json's fields); a folder of another is never touched.
+FRAMES_SCHEMA = 1
+#: Reverie's frame files, and only them: a user's ``frame-holiday.png`` is not one.
+FRAME_NAME = re.compile(r"frame-\d{6}\.png")
+
+
 class FrameStore:
     """Finished frames of one video job, as numbered PNGs in ``OUTPUT.frames/`` beside the output.
 
-    ``job.json`` records the job's fingerprint; frames are written atomically, so every frame file
-    present is whole and a run killed at any moment loses at most the frame it was dreaming.
+    ``job.json`` marks the folder as Reverie's (``made_by``, ``frames_schema``) and records the job's
+    fingerprint; frames are written atomically, so every frame file present is whole and a run
+    killed at any moment loses at most the frame it was dreaming.
     """
 
     def __init__(self, output: Path) -> None:
         self.folder = output.with_name(output.name + ".frames")
 
+    @property
+    def job_file(self) -> Path:
+        return self.folder / "job.json"
+
     def open(self, fingerprint: dict[str, object]) -> int:
         """Make the folder hold frames of this job only; returns how many finished frames it has.
 
-        Frames left by a different job (other settings or source) are deleted with a warning; a
-        folder of that name that Reverie did not make is left alone and reported.
+        A folder is Reverie's only when its job.json carries Reverie's marker and this schema: any
+        other folder of that name (the user's own, or one from a Reverie of another layout) is
+        refused and left exactly as it is. Frames Reverie left for a different job (other settings
+        or source) are deleted with a warning, and only Reverie's own files with them.
         """
-        job_file = self.folder / "job.json"
-        if self.folder.exists():
-            if not job_file.is_file():
-                raise VideoError(
-                    f"{self.folder} exists but holds no Reverie frames: move it or choose another output"
-                )
-            try:
-                same = json.loads(job_file.read_text()) == fingerprint
-            except (OSError, ValueError):
-                same = False
-            if same:
+        if self.folder.exists() or self.folder.is_symlink():
+            recorded = self.recorded_job()
+            if recorded == fingerprint:
                 return self.finished()
             warnings.warn(f"{self.folder} holds frames of another job; starting over", stacklevel=2)
             self.clear()
         try:
             self.folder.mkdir(exist_ok=True)
-            job_file.write_text(json.dumps(fingerprint, indent=1, sort_keys=True))
+            marked = {"made_by": MADE_BY, "frames_schema": FRAMES_SCHEMA, "job": fingerprint}
+            write_bytes_atomically(self.job_file, json.dumps(marked, indent=1, sort_keys=True).encode())
         except OSError as error:
             raise VideoError(f"cannot keep frames in {self.folder}: {one_line(error)}") from None
         return 0
 
+    def recorded_job(self) -> object:
+        """The fingerprint an existing folder's job.json records; VideoError unless Reverie made it."""
+        refuse = f"{self.folder} exists but holds no Reverie frames"
+        action = "move it or choose another output"
+        if not self.folder.is_dir() or not self.job_file.is_file():
+            raise VideoError(f"{refuse}: {action}")
+        try:
+            marked = json.loads(self.job_file.read_text())
+        except (OSError, ValueError):
+            marked = None
+        if not isinstance(marked, dict) or marked.get("made_by") != MADE_BY or "job" not in marked:
+            raise VideoError(f"{refuse} (its job.json is not Reverie's): {action}")
+        if marked.get("frames_schema") != FRAMES_SCHEMA:
+            raise VideoError(
+                f"{self.folder} holds frames in another Reverie's layout (schema "
+                f"{marked.get('frames_schema')!r}, this one reads {FRAMES_SCHEMA}): delete it or choose "
+                "another output"
+            )
+        return marked["job"]
+
     def clear(self) -> None:
         """Delete this store's own files (frames and job.json), nothing else."""
-        for path in [*self.folder.glob("frame-*.png"), self.folder / "job.json"]:
+        frames = [path for path in self.folder.iterdir() if FRAME_NAME.fullmatch(path.name)]
+        for path in [*frames, self.job_file]:
             path.unlink(missing_ok=True)
 
     def path(self, index: int) -> Path:
@@ -99,12 +131,25 @@ class FrameStore:
         with contextlib.suppress(OSError):
             self.folder.rmdir()
 
-    def assemble(self, output: Path, fps: Fraction, audio_from: PathLike | None = None) -> int:
-        """Encode the finished frames into ``output`` with ``audio_from``'s audio; the frame count."""
-        finished = self.finished()
-        if finished == 0:
+    def assemble(
+        self,
+        output: Path,
+        fps: Fraction,
+        audio_from: PathLike | None = None,
+        times: Sequence[float] | None = None,
+    ) -> int:
+        """Encode the finished frames into ``output`` with ``audio_from``'s audio; the frame count.
+
+        With ``times`` (seconds, one per frame, as the source shows them), the first ``len(times)``
+        frames are written at those times, so a variable-rate source keeps its timing; a frame
+        missing from the store is a VideoError. Without, every finished frame follows at ``fps``.
+        """
+        count = self.finished() if times is None else len(times)
+        if count == 0:
             return 0
+        if self.finished() < count:
+            raise VideoError(f"{self.folder} lacks frame {self.finished()}: rerun to dream it again")
         with VideoWriter(output, fps, audio_from=audio_from) as writer:
-            for index in range(finished):
-                writer.write(to_uint8(self.load(index)))
+            for index in range(count):
+                writer.write(to_uint8(self.load(index)), None if times is None else times[index])
             return writer.count

@@ -8,12 +8,21 @@ writing, is a one-line :class:`VideoError`.
 
 Audio is carried over from a source video: copied packet for packet when the output container
 accepts its codec, else re-encoded (AAC for MP4/MOV, Opus for WebM).
+
+Sources are read as a player shows them: turned upright by their display matrix (phones store a
+portrait video landscape and say so there), each frame with its own timestamp (phones record at a
+variable rate; the output keeps those times so the sound stays in sync), and a file whose tail is
+missing ends at its last decodable frame (:class:`FrameReader`). FFmpeg's own log never reaches the
+terminal (:func:`av_module`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -55,11 +64,43 @@ VIDEO_QUALITY_CRF = "18"
 
 
 def av_module() -> Any:
-    """PyAV, imported on first use so image-only work never pays for loading FFmpeg."""
+    """PyAV, imported on first use so image-only work never pays for loading FFmpeg.
+
+    FFmpeg's log is kept at ERROR, not switched off, because PyAV puts the last error line into the
+    exceptions it raises ("moov atom not found"), and that is what our one-line messages quote.
+    PyAV hands those lines to Python's ``logging`` as the ``libav`` logger; with no handler, Python's
+    last-resort handler would print them to stderr before our own message. A NullHandler that does
+    not propagate keeps them off the terminal (and out of an application's root handlers), while a
+    handler added to ``libav`` on purpose still sees them.
+    """
     import av
 
-    av.logging.set_level(av.logging.ERROR)  # FFmpeg's warnings are not for our users
+    av.logging.set_level(av.logging.ERROR)
+    quiet_ffmpeg_log()
     return av
+
+
+def quiet_ffmpeg_log() -> None:
+    """Give the ``libav`` logger a NullHandler and stop it propagating (once)."""
+    logger = logging.getLogger("libav")
+    if not any(isinstance(handler, logging.NullHandler) for handler in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+
+
+def ffmpeg_reason(error: BaseException) -> str:
+    """What went wrong inside FFmpeg, in one line: its description and its last error line.
+
+    PyAV's own text repeats the errno and the C function or path ("[Errno 1094995529] Invalid
+    data found when processing input: 'avcodec_send_packet()'; last error log: ..."), which a user
+    cannot act on; ``Invalid data found when processing input (moov atom not found)`` says it all.
+    """
+    strerror = getattr(error, "strerror", None)
+    if not strerror:
+        return one_line(error)
+    log = getattr(error, "log", None)
+    detail = str(log[2]).strip() if isinstance(log, tuple) and len(log) == 3 else ""
+    return one_line(Exception(f"{strerror} ({detail})" if detail else strerror))
 
 
 def check_animation_path(path: PathLike, protect: Iterable[PathLike] = ()) -> Path:
@@ -92,13 +133,32 @@ def even_size(size: tuple[int, int]) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What a source video holds: size in px, frame count, frame rate and whether it has audio."""
+    """What a source video holds, as a player shows it.
+
+    ``width`` and ``height`` are in px as displayed: a phone's portrait video, stored landscape with
+    a rotation, is reported portrait. ``frames`` is the header's count, else the packets counted; a
+    damaged file may decode fewer. ``rotation`` is how far the stored picture is turned counter-
+    clockwise for display (0, 90, 180 or 270 degrees); :func:`read_frames` has already applied it.
+    """
 
     width: int
     height: int
     frames: int
     fps: Fraction
     has_audio: bool
+    rotation: int = 0
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    """One decoded frame: float32 RGB (H, W, 3) in [0, 1], upright, and when it is shown.
+
+    ``time`` is in seconds after the video's start (the instant the output's time 0 stands for),
+    so a variable-frame-rate video keeps its timing and its sound stays in sync.
+    """
+
+    rgb: np.ndarray
+    time: float
 
 
 def open_video(path: PathLike) -> Any:
@@ -108,7 +168,7 @@ def open_video(path: PathLike) -> Any:
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError, ValueError) as err:
-        raise VideoError(f"{path} is not a readable video: {one_line(err)}") from None
+        raise VideoError(f"{path} is not a readable video: {ffmpeg_reason(err)}") from None
     if not container.streams.video:
         container.close()
         raise VideoError(f"{path} holds no video stream")
@@ -116,34 +176,193 @@ def open_video(path: PathLike) -> Any:
 
 
 def probe_video(path: PathLike) -> VideoInfo:
-    """Size, frame count (counted from the packets when the header does not say), rate and audio."""
+    """Size (as displayed), frame count, rate, audio and rotation, without decoding the whole file.
+
+    The first frame is decoded, since only frames carry the display matrix that says how a phone
+    held its camera; that also proves the file holds at least one decodable frame.
+    """
+    av = av_module()
     with open_video(path) as container:
         stream = container.streams.video[0]
-        frames = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
         rate = stream.average_rate or stream.guessed_rate
         if not rate or stream.codec_context.width <= 0:
             raise VideoError(f"{path} is not a readable video: it has no frame size or frame rate")
+        first, packets = None, 0
+        try:
+            for packet in container.demux(stream):
+                if packet.is_corrupt:
+                    break
+                packets += bool(packet.size)
+                if first is None:
+                    first = next(iter(stream.decode(packet)), None)
+                if first is not None and stream.frames:
+                    break  # the header has the count: no need to read on
+        except av.FFmpegError as err:
+            if first is None:
+                raise VideoError(f"{path} is corrupt: {ffmpeg_reason(err)}") from None
+        if first is None:  # a file cut inside its first frames: the decoder may hold one back
+            with contextlib.suppress(av.FFmpegError):
+                first = next(iter(stream.decode(None)), None)
+        if first is None:
+            raise VideoError(f"{path} holds no decodable video frames")
+        rotation = display_rotation(first, tagged_rotation(stream))
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if rotation in (90, 270):
+            width, height = height, width
         return VideoInfo(
-            stream.codec_context.width,
-            stream.codec_context.height,
-            frames,
-            Fraction(rate),
-            bool(container.streams.audio),
+            width, height, stream.frames or packets, Fraction(rate), bool(container.streams.audio), rotation
         )
 
 
+def right_angle(degrees: float) -> int:
+    """``degrees`` counter-clockwise as the nearest of 0, 90, 180, 270: phones and cameras only turn
+    the picture by right angles, and a turn by anything else cannot keep the frame rectangular."""
+    return round(degrees / 90) % 4 * 90
+
+
+def tagged_rotation(stream: Any) -> int:
+    """The legacy ``rotate`` tag (degrees clockwise, as older FFmpeg wrote it and remuxed MKVs keep it)
+    as counter-clockwise degrees; 0 without one. Used only where frames carry no display matrix."""
+    for key, value in stream.metadata.items():
+        if key.lower() == "rotate":
+            try:
+                return right_angle(-float(value))
+            except ValueError:
+                return 0
+    return 0
+
+
+def display_rotation(frame: Any, fallback: int) -> int:
+    """Counter-clockwise degrees to turn ``frame`` for display: its display matrix (what MP4 and MOV
+    from phones carry, mirrored flips aside), else ``fallback`` (the stream's tag)."""
+    from av.sidedata.sidedata import Type  # PyAV is loaded by now: the frame came from it
+
+    for data in frame.side_data:
+        if data.type == Type.DISPLAYMATRIX:
+            return right_angle(frame.rotation)
+    return fallback
+
+
+def upright(image: Image.Image, rotation: int) -> Image.Image:
+    """``image`` turned ``rotation`` degrees counter-clockwise (Pillow's ROTATE_* are too)."""
+    turns = {
+        90: Image.Transpose.ROTATE_90,
+        180: Image.Transpose.ROTATE_180,
+        270: Image.Transpose.ROTATE_270,
+    }
+    return image.transpose(turns[rotation]) if rotation in turns else image
+
+
+def video_start(stream: Any) -> float:
+    """Seconds on the stream's clock where the video starts: the instant that becomes the output's
+    time 0, for the frames and the audio alike (a transport stream's clock starts late)."""
+    if stream.start_time is not None and stream.time_base:
+        return float(stream.start_time * stream.time_base)
+    return 0.0
+
+
+class FrameReader:
+    """Decodes a video's frames, upright and resized, with their times; stops cleanly at a cut tail.
+
+    Iterate it for :class:`DecodedFrame` s. A file whose end is missing (a download or a copy cut
+    short) decodes up to its last whole packet, and then ``cut_short`` is True: the frames before
+    the cut are good, and a video of them is what the file still holds. A cut is seen where
+    decoding fails at the end, or where the index lists frames past the end of the file; an MKV
+    cut between two frames has neither and ends as if whole. Frames are decoded in file order, so
+    a cut can take a B-frame shown before the last frame kept: each frame keeps its own time, and
+    the gap is a short freeze, not a shift. A file damaged *within*
+    (whole packets follow the bad one) raises a VideoError instead, since skipping a stretch would
+    silently drop frames and shift the sound. Failing before any frame is a VideoError either way.
+    """
+
+    def __init__(self, path: PathLike, size: tuple[int, int] | None = None) -> None:
+        self.path = path
+        self.size = size
+        #: Frames decoded so far.
+        self.count = 0
+        #: Set once iteration ends at a cut: the file holds fewer frames than it says.
+        self.cut_short = False
+
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        av = av_module()
+        self.count, self.cut_short = 0, False
+        with open_video(self.path) as container:
+            stream = container.streams.video[0]
+            tagged, start = tagged_rotation(stream), video_start(stream)
+            step = 1 / float(stream.average_rate or stream.guessed_rate or 25)
+            packets = container.demux(stream)
+            failure: str | None = None
+            while failure is None:
+                try:
+                    packet = next(packets, None)
+                except av.FFmpegError as err:
+                    failure = ffmpeg_reason(err)
+                    break
+                if packet is None:
+                    break
+                if packet.is_corrupt:
+                    failure = "a packet is cut off or corrupt"
+                    break
+                try:
+                    decoded = stream.decode(packet)
+                except av.FFmpegError as err:
+                    failure = ffmpeg_reason(err)
+                    decoded = []
+                for frame in decoded:
+                    yield self.converted(frame, tagged, start, step)
+            if failure is None:
+                self.cut_short = self.count > 0 and indexed_beyond_end(stream, self.path)
+                return
+            try:  # frames the decoder still holds (reordering, threads) are good ones
+                buffered = stream.decode(None)
+            except av.FFmpegError:
+                buffered = []
+            for frame in buffered:
+                yield self.converted(frame, tagged, start, step)
+            if self.count == 0:
+                raise VideoError(f"{self.path} is corrupt: {failure}")
+            if whole_packets_follow(packets, av):
+                raise VideoError(
+                    f"{self.path} is damaged after its first {self.count} frames: {failure}; "
+                    "repair or re-encode it"
+                )
+            self.cut_short = True
+
+    def converted(self, frame: Any, tagged: int, start: float, step: float) -> DecodedFrame:
+        """``frame`` as upright float RGB at the reader's size, timed from the video's start."""
+        image = upright(frame.to_image(), display_rotation(frame, tagged))
+        if self.size is not None and image.size != self.size:
+            image = image.resize(self.size, Image.Resampling.LANCZOS)
+        time = frame.time - start if frame.time is not None else self.count * step
+        self.count += 1
+        return DecodedFrame(np.asarray(image, dtype=np.float32) / 255.0, time)
+
+
+def indexed_beyond_end(stream: Any, path: PathLike) -> bool:
+    """Whether the container's index (MP4 and MOV list every frame's bytes in it) places frames
+    past the end of the file: its tail is missing. FFmpeg reads such a file to the cut and ends
+    as if it were whole, logging only "partial file"."""
+    size = os.path.getsize(path)
+    return any(entry.pos + entry.size > size for entry in stream.index_entries if entry.size)
+
+
+def whole_packets_follow(packets: Iterator[Any], av: Any) -> bool:
+    """Whether the demuxer still finds a whole packet after a failure: damage within the file
+    rather than a missing tail. Only the packets are read; nothing is decoded."""
+    try:
+        return any(packet.size and not packet.is_corrupt for packet in packets)
+    except av.FFmpegError:
+        return False
+
+
 def read_frames(path: PathLike, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
-    """Decoded frames as float32 RGB (H, W, 3) in [0, 1], resized to ``size`` (width, height) if given."""
-    av = av_module()
-    with open_video(path) as container:
-        try:
-            for frame in container.decode(video=0):
-                image = frame.to_image()
-                if size is not None and image.size != size:
-                    image = image.resize(size, Image.Resampling.LANCZOS)
-                yield np.asarray(image, dtype=np.float32) / 255.0
-        except av.FFmpegError as err:
-            raise VideoError(f"{path} is corrupt: {one_line(err)}") from None
+    """Decoded frames as float32 RGB (H, W, 3) in [0, 1], upright, resized to ``size`` (width,
+    height) if given. A file cut short ends at its last decodable frame, with a warning."""
+    reader = FrameReader(path, size)
+    for frame in reader:
+        yield frame.rgb
+    if reader.cut_short:
+        warnings.warn(f"{path} is cut short: it ends after {reader.count} decodable frames", stacklevel=2)
 
 
 # ---------------------------------------------------------------------------------------- writing
@@ -190,12 +409,21 @@ def write_animated_image(path: Path, frames: Iterable[np.ndarray], fps: Fraction
     return len(images)
 
 
+def timestamp_base(fps: Fraction) -> Fraction:
+    """The time base frames are written in: at least as fine as MPEG's 1/90000 s, so a frame's own
+    time is kept to a tick, and a multiple of ``1/fps``, so constant-rate frames fall exactly on it
+    and the output reports exactly the source's rate (30000/1001 stays 30000/1001)."""
+    ticks = math.lcm(90000, fps.numerator)
+    return Fraction(1, ticks if ticks < 2**31 else fps.numerator)  # FFmpeg keeps time bases in int32
+
+
 class VideoWriter:
     """Encode frames into a video file, optionally carrying over another video's audio.
 
     Use as a context manager: the file is renamed into place when the block ends without error,
     and the temporary file is removed when it fails. Frames are float RGB in [0, 1] or uint8, all of
-    one size (trimmed to even sides).
+    one size (trimmed to even sides). Each frame is shown at the time given with it (seconds), so a
+    variable-frame-rate source keeps its timing; frames given no time follow each other at ``fps``.
     """
 
     def __init__(self, path: PathLike, fps: Fraction, audio_from: PathLike | None = None) -> None:
@@ -206,6 +434,8 @@ class VideoWriter:
         self.fps = fps
         self.audio_from = audio_from
         self.count = 0
+        self.time_base = timestamp_base(fps)
+        self._last_pts = -1
         self._atomic: Any = None
         self._container: Any = None
         self._stream: Any = None
@@ -222,8 +452,12 @@ class VideoWriter:
             raise VideoError(f"could not write {self.path}: {one_line(err)}") from None
         return self
 
-    def write(self, frame: np.ndarray) -> None:
-        """Encode one frame."""
+    def write(self, frame: np.ndarray, time: float | None = None) -> None:
+        """Encode one frame, shown ``time`` seconds after the start (None: 1/fps after the last).
+
+        Times are rounded to :attr:`time_base`; one that does not come after the last frame's is
+        moved one tick after it, since a video's frames must be shown in order.
+        """
         pixels = frame if frame.dtype == np.uint8 else to_uint8(frame)
         height, width = pixels.shape[:2]
         if min(width, height) < 2:
@@ -234,13 +468,18 @@ class VideoWriter:
             raise VideoError(f"all frames of {self.path} must have the same size")
         pixels = pixels[: self._stream.height, : self._stream.width]  # even sides, as yuv420p needs
         video_frame = av_module().VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
-        video_frame.pts = self.count
-        video_frame.time_base = 1 / self.fps
+        shown: float | Fraction
+        if time is None:
+            shown = self._last_pts * self.time_base + 1 / self.fps if self.count else Fraction(0)
+        else:
+            shown = time
+        video_frame.pts = self._last_pts = max(round(shown / self.time_base), self._last_pts + 1)
+        video_frame.time_base = self.time_base
         try:
             self._container.mux(self._stream.encode(video_frame))
             self.count += 1
             if self._audio is not None:
-                self._audio.write_until(self.count / self.fps)
+                self._audio.write_until(float(video_frame.pts * self.time_base + 1 / self.fps))
         except (av_module().FFmpegError, OSError) as err:
             raise VideoError(f"could not write {self.path}: {one_line(err)}") from None
 
@@ -248,7 +487,7 @@ class VideoWriter:
         stream = self._container.add_stream(self.codec, rate=self.fps)
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
-        stream.time_base = 1 / self.fps
+        stream.time_base = stream.codec_context.time_base = self.time_base
         if self.codec == "libx264":
             stream.options = {"crf": VIDEO_QUALITY_CRF, "preset": "medium"}
         else:
@@ -293,8 +532,9 @@ class AudioCarrier:
     runs before any video is encoded. :meth:`write_until` then adds the audio up to the video's
     current time after every frame, so the two are interleaved (players and browsers can stream the
     file), and :meth:`finish` adds the rest. Audio is copied packet for packet when the container
-    takes the codec, else re-encoded. Timestamps are shifted so that the source's first video
-    frame, which becomes the output's time 0, keeps its sound. A source without audio adds nothing.
+    takes the codec, else re-encoded. Timestamps are shifted so that the source's video start
+    (:func:`video_start`), which becomes the output's time 0, keeps its sound. A source without
+    audio adds nothing.
     """
 
     def __init__(self, source: PathLike, output: Any, container_format: str) -> None:
@@ -318,8 +558,7 @@ class AudioCarrier:
         self._input = container
         audio = container.streams.audio[0]
         video = container.streams.video[0]
-        if video.start_time is not None and video.time_base:
-            self._offset = float(video.start_time * video.time_base)
+        self._offset = video_start(video)
         copyable, fallback = AUDIO_COPY[self.container_format]
         self.copy = audio.codec_context.name in copyable
         if self.copy:
@@ -339,7 +578,7 @@ class AudioCarrier:
         if self._items is None:
             return
         while True:
-            item = self._pending if self._pending is not None else next(self._items, None)
+            item = self._pending if self._pending is not None else self._next_item()
             self._pending = None
             if item is None:
                 self._items = None
@@ -351,6 +590,19 @@ class AudioCarrier:
                 self._pending = item
                 return
             self._mux(item)
+
+    def _next_item(self) -> Any:
+        """The source's next audio packet (copying) or frame (re-encoding); None at its end.
+
+        A source cut short ends its sound where it can no longer be read: a cut-off packet or a
+        read error ends the audio instead of failing a video whose frames are already dreamed.
+        """
+        assert self._items is not None
+        try:
+            item = next(self._items, None)
+        except av_module().FFmpegError:
+            return None
+        return None if item is not None and self.copy and item.is_corrupt else item
 
     def finish(self) -> None:
         """Mux the remaining audio, flush the encoder and close the source."""
