@@ -42,6 +42,8 @@ class Job:
     steps: int = 20
     octave_scale: float = 1.4
     aspect: float = 1.5  # width / height of the sample photo
+    #: Reverie's tile size (0: chosen from memory, the default); the scaling runs pin 512.
+    tile_size: int = 0
 
 
 @dataclass
@@ -128,6 +130,7 @@ def run_job(job: Job) -> Measurement:
         octaves=job.octaves,
         octave_scale=job.octave_scale,
         max_side=0,
+        tile_size=job.tile_size,
     )
     sizes = octave_sizes((image.shape[-1], image.shape[-2]), job.octaves, job.octave_scale, model.min_side)
     pixel_steps = float(sum(w * h for w, h in sizes) * job.steps)
@@ -140,7 +143,7 @@ def run_job(job: Job) -> Measurement:
             model = torch.compile(model, dynamic=True)  # timed with its compilation, as a user meets it
         render(model, parse_layer_spec(job.layers), image, settings)
     else:
-        from reference import reference_dream
+        from plain_loop import dream as plain_dream
 
         steps_on = set(job.impl.split("+")[1:])
         if "fold" in steps_on:
@@ -149,7 +152,7 @@ def run_job(job: Job) -> Measurement:
             model = model.to(memory_format=torch.channels_last)
             image = image.contiguous(memory_format=torch.channels_last)
         started = time.perf_counter()
-        reference_dream(model, image, layers, sizes, job.steps, truncate="truncate" in steps_on)
+        plain_dream(model, image, layers, sizes, job.steps, to_logits="to_logits" in steps_on)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return Measurement(job, seconds, pixel_steps, flops, peak)
@@ -215,13 +218,13 @@ COMPARISONS = (
     ("vgg16", "relu4_2,relu4_3", 2, 2),
 )
 SCALING_SIDES = (512, 1024, 2048, 4096, 8192)  # squares: 0.25 to 64 megapixels
-#: The reference loop with Reverie's speed-ups added one at a time, then Reverie itself (whose
-#: render adds tiling with context and in-place updates): where the speed comes from.
+#: The reference loop run to the logits (as hooked ports do), then the plain truncated loop with
+#: Reverie's speed-ups added one at a time, then Reverie itself: where the speed comes from.
 ABLATION = (
+    "reference+to_logits",
     "reference",
-    "reference+truncate",
-    "reference+truncate+fold",
-    "reference+truncate+fold+channels_last",
+    "reference+fold",
+    "reference+fold+channels_last",
     "reverie",
     "reverie+bf16",
 )
@@ -252,7 +255,16 @@ def run_comparisons(
 def run_scaling(sides: tuple[int, ...]) -> list[Measurement]:
     results = []
     for side in sides:
-        job = Job("reverie", "efficientnet_lite0", "blocks.8,blocks.11", side, octaves=1, steps=2, aspect=1.0)
+        job = Job(
+            "reverie",
+            "efficientnet_lite0",
+            "blocks.8,blocks.11",
+            side,
+            octaves=1,
+            steps=2,
+            aspect=1.0,
+            tile_size=512,
+        )
         result = measure(job)
         results.append(result)
         print(
@@ -473,8 +485,9 @@ Measured dense fp32 convolution throughput (3x3, 256 -> 256 channels, 128x128, c
 ## Reverie vs the tutorial's literal loop
 
 Same network, photo (the bundled cat, resized), layers, octave sizes (scale 1.4) and steps. The
-reference (`bench/reference.py`) is the TensorFlow tutorial's algorithm written literally in
-PyTorch. Models without installed weights run with random weights: timing does not depend on them.
+reference (`bench/plain_loop.py`) is the TensorFlow tutorial's algorithm written literally in
+PyTorch, stopping at the deepest chosen layer as the tutorial's Keras model does. Models without
+installed weights run with random weights: timing does not depend on them.
 GFLOP/s counts the useful convolution work (forward plus input gradient, about twice the forward)
 and its share of the measured dense throughput. Peak memory is each run's own process RSS.
 
@@ -485,7 +498,8 @@ and its share of the measured dense throughput. Peak memory is each run's own pr
 ## Where the speed comes from
 
 `efficientnet_lite0` at {base.side} px, {base.octaves} octaves x {base.steps} steps, layers
-`blocks.8,blocks.11`: the reference loop with Reverie's speed-ups added one at a time, then
+`blocks.8,blocks.11`: the reference run to the logits with hooks, the plain truncated reference
+with Reverie's speed-ups added one at a time, then
 Reverie's own loop (tiles of 512 px with aligned context, in-place updates, no rolled copies),
 then the same with `--precision bf16`.
 

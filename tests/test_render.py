@@ -11,11 +11,15 @@ from reverie.models import get_spec
 from reverie.objectives import parse_layer_spec
 from reverie.render import (
     Progress,
+    activation_bytes_per_pixel,
+    auto_tile,
     laplacian_normalise,
     normalise_gradient,
     octave_sizes,
+    region_gradient,
     render,
     tile_grid,
+    tile_margin,
     tile_spans,
     tiled_gradient,
     total_variation,
@@ -204,3 +208,36 @@ def test_tiled_dream_over_octaves_follows_the_untiled_one(lite0, chelsea_path, w
     change = (untiled - image).abs().mean()
     assert change > 0.005
     assert (tiled - untiled).abs().mean() < 0.1 * change
+
+
+def test_auto_tiling_keeps_whole_pictures_that_fit_and_tiles_the_rest() -> None:
+    per_pixel = 1000.0
+    assert auto_tile(768, 1024, per_pixel, budget=10**9) == 1024  # 0.79 GB needed: one tile
+    tile = auto_tile(4096, 4096, per_pixel, budget=10**9)
+    assert tile % 32 == 0 and 256 <= tile < 4096
+    context = tile + 2 * tile_margin(tile)
+    assert context**2 * per_pixel <= 10**9 < (tile + 32 + 2 * tile_margin(tile + 32)) ** 2 * per_pixel
+
+
+def test_the_measured_need_predicts_a_gradients_saved_activations(lite0) -> None:
+    objective = parse_layer_spec("blocks.8,blocks.11")
+    per_pixel = activation_bytes_per_pixel(lite0, objective)
+    saved = 0
+
+    def count(tensor: torch.Tensor) -> torch.Tensor:
+        nonlocal saved
+        saved += tensor.numel() * tensor.element_size()
+        return tensor
+
+    image = torch.full((1, 3, 384, 512), 0.5).contiguous(memory_format=torch.channels_last)
+    with torch.autograd.graph.saved_tensors_hooks(count, lambda tensor: tensor):
+        region_gradient(lite0, objective, image, 0.0)
+    assert saved == pytest.approx(per_pixel * 384 * 512, rel=0.15)
+
+
+def test_the_automatic_tile_dreams_a_picture_that_fits_whole(lite0, small_cat) -> None:
+    image = to_tensor(small_cat.rgb)
+    settings = DreamSettings(steps=2, octaves=2, seed=4)
+    assert settings.tile_size == 0
+    whole = render(lite0, parse_layer_spec("blocks.8"), image, settings.with_changes(tile_size=1024))
+    assert torch.equal(render(lite0, parse_layer_spec("blocks.8"), image, settings), whole)

@@ -120,6 +120,68 @@ def tile_margin(tile: int) -> int:
     return align_up(tile // 8)
 
 
+#: Memory the network's saved activations may take for one gradient when the tile size is chosen
+#: automatically (``tile_size=0``), bytes. 2 GiB lets 1024 px pictures of every supported network run
+#: untiled; a GPU gets half its free memory instead.
+TILE_MEMORY_BUDGET = 2 * 1024**3
+
+
+def activation_bytes_per_pixel(model: Backbone, objective: Objective, precision: str = "fp32") -> float:
+    """What one gradient of ``objective`` keeps for the backward pass, bytes per input pixel.
+
+    Measured once per model, layers and precision on a 256 px probe (the saved tensors, counted as
+    autograd stores them) and cached on the model: activations grow with the pixel count, so this
+    predicts any size's need without trying it.
+    """
+    key = (tuple(objective.layers), precision)
+    cache: dict[tuple[tuple[str, ...], str], float] = model.__dict__.setdefault("_bytes_per_pixel", {})
+    if key not in cache:
+        saved = 0
+
+        def count(tensor: Tensor) -> Tensor:
+            nonlocal saved
+            saved += tensor.numel() * tensor.element_size()
+            return tensor
+
+        # Grey, not random: the probe must not draw from the global random state.
+        probe = torch.full((1, 3, 256, 256), 0.5, device=next(model.parameters()).device)
+        with torch.autograd.graph.saved_tensors_hooks(count, lambda tensor: tensor):
+            region_gradient(
+                model, objective, probe.contiguous(memory_format=torch.channels_last), 0.0, precision
+            )
+        cache[key] = saved / (256 * 256)
+    return cache[key]
+
+
+def memory_budget(device: torch.device) -> int:
+    """Bytes the activations of one gradient may take: :data:`TILE_MEMORY_BUDGET` on a CPU, half the
+    free memory on a GPU."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return free // 2
+    return TILE_MEMORY_BUDGET
+
+
+def auto_tile(height: int, width: int, bytes_per_pixel: float, budget: int) -> int:
+    """The tile size for ``tile_size=0``: the whole picture when it fits ``budget``, else the largest
+    aligned tile whose context (the tile plus its margins, :func:`tile_margin`) fits."""
+    if height * width * bytes_per_pixel <= budget:
+        return max(height, width)
+    tile = TILE_ALIGN * 2
+    while (tile + TILE_ALIGN + 2 * tile_margin(tile + TILE_ALIGN)) ** 2 * bytes_per_pixel <= budget:
+        tile += TILE_ALIGN
+    return tile
+
+
+def tile_for(model: Backbone, objective: Objective, image: Tensor, settings: LoopSettings) -> int:
+    """The tile size a step uses: the settings', or one chosen from memory when it is 0."""
+    if settings.tile_size:
+        return settings.tile_size
+    height, width = image.shape[-2:]
+    needed = activation_bytes_per_pixel(model, objective, settings.precision)
+    return auto_tile(height, width, needed, memory_budget(image.device))
+
+
 def tiled_gradient(
     model: Backbone,
     objective: Objective,
@@ -258,8 +320,9 @@ def gradient_ascent_step(
     """
     height, width = image.shape[-2:]
     shift = random_shift(generator, min(settings.jitter, max(height, width)))
+    tile = tile_for(model, objective, image, settings)
     gradient, loss = tiled_gradient(
-        model, objective, image, settings.tile_size, settings.tv_weight, shift, settings.precision
+        model, objective, image, tile, settings.tv_weight, shift, settings.precision
     )
     gradient = normalise_gradient(gradient, settings.gradient_norm)
     if mask is not None:

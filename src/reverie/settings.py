@@ -102,8 +102,10 @@ class LoopSettings(Settings):
     octave_scale: float = 1.4
     #: Largest random shift (roll) per step in pixels, so stride and tile seams never settle.
     jitter: int = 32
-    #: Images larger than this (pixels per side) get their gradient computed tile by tile.
-    tile_size: int = 512
+    #: Images larger than this (pixels per side) get their gradient computed tile by tile; 0 (the
+    #: default) chooses from memory: the whole picture at once when its gradient fits the budget
+    #: (no tile margins to pay for), else the largest tiles that fit (:func:`reverie.render.auto_tile`).
+    tile_size: int = 0
     #: Weight of the total-variation penalty that smooths noise (0 turns it off).
     tv_weight: float = 0.0
     seed: int = 0
@@ -121,7 +123,10 @@ class LoopSettings(Settings):
             (1 <= self.octaves <= 20, "octaves must be between 1 and 20"),
             (finite(self.octave_scale) and 1 < self.octave_scale <= 4, "octave-scale must be in (1, 4]"),
             (0 <= self.jitter <= 4096, "jitter must be between 0 and 4096 pixels"),
-            (64 <= self.tile_size <= 8192, "tile-size must be between 64 and 8192 pixels"),
+            (
+                self.tile_size == 0 or 64 <= self.tile_size <= 8192,
+                "tile-size must be 0 (auto) or between 64 and 8192 pixels",
+            ),
             (finite(self.tv_weight) and self.tv_weight >= 0, "tv-weight must be 0 or more"),
             (0 <= self.seed < 2**63, "seed must be between 0 and 2**63 - 1"),
             (self.gradient_norm in GRADIENT_NORMS, f"gradient-norm must be one of {GRADIENT_NORMS}"),
