@@ -433,6 +433,21 @@ def zoom(
     "--blend", type=float, default=0.5, show_default=True, help="Share of the last frame carried over."
 )
 @click.option("--no-flow", is_flag=True, help="Carry the last frame over without following motion.")
+@click.option(
+    "--follow-steps",
+    type=int,
+    default=VideoSettings.follow_steps,
+    show_default=True,
+    help="Steps per octave for frames after the first, which start from the carried dream "
+    "(0: half of --steps).",
+)
+@click.option(
+    "--follow-octaves",
+    type=int,
+    default=VideoSettings.follow_octaves,
+    show_default=True,
+    help="Octaves for frames after the first: the largest N of --octaves (0: all).",
+)
 @click.option("--keep-frames", is_flag=True, help="Keep the dreamed frames (OUTPUT.frames/) afterwards.")
 @dream_options
 @click.pass_context
@@ -442,13 +457,15 @@ def video(
     output: str,
     blend: float,
     no_flow: bool,
+    follow_steps: int,
+    follow_octaves: int,
     keep_frames: bool,
     **options: Any,
 ) -> None:
     """Dream every frame of the video INPUT into OUTPUT, smoothly; rerun to resume after a stop."""
     from reverie.tasks import VideoTask
 
-    coherence = VideoSettings(blend, flow=not no_flow)
+    coherence = VideoSettings(blend, not no_flow, follow_steps, follow_octaves)
     settings = settings_for(ctx, options, None)
     task = VideoTask(input_path, output, coherence, keep_frames, settings=settings, **engine(options))
     _, result, seconds = run_task(task, options)

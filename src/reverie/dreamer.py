@@ -147,14 +147,22 @@ class PreparedDream:
         self._masks: dict[tuple[int, int], torch.Tensor] = {}
 
     def dream(
-        self, picture: Picture, progress: ProgressCallback | None = None, seed: int | None = None
+        self,
+        picture: Picture,
+        progress: ProgressCallback | None = None,
+        seed: int | None = None,
+        steps: int = 0,
+        octaves: int = 0,
     ) -> Picture:
         """``picture`` dreamed at the working size (its long side reduced to ``max_side``).
 
         A picture smaller than the network's minimum side is dreamed enlarged and comes back at its
-        own size. ``seed`` replaces the settings' seed (zoom frames each take their own).
+        own size. ``seed`` replaces the settings' seed (zoom frames each take their own); ``steps``
+        and ``octaves``, when not 0, replace the settings' (a video's later frames take fewer).
         """
         settings = self.settings if seed is None else replace(self.settings, seed=seed)
+        if steps or octaves:
+            settings = replace(settings, steps=steps or settings.steps, octaves=octaves or settings.octaves)
         working = working_picture(picture, settings.max_side)
         size = fit_around(working.size, self.dreamer.model.min_side)
         start = resize_picture(Picture(working.rgb), size).rgb

@@ -111,3 +111,30 @@ def test_frames_smaller_than_the_network_are_dreamed_enlarged(
     result = VideoTask(pan_video, output, settings=QUICK.with_changes(max_side=24, steps=1)).run(dreamer)
     info = probe_video(output)
     assert (result.frames, info.width, info.height) == (10, 24, 16)
+
+
+def test_later_frames_take_the_follow_steps_and_octaves(
+    tmp_path: Path, dreamer: Dreamer, pan_video: Path, monkeypatch
+) -> None:
+    from reverie.dreamer import PreparedDream
+
+    seen: list[tuple[int, int]] = []
+    original = PreparedDream.dream
+
+    def spy(self, picture, progress=None, seed=None, steps=0, octaves=0):
+        seen.append((steps or self.settings.steps, octaves or self.settings.octaves))
+        return original(self, picture, progress, seed, steps, octaves)
+
+    monkeypatch.setattr(PreparedDream, "dream", spy)
+    coherence = VideoSettings(follow_steps=2, follow_octaves=1)
+    settings = QUICK.with_changes(octaves=3)
+    VideoTask(pan_video, tmp_path / "quick.mp4", coherence, settings=settings).run(dreamer)
+    assert seen == [(6, 3)] + [(2, 1)] * 9
+    with pytest.raises(Exception, match="--follow-steps"):
+        VideoSettings(follow_steps=-1).validate()
+
+
+def test_by_default_later_frames_take_half_the_steps_and_the_two_largest_octaves() -> None:
+    assert VideoSettings().later_frames(steps=10, octaves=4) == (5, 2)
+    assert VideoSettings().later_frames(steps=3, octaves=1) == (2, 1)
+    assert VideoSettings(follow_steps=10, follow_octaves=0).later_frames(10, 4) == (10, 4)

@@ -66,6 +66,9 @@ class CoherentDreamer:
     2. dream it, then mix in the previous dreamed frame, moved along the flow, with weight b: a
        temporal filter that removes the flicker the fresh dream steps add;
     3. match its colour statistics to the source frame's, shifted by what dreaming did to frame 0.
+
+    Frames after the first may take fewer steps or octaves (``follow_steps``, ``follow_octaves``):
+    they start from a dream already grown, so they only need to carry it on.
     """
 
     def __init__(self, prepared: PreparedDream, coherence: VideoSettings) -> None:
@@ -90,7 +93,10 @@ class CoherentDreamer:
             moved_source = self.moved(self.previous_source, flow)
             moved_dream = self.moved(self.previous_dream, flow)
             start = np.clip(source + blend * (moved_dream - moved_source), 0.0, 1.0)
-            dreamed = self.prepared.dream(Picture(start.astype(np.float32))).rgb
+            steps, octaves = self.coherence.later_frames(
+                self.prepared.settings.steps, self.prepared.settings.octaves
+            )
+            dreamed = self.prepared.dream(Picture(start.astype(np.float32)), steps=steps, octaves=octaves).rgb
             dreamed = (1 - blend) * dreamed + blend * moved_dream
         if self.first_change is not None:
             dreamed = match_colour_stats(dreamed, ColourStats.of(source).shifted(*self.first_change))
