@@ -291,6 +291,42 @@ print(json.dumps({"compile_s": compile_s, "compiled_s_per_step": compiled_s, "ea
     return json.loads(timed([PYTHON, "-c", code])[1].strip().splitlines()[-1])
 
 
+def tile_choice() -> list[dict]:
+    """Seconds per step of one octave dreamed whole, in 512 px tiles, and as the default chooses,
+    alternating in one fresh process: why memory-bound networks keep a preferred tile."""
+    code = """
+import json, time, torch
+from reverie.models import get_spec
+from reverie.models.optimise import speed_up
+from reverie.objectives import parse_layer_spec
+from reverie.render import render
+from reverie.settings import DreamSettings
+rows = []
+lite_sizes = ((540, 360), (1024, 683), (2048, 1365))
+work = (
+    ("efficientnet_lite0", "blocks.8,blocks.11", lite_sizes),
+    ("inception_v3", "mixed3,mixed5", ((1024, 683),)),
+)
+for name, layers, sizes in work:
+    model = speed_up(get_spec(name).build().freeze())
+    objective = parse_layer_spec(layers)
+    for width, height in sizes:
+        image = torch.rand(1, 3, height, width)
+        steps = 2 if width > 1500 else 4
+        base = DreamSettings(model=name, layers=layers, steps=steps, octaves=1, max_side=0)
+        render(model, objective, image, base.with_changes(steps=1))
+        times = {"whole": [], "512": [], "default": []}
+        for _ in range(2):
+            for label, tile in (("whole", max(width, height)), ("512", 512), ("default", 0)):
+                started = time.perf_counter()
+                render(model, objective, image, base.with_changes(tile_size=tile))
+                times[label].append((time.perf_counter() - started) / steps)
+        rows.append({"model": name, "size": f"{width}x{height}", **{k: min(v) for k, v in times.items()}})
+print(json.dumps(rows))
+"""
+    return json.loads(timed([PYTHON, "-c", code])[1].strip().splitlines()[-1])
+
+
 def start_up(folder: Path, runs: int) -> dict:
     figures = {}
     for name, command in (("--help", ["--help"]), ("layers", ["layers"]), ("models", ["models"])):
@@ -429,6 +465,22 @@ def report(results: dict) -> str:
             ),
             "",
         ]
+    if results.get("tile_choice"):
+        lines += [
+            "## Tile choice",
+            "",
+            "One octave, seconds per step, the faster of two alternating runs: the picture whole, in 512 px "
+            "tiles, and as the default (`--tile-size 0`) chooses.",
+            "",
+            "| model | size | whole | 512 px tiles | default |",
+            "| --- | --- | --- | --- | --- |",
+            *(
+                f"| {row['model']} | {row['size']} | {row['whole']:.3f} | {row['512']:.3f} | "
+                f"{row['default']:.3f} |"
+                for row in results["tile_choice"]
+            ),
+            "",
+        ]
     if results.get("compile_probe"):
         c = results["compile_probe"]
         lines += [
@@ -451,7 +503,15 @@ def report(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-SECTIONS = ("start_up", "default_model", "video", "video_levers", "tensorflow", "compile_probe")
+SECTIONS = (
+    "start_up",
+    "default_model",
+    "video",
+    "video_levers",
+    "tensorflow",
+    "compile_probe",
+    "tile_choice",
+)
 
 
 def main() -> None:
@@ -479,6 +539,7 @@ def main() -> None:
             "video": lambda: video(folder, frames),
             "video_levers": lambda: video_levers(folder, frames),
             "compile_probe": compile_probe,
+            "tile_choice": tile_choice,
             "tensorflow": lambda: tensorflow(
                 args.tf_python, folder, runs, 2 if args.quick else 10,
                 tuple(int(side) for side in args.sides.split(",")),

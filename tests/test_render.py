@@ -18,6 +18,7 @@ from reverie.render import (
     octave_sizes,
     region_gradient,
     render,
+    tile_for,
     tile_grid,
     tile_margin,
     tile_spans,
@@ -241,3 +242,15 @@ def test_the_automatic_tile_dreams_a_picture_that_fits_whole(lite0, small_cat) -
     assert settings.tile_size == 0
     whole = render(lite0, parse_layer_spec("blocks.8"), image, settings.with_changes(tile_size=1024))
     assert torch.equal(render(lite0, parse_layer_spec("blocks.8"), image, settings), whole)
+
+
+def test_memory_bound_networks_keep_their_preferred_tile_and_dense_ones_dream_whole(lite0) -> None:
+    objective = parse_layer_spec("blocks.8")
+    auto = DreamSettings(steps=1)
+    assert lite0.spec.preferred_tile == 512
+    assert tile_for(lite0, objective, torch.zeros(1, 3, 683, 1024), auto) == 512
+    assert tile_for(lite0, objective, torch.zeros(1, 3, 360, 540), auto) == 540  # barely larger: whole
+    assert tile_for(lite0, objective, torch.zeros(1, 3, 683, 1024), auto.with_changes(tile_size=256)) == 256
+    dense = get_spec("googlenet").build().freeze()
+    assert dense.spec.preferred_tile == 0
+    assert tile_for(dense, parse_layer_spec("inception4c"), torch.zeros(1, 3, 683, 1024), auto) == 1024

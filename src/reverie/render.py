@@ -174,12 +174,20 @@ def auto_tile(height: int, width: int, bytes_per_pixel: float, budget: int) -> i
 
 
 def tile_for(model: Backbone, objective: Objective, image: Tensor, settings: LoopSettings) -> int:
-    """The tile size a step uses: the settings', or one chosen from memory when it is 0."""
+    """The tile size a step uses: the settings', or when that is 0 one chosen from memory and, on a
+    CPU, no larger than the model's preferred tile (:attr:`ModelSpec.preferred_tile`). A picture at
+    most a quarter larger than that preferred tile is dreamed whole: two tiles and their margins
+    would cost more than the cache saves (540x360 ran 0.13 s a step whole, up to 0.16 s tiled)."""
     if settings.tile_size:
         return settings.tile_size
     height, width = image.shape[-2:]
     needed = activation_bytes_per_pixel(model, objective, settings.precision)
-    return auto_tile(height, width, needed, memory_budget(image.device))
+    tile = auto_tile(height, width, needed, memory_budget(image.device))
+    spec = getattr(model, "spec", None)
+    preferred = spec.preferred_tile if spec is not None and image.device.type == "cpu" else 0
+    if preferred and max(height, width) > preferred * 5 // 4:
+        tile = min(tile, preferred)
+    return tile
 
 
 def tiled_gradient(

@@ -94,6 +94,10 @@ class ModelSpec:
     #: Per-channel mean and spread that map [0, 1] RGB to the input the weights were trained on.
     input_mean: tuple[float, float, float]
     input_std: tuple[float, float, float]
+    #: Tile side that dreams fastest on a CPU when memory would allow more (0: the whole picture).
+    #: Networks of depthwise and elementwise work are memory-bound and run faster on tiles that stay
+    #: in cache; dense ones run fastest whole, with no tile margins (bench/VERSUS.md, tile choice).
+    preferred_tile: int = 0
 
     @property
     def embedded(self) -> bool:
@@ -138,6 +142,7 @@ def register_model(
     min_side: int,
     input_mean: tuple[float, float, float],
     input_std: tuple[float, float, float],
+    preferred_tile: int = 0,
 ) -> ModelSpec:
     """Register a model under ``name``; its presets must name layers of its catalogue."""
     spec = ModelSpec(
@@ -153,6 +158,7 @@ def register_model(
         min_side=min_side,
         input_mean=input_mean,
         input_std=input_std,
+        preferred_tile=preferred_tile,
     )
     if default_preset not in presets:
         raise ValueError(f"{name}: default preset {default_preset!r} is not a preset")

@@ -141,6 +141,8 @@ def register_lite(index: int, file_hash: str, description: str, presets: dict[st
         min_side=32,
         input_mean=(127 / 255,) * 3,
         input_std=(128 / 255,) * 3,
+        # 1024x683 took 0.35 s a step in 512 px tiles against 0.45 s whole, 2048 px 1.8 s against 2.9.
+        preferred_tile=512,
         build_network=Deferred("reverie.models.efficientnet_lite", "build_efficientnet_lite", (name,)),
     )
 
