@@ -99,8 +99,8 @@ def dream_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--tile-size", type=int, default=d.tile_size, show_default=True,
             help="Pictures larger than this (pixels per side, 64..8192) get their gradient tile by "
-            "tile, so any size fits in memory; 0: chosen from memory (whole pictures up to about "
-            "1024 px, tiles beyond).",
+            "tile, so any size fits in memory; 0: chosen from memory and the model (dense networks "
+            "whole up to about 1024 px, EfficientNet-Lite in 512 px tiles).",
         ),
         click.option(
             "--tv-weight", type=float, default=d.tv_weight, show_default=True,

@@ -103,8 +103,9 @@ class LoopSettings(Settings):
     #: Largest random shift (roll) per step in pixels, so stride and tile seams never settle.
     jitter: int = 32
     #: Images larger than this (pixels per side) get their gradient computed tile by tile; 0 (the
-    #: default) chooses from memory: the whole picture at once when its gradient fits the budget
-    #: (no tile margins to pay for), else the largest tiles that fit (:func:`reverie.render.auto_tile`).
+    #: default) chooses from memory and the model: the whole picture at once when its gradient fits
+    #: the budget (no tile margins to pay for), else the largest tiles that fit, and on a CPU no
+    #: larger than the model's preferred tile (:func:`reverie.render.tile_for`).
     tile_size: int = 0
     #: Weight of the total-variation penalty that smooths noise (0 turns it off).
     tv_weight: float = 0.0
