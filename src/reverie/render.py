@@ -15,7 +15,7 @@ import itertools
 import math
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -414,8 +414,11 @@ def dream_octaves(
         dreamed = octave_start(base, detail)
         detail = None  # released: at full size every copy counts
         octave_mask = None if mask is None else resize(mask, size).clamp_(0, 1)
+        # The tile is chosen once per octave: every step of it has the same size, and on a GPU the
+        # free memory read at each step could otherwise change the tiling from one step to the next.
+        octave_settings = replace(settings, tile_size=tile_for(model, objective, dreamed, settings))
         for step in range(1, settings.steps + 1):
-            loss = gradient_ascent_step(model, objective, dreamed, settings, generator, octave_mask)
+            loss = gradient_ascent_step(model, objective, dreamed, octave_settings, generator, octave_mask)
             if progress is not None:
                 preview = dreamed.detach() if step == settings.steps else None
                 progress(

@@ -36,7 +36,7 @@ from reverie.settings import DreamSettings, VideoSettings, ZoomSettings
 from reverie.tasks import check_engine, video_frame_size
 from reverie.version import __version__
 from reverie.web.guard import RequestGuard
-from reverie.web.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore, JobStoreError, new_job_id
+from reverie.web.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore, new_job_id
 from reverie.web.looks import LookThumbnails, look_description
 from reverie.web.messages import for_the_page
 from reverie.web.uploads import Limits, Received, check_picture, check_video, receive
@@ -164,9 +164,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
     """The FastAPI application; its lifespan starts and stops the workers, then calls ``on_ready``."""
     try:
         store = JobStore(config.data_dir)
-    except JobStoreError:
-        raise
-    except (OSError, sqlite3.Error) as error:
+    except (OSError, sqlite3.Error) as error:  # a JobStoreError (a damaged database) passes as it is
         raise SettingsError(f"cannot use data folder {config.data_dir}: {one_line(error)}") from None
     cluster = None
     if config.ray_address is not None:
