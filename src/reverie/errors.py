@@ -1,23 +1,119 @@
-"""One exception type per kind of user mistake, and the one-line form every front end prints.
+"""One exception type per kind of user mistake, structured so that each front end words it its own way.
 
-Every error a user can cause derives from :class:`ReverieError`; front ends (CLI, web) print its
-message as one line and exit non-zero, so each message must say what went wrong and what to do.
-Errors follow the layers that raise them: image files raise :class:`ImageError`, videos and
-animations :class:`VideoError`, output paths :class:`OutputPathError`, settings :class:`SettingsError`.
+Every error a user can cause derives from :class:`ReverieError`. Besides its text it carries what it is
+about: ``field`` (the setting or input at fault, e.g. ``"steps"``; empty when none), ``value`` (what
+the user gave) and ``limits`` (the bound or choices missed, e.g. ``{"maximum": 10000}``). A message
+names other settings and files through :class:`Setting` and :class:`File` parts rather than in
+words, so the command line writes ``--max-side`` and a path, the web page writes "Size" and "your
+photo 'cat.jpg'", and Python writes ``max_side``, all from one error, with no message ever parsed
+(:meth:`ReverieError.render`). Errors follow the layers that raise them: image files raise
+:class:`ImageError`, videos and animations :class:`VideoError`, output paths
+:class:`OutputPathError`, settings :class:`SettingsError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from difflib import get_close_matches
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A setting named inside a message (by its field name, ``"max_side"``)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class File:
+    """A file named inside a message."""
+
+    path: Path
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        object.__setattr__(self, "path", Path(path))
+
+
+#: A piece of a message: plain words, or a setting or file each front end names its own way.
+Part = str | Setting | File
+
+
+@dataclass(frozen=True)
+class Words:
+    """How one front end writes the settings and files a message names."""
+
+    setting: Callable[[str], str] = str
+    file: Callable[[Path], str] = str
+
+
+#: Python's words: settings by their field names, files by their paths.
+PYTHON_WORDS = Words()
 
 
 class ReverieError(Exception):
-    """Base class of every error caused by input a user can correct."""
+    """Base class of every error caused by input a user can correct.
+
+    ``parts`` make the message (see the module docstring); ``field``, ``value`` and ``limits`` say
+    what it is about, for front ends that point at a form field or answer an API call.
+    """
+
+    def __init__(
+        self,
+        *parts: Part,
+        field: str = "",
+        value: Any = None,
+        limits: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.parts: tuple[Part, ...] = parts
+        self.field = field
+        self.value = value
+        self.limits: dict[str, Any] = dict(limits or {})
+        super().__init__(self.render())
+
+    def render(self, words: Words = PYTHON_WORDS) -> str:
+        """The message in one front end's words."""
+        pieces = []
+        for part in self.parts:
+            if isinstance(part, Setting):
+                pieces.append(words.setting(part.name))
+            elif isinstance(part, File):
+                pieces.append(words.file(part.path))
+            else:
+                pieces.append(part)
+        return "".join(pieces)
+
+    def prefixed(self, *parts: Part, field: str | None = None) -> ReverieError:
+        """The same error (same type, value and limits) with ``parts`` before its message:
+        ``error.prefixed("guide image: ", field="guide")``."""
+        return type(self)(
+            *parts,
+            *self.parts,
+            field=self.field if field is None else field,
+            value=self.value,
+            limits=self.limits,
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Errors cross process boundaries (Ray workers) whole, parts and all."""
+        return (rebuild_error, (type(self), self.parts, self.field, self.value, self.limits))
+
+
+def rebuild_error(
+    kind: type[ReverieError], parts: tuple[Part, ...], field: str, value: Any, limits: dict[str, Any]
+) -> ReverieError:
+    return kind(*parts, field=field, value=value, limits=limits)
 
 
 class ImageError(ReverieError):
     """An image cannot be read or written (missing, not an image, corrupt, unwritable...)."""
+
+
+class UnsupportedImageError(ImageError):
+    """A file that is not an image in a format Reverie reads (a web upload answers 415)."""
 
 
 class PixelLimitError(ImageError):
@@ -57,7 +153,12 @@ class WeightsMismatchError(ReverieError):
 
 
 class SettingsError(ReverieError):
-    """A dream setting is out of range or malformed."""
+    """A setting is out of range, of the wrong type, or malformed."""
+
+
+class DreamFailedError(ReverieError):
+    """A dream could not be completed from these settings: its objective or gradient stopped being
+    a finite number (weights or step sizes that overflow), or it ran out of memory."""
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
