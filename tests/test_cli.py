@@ -15,7 +15,7 @@ from reverie.cli import main
 from reverie.io.images import load_image, read_metadata, save_image
 from reverie.io.video import probe_video
 from reverie.models import get_spec
-from reverie.recipe import read_settings, recipe
+from reverie.recipe import read_settings
 from reverie.settings import DreamSettings
 from reverie.tasks import NoiseCanvas
 from reverie.tensors import resize_picture
@@ -75,7 +75,7 @@ def test_settings_from_never_opens_paths_stored_in_the_file(
     crafted = tmp_path / "crafted.png"
     stored = DreamSettings(model="efficientnet_lite0", layers="blocks.8", guide=str(coffee_path),
                            mask=str(coffee_path), steps=1, octaves=1, max_side=64)  # fmt: skip
-    save_image(crafted, load_image(chelsea_path), recipe(stored))
+    save_image(crafted, load_image(chelsea_path), {"version": __version__, "settings": stored.to_dict()})
     output = tmp_path / "out.png"
     assert main(["dream", str(chelsea_path), "-o", str(output), "--settings-from", str(crafted), "-q"]) == 0
     warnings = capsys.readouterr().err.strip().splitlines()
@@ -88,7 +88,7 @@ def test_settings_from_never_opens_paths_stored_in_the_file(
     guided = tmp_path / "guided.png"
     args = ["dream", str(chelsea_path), "-o", str(guided), "--settings-from", str(crafted), "-q"]
     assert main([*args, "--guide", str(coffee_path)]) == 0  # given on the command line: used
-    assert read_settings(guided).guide == str(coffee_path) and read_settings(guided).mask == ""
+    assert read_settings(guided).guide == coffee_path.name and read_settings(guided).mask == ""  # no path
 
 
 def test_settings_without_a_model_use_the_default_model(chelsea_path: Path, tmp_path: Path) -> None:
@@ -168,8 +168,10 @@ def test_guide_mask_and_colours_travel_in_the_metadata(
     args = ["dream", str(chelsea_path), "-o", str(output), "--guide", str(coffee_path), "--mask", "mask.png"]
     assert main([*args, "--keep-colors", "-q", "--steps", "1", "--octaves", "1", "--max-side", "96"]) == 0
     settings = read_settings(output)
-    assert settings.guide == str(coffee_path.resolve())
-    assert settings.mask == str(tmp_path / "mask.png")  # stored absolute: the recipe works anywhere
+    # Files are recorded by name, never by path: a shared result does not tell where they lived (and
+    # --settings-from never opens a stored path anyway).
+    assert (settings.guide, settings.mask) == ("coffee.png", "mask.png")
+    assert str(tmp_path) not in str(read_metadata(output))
     assert settings.keep_colors is True
 
 
@@ -239,12 +241,31 @@ def bad_inputs(tmp: Path, photo: Path) -> list[tuple[list[str], int, str]]:
         (["dream", str(photo), "-o", out, "--layers", "mixed3"], 1, "valid layers: stem"),
         (["dream", str(photo), "-o", out, "--layers", "blocks.8:500"], 1, "channels 0..111"),
         (["dream", str(photo), "-o", out, "--preset", "fancy"], 1, "presets: edges"),
-        (["dream", str(photo), "-o", out, "--steps", "0"], 1, "steps"),
-        (["dream", str(photo), "-o", out, "--octave-scale", "0.5"], 1, "octave-scale"),
-        (["dream", str(photo), "-o", out, "--step-size", "nan"], 1, "step-size"),
+        (["dream", str(photo), "-o", out, "--steps", "0"], 1, "--steps must be between 1 and 10000; got 0"),
+        (["dream", str(photo), "-o", out, "--octave-scale", "0.5"], 1, "--octave-scale must be more than 1"),
+        (
+            ["dream", str(photo), "-o", out, "--step-size", "nan"],
+            1,
+            "--step-size must be more than 0 and at most 1; got nan",
+        ),
+        (
+            ["dream", str(photo), "-o", out, "--layers", "blocks.8=1e39"],
+            1,
+            "--layers: the weight of 'blocks.8=1e39'",
+        ),
+        (
+            ["dream", str(photo), "-o", out, "--layers", "blocks.8=-1e308"],
+            1,
+            "must be between -1000 and 1000",
+        ),
+        (
+            ["dream", str(photo), "-o", out, "--tv-weight", "1e39"],
+            1,
+            "--tv-weight must be between 0 and 1000",
+        ),
         (["dream", str(photo), "-o", out, "--steps", "many"], 2, "not a valid integer"),
         (["dream", str(photo), "-o", out, "--max-pixels", "1000"], 1, "--max-pixels"),
-        (["dream", str(photo), "-o", out, "--max-pixels", "0"], 1, "--max-pixels"),
+        (["dream", str(photo), "-o", out, "--max-pixels", "0"], 1, "--max-pixels must be between 1 and"),
         (["dream", str(photo), "-o", out, "--device", "tpu"], 1, "unknown device"),
         (["dream", str(photo), "-o", out, "--device", "cuda:x"], 1, "device"),
         (["dream", str(photo), "-o", out, "--model", "vgg16"], 1, "vgg16-397923af.pth"),
@@ -259,17 +280,25 @@ def bad_inputs(tmp: Path, photo: Path) -> list[tuple[list[str], int, str]]:
         (["dream", str(photo), "--from-noise", "-o", out], 2, "either an INPUT"),
         (["dream", "--from-noise", "--size", "big", "-o", out], 2, "--size"),
         (["dream", "--from-noise", "--size", "²x2", "-o", out], 2, "--size"),
-        (["dream", "--from-noise", "--size", "0x5", "-o", out], 1, "noise size"),
+        (["dream", "--from-noise", "--size", "0x5", "-o", out], 1, "--size must be between 1 and 16384 px"),
         (["demo", "-o", str(tmp / "nodir" / "x.png")], 1, "does not exist"),
         (["demo", "-o", out, "--layers", "mixed3"], 1, "unknown layer"),
         (["sheet", str(photo), "-o", out, "--layers", "blocks.3,mixed3"], 1, "unknown layer 'mixed3'"),
-        (["sheet", str(photo), "-o", out, "--columns", "0"], 1, "--columns"),
+        (["sheet", str(photo), "-o", out, "--columns", "0"], 1, "--columns must be between 1 and 20"),
         (["layers", "--model", "alexnet"], 1, "unknown model 'alexnet'"),
         (["classify", str(tmp / "text.png")], 1, "not an image"),
         (["classify", str(photo), "--model", "vgg16"], 1, "vgg16-397923af.pth"),
         (["zoom", str(photo), "-o", str(tmp / "z.png")], 1, "not an animation format"),
-        (["zoom", str(photo), "-o", str(tmp / "z.gif"), "--frames", "0"], 1, "--frames"),
-        (["zoom", str(photo), "-o", str(tmp / "z.gif"), "--zoom", "400"], 1, "--zoom"),
+        (
+            ["zoom", str(photo), "-o", str(tmp / "z.gif"), "--frames", "0"],
+            1,
+            "--frames must be between 1 and 100000",
+        ),
+        (
+            ["zoom", str(photo), "-o", str(tmp / "z.gif"), "--zoom", "400"],
+            1,
+            "--zoom must be between -50 and 100 %",
+        ),
         (
             ["zoom", str(photo), "-o", str(tmp / "z.gif"), "--frames", "5000"],
             1,
@@ -356,3 +385,25 @@ def test_zoom_and_video_commands(tmp_path: Path, chelsea_path: Path, pan_video: 
     assert (info.frames, info.width, info.height, info.has_audio) == (10, 96, 64, True)
     code, _, err = run_cli(["video", str(pan_video), "-o", str(pan_video), *QUICK], capsys)
     assert code == 1 and "overwrite the input" in err
+
+
+def test_a_dream_whose_gradient_stops_being_finite_saves_nothing(
+    chelsea_path: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    from reverie import render
+
+    def poisoned(*args, **kwargs):
+        gradient, score = real_gradient(*args, **kwargs)
+        return gradient * float("inf"), score
+
+    real_gradient = render.region_gradient
+    monkeypatch.setattr(render, "region_gradient", poisoned)
+    out = tmp_path / "never.png"
+    code, _, err = run_cli(
+        ["dream", str(chelsea_path), "-o", str(out), "--steps", "1", "--max-side", "64"], capsys
+    )
+    assert (
+        code == 1
+        and err == "reverie: error: the dream's gradient stopped being a finite number; nothing was saved\n"
+    )
+    assert not out.exists() and list(tmp_path.iterdir()) == []

@@ -74,8 +74,8 @@ def test_a_missing_guide_or_mask_is_refused_before_any_work(
             ["dream", str(chelsea_path), "-o", str(tmp_path / "x.png"), option, str(tmp_path / "nope.jpg")]
         )
         err = capsys.readouterr().err
-        assert code == 2 and err.count("\n") == 1 and "does not exist" in err, err
-        assert err.startswith("reverie: error: Invalid value for '" + option)
+        assert code == 1 and err.count("\n") == 1 and "not found" in err, err  # as a missing INPUT
+        assert err.startswith(f"reverie: error: {option}: "), err
     assert not (tmp_path / "x.png").exists()
 
 

@@ -56,7 +56,7 @@ def test_dream_file_writes_what_dream_returns(dreamer: Dreamer, small_cat: Pictu
     written = dreamer.dream_file(small_cat, output, DreamSettings(**QUICK), seed=2)
     assert np.allclose(reverie.load_image(output).rgb, written.picture.rgb, atol=0.5 / 255 + 1e-6)
     assert read_settings(output).seed == 2
-    with pytest.raises(reverie.PixelLimitError, match="--max-pixels"):
+    with pytest.raises(reverie.PixelLimitError, match="raise the limit with max_pixels"):
         dreamer.dream_file(output, tmp_path / "no.png", max_pixels=1000)  # the result is 96x64
     assert not (tmp_path / "no.png").exists()
 

@@ -59,7 +59,7 @@ def test_mask_errors(tmp_path):
     with pytest.raises(ImageError, match="not found"):
         load_mask(tmp_path / "missing.png", SIZE)
     path = save_mask(tmp_path / "big.png", np.zeros((100, 200), np.uint8), "L")
-    with pytest.raises(PixelLimitError, match="--max-pixels"):
+    with pytest.raises(PixelLimitError, match="raise the limit with max_pixels"):
         load_mask(path, SIZE, max_pixels=1000)
 
 

@@ -36,7 +36,7 @@ def test_results_without_a_recipe_say_so(tmp_path: Path, chelsea_path: Path) -> 
     typed = save_image(
         tmp_path / "t.png", Picture(load_image(chelsea_path).rgb), {"settings": {"steps": "x"}}
     )
-    with pytest.raises(SettingsError, match="must be of type int"):
+    with pytest.raises(SettingsError, match="steps must be a whole number"):
         read_settings(typed)
     with pytest.raises(ImageError, match="not found"):
         read_settings(tmp_path / "none.png")

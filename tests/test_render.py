@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from reverie.errors import DreamFailedError
 from reverie.io.images import load_image
 from reverie.models import get_spec
 from reverie.objectives import parse_layer_spec
@@ -254,3 +255,22 @@ def test_memory_bound_networks_keep_their_preferred_tile_and_dense_ones_dream_wh
     dense = get_spec("googlenet").build().freeze()
     assert dense.spec.preferred_tile == 0
     assert tile_for(dense, parse_layer_spec("inception4c"), torch.zeros(1, 3, 683, 1024), auto) == 1024
+
+
+def test_a_loss_that_overflows_fails_the_dream_instead_of_blackening_it(lite0, small_cat) -> None:
+    """A weight beyond float32 (only the Python API can still build one) overflows the objective."""
+    image = to_tensor(small_cat.rgb)
+    objective = parse_layer_spec("blocks.8") * 1e39
+    with pytest.raises(DreamFailedError, match="objective became inf"):
+        render(lite0, objective, image, QUICK)
+
+
+def test_a_gradient_that_stops_being_finite_fails_the_dream(lite0, small_cat, monkeypatch) -> None:
+    def poisoned(*args, **kwargs):
+        gradient, score = region_gradient(*args, **kwargs)
+        gradient[0, 0, 0, 0] = float("nan")
+        return gradient, score
+
+    monkeypatch.setattr("reverie.render.region_gradient", poisoned)
+    with pytest.raises(DreamFailedError, match="gradient stopped being a finite number"):
+        render(lite0, parse_layer_spec("blocks.8"), to_tensor(small_cat.rgb), QUICK)

@@ -7,30 +7,53 @@ from fractions import Fraction
 
 import pytest
 
-from reverie.errors import SettingsError
-from reverie.settings import DreamSettings, LoopSettings, VideoSettings, ZoomSettings
+from reverie.errors import SettingsError, Words
+from reverie.schema import FLOAT32_MAX, declared
+from reverie.settings import GRADIENT_NORMS, DreamSettings, LoopSettings, VideoSettings, ZoomSettings
 
 
 @pytest.mark.parametrize(
-    ("field", "value", "message"),
+    ("field", "value", "message", "limits"),
     [
-        ("steps", 0, "steps"),
-        ("step_size", 0.0, "step-size"),
-        ("step_size", float("nan"), "step-size"),
-        ("octaves", 0, "octaves"),
-        ("octave_scale", 1.0, "octave-scale"),
-        ("jitter", -1, "jitter"),
-        ("tile_size", 10, "tile-size"),
-        ("tv_weight", -0.1, "tv-weight"),
-        ("max_side", -5, "max-side"),
-        ("seed", -1, "seed"),
-        ("gradient_norm", "l2", "gradient-norm"),
-        ("precision", "fp16", "precision"),
+        ("steps", 0, "steps must be between 1 and 10000; got 0", {"minimum": 1, "maximum": 10_000}),
+        ("step_size", 0.0, "step_size must be more than 0 and at most 1", {"exclusiveMinimum": 0}),
+        ("step_size", float("nan"), "step_size must be more than 0 and at most 1; got nan", {"maximum": 1}),
+        ("octaves", 0, "octaves must be between 1 and 20", {"maximum": 20}),
+        ("octave_scale", 1.0, "octave_scale must be more than 1 and at most 4", {"exclusiveMinimum": 1}),
+        ("jitter", -1, "jitter must be between 0 and 4096 px", {"minimum": 0}),
+        ("tile_size", 10, "tile_size must be 0 (auto) or between 64 and 8192 px", {"zero": "auto"}),
+        ("tv_weight", -0.1, "tv_weight must be between 0 and 1000", {"minimum": 0}),
+        ("tv_weight", 1e39, "tv_weight must be between 0 and 1000; got 1e+39", {"maximum": 1000}),
+        ("max_side", -5, "max_side must be 0 (full size) or between 1 and 65536 px", {"maximum": 65_536}),
+        ("seed", -1, "seed must be at least 0 and less than 2**63", {"exclusiveMaximum": 2**63}),
+        ("gradient_norm", "l2","gradient_norm must be one of std, laplacian", {"enum": [*GRADIENT_NORMS]}),
+        ("precision", "fp16", "precision must be one of fp32, bf16", {"enum": ["fp32", "bf16"]}),
     ],
-)
-def test_out_of_range_values_are_refused(field: str, value: object, message: str) -> None:
-    with pytest.raises(SettingsError, match=message):
+)  # fmt: skip
+def test_out_of_range_values_are_refused_with_field_value_and_limit(
+    field: str, value: object, message: str, limits: dict
+) -> None:
+    with pytest.raises(SettingsError) as caught:
         DreamSettings().with_changes(**{field: value}).validate()
+    error = caught.value
+    assert str(error).startswith(message) and error.field == field
+    assert error.value == value or error.value != error.value  # NaN is not equal to itself
+    assert limits.items() <= error.limits.items()
+    assert error.render(Words(setting=lambda name: f"<{name}>")).startswith(f"<{field}> must be ")
+
+
+def test_every_knob_is_declared_once_with_help_and_finite_bounds() -> None:
+    for settings_class in (DreamSettings, ZoomSettings, VideoSettings):
+        names = [item.name for item in fields(settings_class)]
+        knobs = list(declared(settings_class))
+        assert [item.name for item in knobs] == names  # every field is a knob
+        for item in knobs:
+            assert item.knob.help.endswith(".") and item.knob.label, item.name
+            if item.kind in (int, float):
+                assert item.knob.minimum is not None and item.knob.maximum is not None, item.name
+                assert abs(item.knob.maximum) <= FLOAT32_MAX and abs(item.knob.minimum) <= FLOAT32_MAX
+                default = settings_class().validate()  # the defaults pass their own rules
+                assert getattr(default, item.name) == item.default
 
 
 def test_defaults_are_valid_and_round_trip_through_json() -> None:
@@ -46,7 +69,7 @@ def test_unknown_setting_names_are_refused() -> None:
 def test_saved_settings_ignore_unknown_keys_but_check_types() -> None:
     assert DreamSettings.from_dict({"steps": 5, "from_the_future": 1}).steps == 5
     assert DreamSettings.from_dict({"step_size": 1}).step_size == 1.0
-    with pytest.raises(SettingsError, match="must be of type int"):
+    with pytest.raises(SettingsError, match="steps must be a whole number; got 'five'"):
         DreamSettings.from_dict({"steps": "five"})
     with pytest.raises(SettingsError, match="not valid JSON"):
         DreamSettings.from_json("{oops")
@@ -56,8 +79,9 @@ def test_saved_settings_ignore_unknown_keys_but_check_types() -> None:
     "changes", [{"steps": 2.5}, {"octaves": 2.0}, {"seed": -0.0}, {"tile_size": 64.5}, {"keep_colors": 1}]
 )
 def test_mistyped_settings_are_settings_errors(changes: dict) -> None:
-    with pytest.raises(SettingsError, match="must be of type"):
+    with pytest.raises(SettingsError, match=r"must be (a whole number|true or false)") as caught:
         DreamSettings().with_changes(**changes).validate()
+    assert caught.value.field == next(iter(changes))
 
 
 def test_the_loop_sees_only_its_own_settings() -> None:
@@ -72,15 +96,16 @@ def test_the_loop_sees_only_its_own_settings() -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        (ZoomSettings(frames=0), "--frames"),
-        (ZoomSettings(zoom=500), "--zoom"),
-        (ZoomSettings(zoom=float("nan")), "--zoom"),
-        (ZoomSettings(rotate=-200), "--rotate"),
-        (ZoomSettings(fps=0), "--fps"),
-        (ZoomSettings(frames=2.0), "must be of type int"),  # type: ignore[arg-type]
-        (VideoSettings(blend=1.5), "--blend"),
-        (VideoSettings(blend=float("inf")), "--blend"),
-        (VideoSettings(flow="yes"), "must be of type bool"),  # type: ignore[arg-type]
+        (ZoomSettings(frames=0), "frames must be between 1 and 100000"),
+        (ZoomSettings(zoom=500), "zoom must be between -50 and 100 %; got 500"),
+        (ZoomSettings(zoom=float("nan")), "zoom must be between"),
+        (ZoomSettings(rotate=-200), "rotate must be between -180 and 180 degrees"),
+        (ZoomSettings(fps=0), "fps must be between 0.1 and 240"),
+        (ZoomSettings(frames=2.0), "frames must be a whole number"),  # type: ignore[arg-type]
+        (VideoSettings(blend=1.5), "blend must be between 0 and 0.95"),
+        (VideoSettings(blend=float("inf")), "blend must be between"),
+        (VideoSettings(flow="yes"), "flow must be true or false"),  # type: ignore[arg-type]
+        (VideoSettings(follow_steps=-1), r"follow_steps must be 0 \(half the steps\) or between 1 and 10000"),
     ],
 )
 def test_animation_settings_are_checked(settings, message: str) -> None:

@@ -45,8 +45,8 @@ from reverie.weights import find_weights
 #: Three octaves: the overwritten photo only showed from the second octave on.
 SETTINGS = {"layers": "blocks.8", "steps": 3, "octaves": 3, "max_side": 128, "seed": 3, "step_size": 0.02}
 CLI_ARGS = [text for name, value in SETTINGS.items() for text in (f"--{name.replace('_', '-')}", str(value))]
-#: The web form calls the step size "strength".
-WEB_FIELDS = {("strength" if name == "step_size" else name): str(value) for name, value in SETTINGS.items()}
+#: The web form's fields are the settings' own names.
+WEB_FIELDS = {name: str(value) for name, value in SETTINGS.items()}
 #: One step in 8 bits.
 TOLERANCE = 1
 QUICK = DreamSettings(steps=1, octaves=1, max_side=64)
@@ -159,8 +159,8 @@ def bad_tasks(tmp: Path, photo: Path) -> list[tuple[object, type[Exception], str
     return [
         (DreamTask(tmp / "missing.png", out), ImageError, "not found"),
         (DreamTask(tmp / "text.png", out), ImageError, "not an image"),
-        (DreamTask(photo, out, max_pixels=1000), PixelLimitError, "--max-pixels"),
-        (DreamTask(photo, out, max_pixels=0), SettingsError, "--max-pixels"),
+        (DreamTask(photo, out, max_pixels=1000), PixelLimitError, "raise the limit with max_pixels 135300"),
+        (DreamTask(photo, out, max_pixels=0), SettingsError, "max_pixels must be between 1 and"),
         (DreamTask(photo, tmp / "out.doc"), ImageError, "not a supported image format"),
         (DreamTask(photo, tmp / "no" / "out.png"), OutputPathError, "does not exist"),
         (DreamTask(photo, photo), OutputPathError, "overwrite the input"),
@@ -177,32 +177,48 @@ def bad_tasks(tmp: Path, photo: Path) -> list[tuple[object, type[Exception], str
             SettingsError,
             "preset",
         ),
-        (DreamTask(photo, out, settings=settings(layers="guide:blocks.9")), SettingsError, "--guide"),
+        (
+            DreamTask(photo, out, settings=settings(layers="guide:blocks.9")),
+            SettingsError,
+            "need a guide image: set guide",
+        ),
         (DreamTask(photo, out, settings=settings(guide=str(tmp / "none.png"))), ImageError, "not found"),
         (DreamTask(photo, out, settings=settings(steps=0)), SettingsError, "steps"),
         (DreamTask(photo, out, settings=settings(model="vgg16")), WeightsNotFoundError, "vgg16-397923af.pth"),
         (DreamTask(photo, out, weights=str(tmp / "none.pth")), WeightsNotFoundError, "not found"),
         (DreamTask(photo, out, device="tpu"), SettingsError, "unknown device"),
-        (DreamTask(NoiseCanvas(0, 10), out), SettingsError, "noise size"),
+        (DreamTask(NoiseCanvas(0, 10), out), SettingsError, "size must be between 1 and 16384 px per side"),
         (DreamTask(np.zeros((8, 8)), out), ImageError, "shape"),
         (DreamTask(np.full((8, 8, 3), 255, np.uint8), out), ImageError, "[0, 1]"),
         (SheetTask(photo, out, ("blocks.3", "mixed3")), UnknownLayerError, "mixed3"),
-        (SheetTask(photo, out, columns=0), SettingsError, "--columns"),
+        (SheetTask(photo, out, columns=0), SettingsError, "columns must be between 1 and 20; got 0"),
         (ZoomTask(photo, tmp / "z.png"), VideoError, "not an animation format"),
         (ZoomTask(photo, tmp / "z.gif", ZoomSettings(frames=5000)), SettingsError, ".mp4"),
-        (ZoomTask(photo, tmp / "z.gif", ZoomSettings(zoom=400)), SettingsError, "--zoom"),
+        (
+            ZoomTask(photo, tmp / "z.gif", ZoomSettings(zoom=400)),
+            SettingsError,
+            "zoom must be between -50 and 100 %",
+        ),
         (VideoTask(tmp / "none.mp4", tmp / "v.mp4"), VideoError, "video not found"),
         (VideoTask(tmp / "text.png", tmp / "v.mp4"), VideoError, "not a readable video"),
         (VideoTask(photo, tmp / "v.gif"), VideoError, ".mp4"),
-        (VideoTask(photo, tmp / "v.mp4", VideoSettings(blend=2)), SettingsError, "--blend"),
+        (
+            VideoTask(photo, tmp / "v.mp4", VideoSettings(blend=2)),
+            SettingsError,
+            "blend must be between 0 and 0.95",
+        ),
         (VideoTask(NoiseCanvas(8, 8), tmp / "v.mp4"), SettingsError, "file path"),  # type: ignore[arg-type]
         (VideoTask(photo, None), SettingsError, "file path"),  # type: ignore[arg-type]
         (ZoomTask(photo, tmp / "z.mp4", settings=settings(max_side=1)), VideoError, "too small to encode"),
-        (DreamTask(NoiseCanvas(1000, 1000), out, max_pixels=5000), SettingsError, "--max-pixels"),
+        (
+            DreamTask(NoiseCanvas(1000, 1000), out, max_pixels=5000),
+            SettingsError,
+            "is more than max_pixels 5000",
+        ),
         (DreamTask(7, out), SettingsError, "a source must be"),  # type: ignore[arg-type]
         (SheetTask(photo, out, None), SettingsError, "terms"),  # type: ignore[arg-type]
         (SheetTask(photo, out, "blocks.4"), SettingsError, "terms"),  # type: ignore[arg-type]
-        (SheetTask(photo, out, settings=settings(layers=5)), SettingsError, "must be of type str"),  # type: ignore[arg-type]
+        (SheetTask(photo, out, settings=settings(layers=5)), SettingsError, "layers must be text"),  # type: ignore[arg-type]
     ]
 
 
@@ -322,9 +338,9 @@ def test_tasks_that_cannot_travel_or_malformed_json_are_settings_errors(small_ca
     ):
         with pytest.raises(SettingsError):
             task_from_json(text)
-    with pytest.raises(SettingsError, match="must be of type int"):
+    with pytest.raises(SettingsError, match="steps must be a whole number"):
         task_from_json('{"kind": "dream", "source": "a.png", "settings": {"steps": "many"}}')
-    with pytest.raises(SettingsError, match="must be of type int"):
+    with pytest.raises(SettingsError, match="width must be a whole number"):
         task_from_json('{"kind": "dream", "source": {"noise": {"width": "wide"}}}').check()
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from reverie.errors import DreamFailedError
 from reverie.io.images import Picture, load_image
 from reverie.samples import sample_path
 from reverie.tensors import fit_around, fit_within, from_tensor, resize_picture, resize_planes, to_tensor
@@ -149,11 +150,12 @@ def test_to_tensor_copies_unless_asked_to_share():
     assert shared.shape == (1, 3, 4, 5)
 
 
-def test_from_tensor_clamps_and_clears_nan():
+def test_from_tensor_clamps_and_refuses_nan():
     values = torch.tensor([[[[-1.0]], [[0.5]], [[2.0]]]], dtype=torch.float64)
     clamped = from_tensor(values)
     assert clamped.dtype == np.float32 and clamped.tolist() == [[[0.0, 0.5, 1.0]]]
-    assert from_tensor(torch.tensor([[[float("nan")]], [[1.0]], [[0.25]]])).tolist() == [[[0.0, 1.0, 0.25]]]
+    with pytest.raises(DreamFailedError, match="NaN"):
+        from_tensor(torch.tensor([[[float("nan")]], [[1.0]], [[0.25]]]))
     grad = torch.zeros(1, 3, 2, 2, requires_grad=True)
     assert from_tensor(grad * 2).shape == (2, 2, 3)  # detached, no autograd error
 

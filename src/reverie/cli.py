@@ -17,15 +17,16 @@ from typing import TYPE_CHECKING, Any
 import click
 from click.core import ParameterSource
 
-from reverie.errors import ReverieError, one_line
+from reverie.errors import ReverieError, Setting, Words, one_line
 from reverie.models import DEFAULT_MODEL, get_spec, list_models
+from reverie.schema import Declared, declaration, declared, option_name, short_range
 from reverie.settings import (
     BATCH_FORMATS,
-    DEFAULT_MAX_PIXELS,
-    GRADIENT_NORMS,
     LOCAL_RAY,
-    PRECISIONS,
     DreamSettings,
+    LoopSettings,
+    ServerLimits,
+    TaskOptions,
     VideoSettings,
     ZoomSettings,
 )
@@ -42,111 +43,72 @@ if TYPE_CHECKING:
 
 DEFAULTS = DreamSettings(model=DEFAULT_MODEL)
 #: The options that are DreamSettings fields of the same name.
-SETTING_OPTIONS = (
-    "model", "layers", "preset", "steps", "step_size", "octaves", "octave_scale", "jitter", "tile_size",
-    "tv_weight", "max_side", "seed", "gradient_norm", "precision", "guide", "mask", "keep_colors",
-)  # fmt: skip
+SETTING_OPTIONS = tuple(item.name for item in declared(DreamSettings))
+#: The options that say how, not what, to dream (TaskOptions fields of the same name).
+ENGINE_OPTIONS = ("weights", "device", "max_pixels")
+#: Every declared knob's flag, by field name: how an error names the option at fault.
+FLAGS = {
+    item.name: option_name(item.name, item.knob)
+    for settings_class in (DreamSettings, ZoomSettings, VideoSettings, TaskOptions)
+    for item in declared(settings_class)
+}
+#: The command line's words for the settings and files in a message.
+CLI_WORDS = Words(setting=lambda name: FLAGS.get(name) or option_name(name))
 
 
-#: An option naming a file that must already exist (its errors say so before any work).
-EXISTING_FILE = click.Path(exists=True, dir_okay=False)
+def knob_option(item: Declared, default: Any = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The click option of a declared knob: its flag, type, default and help come from the
+    declaration; its bounds are checked by the library (so an out-of-range number is a one-line
+    error naming the option, exit 1), its choices by click (a malformed command line, exit 2)."""
+    rules = item.knob
+    flag = option_name(item.name, rules)
+    default = item.default if default is None else default
+    if item.kind is bool:
+        if flag.startswith("--no-"):  # the flag turns the setting off
+            return click.option(
+                flag, item.name, is_flag=True, flag_value=False, default=True, help=rules.help
+            )
+        return click.option(flag, item.name, is_flag=True, help=rules.help)
+    kind: Any = {int: int, float: float}.get(item.kind, str)
+    if rules.choices:
+        kind = click.Choice(rules.choices)
+    scope = short_range(rules) if item.kind in (int, float) else ""
+    unit = f" {rules.unit}" if scope and rules.unit else ""
+    text = f"{rules.help} Range: {scope}{unit}." if scope else rules.help
+    return click.option(
+        flag, item.name, type=kind, default=default, show_default=default != "",
+        metavar="FILE" if rules.file else None, help=text,
+    )  # fmt: skip
+
+
+def knob_options(*items: Declared, **defaults: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Options for ``items``, in order (``defaults`` replace the declared ones by name)."""
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        for item in reversed(items):
+            function = knob_option(item, defaults.get(item.name))(function)
+        return function
+
+    return decorate
+
+
+def task_option(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The option of one of the tasks' own knobs (:class:`reverie.settings.TaskOptions`)."""
+    return knob_option(declaration(TaskOptions, name))
 
 
 def dream_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The dream knobs, shared by every command that dreams."""
-    d = DEFAULTS
-    options = [
-        click.option(
-            "--model", default=d.model, show_default=True,
-            help="Network to dream with; `reverie models` lists them and their weights.",
-        ),
-        click.option(
-            "--weights", type=EXISTING_FILE,
-            help="Weight file for --model (default: the installed or cached one).",
-        ),
-        click.option(
-            "--layers", default="",
-            help="What to amplify: LAYER[:CHANNEL[+CHANNEL]][=WEIGHT], class:NAME or guide:LAYER terms, "
-            "comma-separated (`reverie layers` lists them). Default: the preset's layers.",
-        ),
-        click.option(
-            "--preset", default="",
-            help="A named look: edges, textures, patterns or objects (shallow to deep layers). "
-            "Default: patterns.",
-        ),
-        click.option(
-            "--steps", type=int, default=d.steps, show_default=True,
-            help="Gradient-ascent steps per octave, 1..10000: more gives stronger patterns and takes longer.",
-        ),
-        click.option(
-            "--step-size", type=float, default=d.step_size, show_default=True,
-            help="How far each step moves the picture, in (0, 1] of the full pixel range; "
-            "0.005..0.02 keeps the photo recognisable.",
-        ),
-        click.option(
-            "--octaves", type=int, default=d.octaves, show_default=True,
-            help="Scales dreamed, smallest first, 1..20: more octaves grow larger patterns.",
-        ),
-        click.option(
-            "--octave-scale", type=float, default=d.octave_scale, show_default=True,
-            help="Size ratio between octaves, in (1, 4].",
-        ),
-        click.option(
-            "--jitter", type=int, default=d.jitter, show_default=True,
-            help="Largest random shift of the picture per step, pixels, 0..4096: hides tile and "
-            "stride seams.",
-        ),
-        click.option(
-            "--tile-size", type=int, default=d.tile_size, show_default=True,
-            help="Pictures larger than this (pixels per side, 64..8192) get their gradient tile by "
-            "tile, so any size fits in memory; 0: chosen from memory and the model (dense networks "
-            "whole up to about 1024 px, EfficientNet-Lite in 512 px tiles).",
-        ),
-        click.option(
-            "--tv-weight", type=float, default=d.tv_weight, show_default=True,
-            help="Total-variation smoothing, 0 or more (0: off); about 0.1..1 calms noisy dreams.",
-        ),
-        click.option(
-            "--max-side", type=int, default=d.max_side, show_default=True,
-            help="Working resolution: the long side is reduced to this many pixels first (0: full size).",
-        ),
-        click.option(
-            "--seed", type=int, default=d.seed, show_default=True,
-            help="Seed of the random shifts: the same seed and settings give the same pixels.",
-        ),
-        click.option(
-            "--gradient-norm", type=click.Choice(GRADIENT_NORMS), default=d.gradient_norm, show_default=True,
-            help="Gradient normalisation: std (the TensorFlow tutorial's) or laplacian (per frequency, "
-            "as in Google's notebook).",
-        ),
-        click.option(
-            "--guide", type=EXISTING_FILE,
-            help="Guide image: the dream borrows its motifs (plain layers become guide:LAYER terms).",
-        ),
-        click.option(
-            "--mask", type=EXISTING_FILE,
-            help="Mask image: dream where it is white, partly where grey, not where black.",
-        ),
-        click.option(
-            "--keep-colors", is_flag=True, help="Keep the photo's colours; dream light and shade only."
-        ),
-        click.option(
-            "--precision", type=click.Choice(PRECISIONS), default=d.precision, show_default=True,
-            help="fp32, or bf16: the network in bfloat16 (faster on CPUs with AMX/AVX512-BF16 and on GPUs).",
-        ),
-        click.option(
-            "--device", default="auto", show_default=True,
-            help="cpu, cuda, cuda:N, or auto (a GPU when there is one).",
-        ),
-        click.option(
-            "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, show_default=True,
-            help="Largest input accepted, width x height in pixels: a guard against decompression bombs.",
-        ),
-        click.option("--quiet", "-q", is_flag=True, help="No progress output."),
+    """The dream knobs, shared by every command that dreams: what to dream with (model, weights,
+    layers, look), the loop's knobs, the picture's, then the device, the pixel limit and --quiet."""
+    loop = [item.name for item in declared(LoopSettings)]
+    picture = [item for item in declared(DreamSettings) if item.name not in loop]
+    knobs = [
+        picture[0], declaration(TaskOptions, "weights"), *picture[1:3], *declared(LoopSettings),
+        *picture[3:], declaration(TaskOptions, "device"), declaration(TaskOptions, "max_pixels"),
     ]  # fmt: skip
-    for option in reversed(options):
-        function = option(function)
-    return function
+    options = knob_options(*knobs, model=DEFAULT_MODEL)
+    quiet = click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+    return options(quiet(function))
 
 
 class ManualGroup(click.Group):
@@ -179,7 +141,7 @@ def cli() -> None:
     "Default: INPUT-dream.png beside INPUT (INPUT-dream-1.png, ... when taken).",
 )  # fmt: skip
 @click.option(
-    "--settings-from", type=EXISTING_FILE,
+    "--settings-from", metavar="FILE",
     help="Reuse the settings stored in an earlier result; options you type override them "
     "(file paths stored in it are never used).",
 )  # fmt: skip
@@ -211,10 +173,9 @@ def dream(
       reverie dream photo.jpg --guide flowers.jpg --mask sky.png --keep-colors
     """
     from reverie.io.paths import unused_path
-    from reverie.recipe import read_settings
     from reverie.tasks import DreamTask, NoiseCanvas
 
-    settings = settings_for(ctx, options, read_settings(settings_from) if settings_from else None)
+    settings = settings_for(ctx, options, saved_settings(settings_from) if settings_from else None)
     if from_noise == (input_path is not None):
         raise click.UsageError("give either an INPUT image or --from-noise")
     source = NoiseCanvas(*parse_size(size)) if from_noise else Path(str(input_path))
@@ -223,6 +184,16 @@ def dream(
         output = str(unused_path(base.with_name(f"{base.stem}-dream.png")))
     task = DreamTask(source, output, settings=settings, **engine(options))
     report_dream(output, run_task(task, options), options["quiet"])
+
+
+def saved_settings(path: str) -> DreamSettings:
+    """The settings stored in ``path`` (``--settings-from``); an error names the option."""
+    from reverie.recipe import read_settings
+
+    try:
+        return read_settings(path)
+    except ReverieError as error:
+        raise error.prefixed(Setting("settings_from"), ": ", field="settings_from") from None
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -253,11 +224,7 @@ def demo(ctx: click.Context, output: str, **options: Any) -> None:
 
 def engine(options: dict[str, Any]) -> dict[str, Any]:
     """The task fields that say how, not what, to dream: weights file, device, pixel limit."""
-    return {
-        "weights": options["weights"] or "",
-        "device": options["device"],
-        "max_pixels": options["max_pixels"],
-    }
+    return {name: options[name] for name in ENGINE_OPTIONS}
 
 
 def run_task(task: Task, options: dict[str, Any]) -> tuple[Task, Any, float]:
@@ -292,7 +259,7 @@ def settings_for(ctx: click.Context, options: dict[str, Any], saved: DreamSettin
     override them, so ``--settings-from old.png --seed 3`` changes the seed and nothing else."""
     from reverie.recipe import without_files
 
-    typed = {name: "" if options[name] is None else options[name] for name in SETTING_OPTIONS}
+    typed = {name: options[name] for name in SETTING_OPTIONS}
     if saved is None:
         return DreamSettings(**typed)
     changes = {
@@ -379,7 +346,7 @@ class progress_reporter(Reporter):
 @cli.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(), help="Sheet image.")
-@click.option("--columns", type=int, default=3, show_default=True, help="Panels per row, 1..20.")
+@task_option("columns")
 @dream_options
 @click.pass_context
 def sheet(ctx: click.Context, input_path: str, output: str, columns: int, **options: Any) -> None:
@@ -398,28 +365,14 @@ def sheet(ctx: click.Context, input_path: str, output: str, columns: int, **opti
 @click.option(
     "-o", "--output", required=True, type=click.Path(), help="Animation: .gif .webp .mp4 .mov .mkv .webm"
 )
-@click.option("--frames", type=int, default=30, show_default=True, help="Frames to make.")
-@click.option("--zoom", type=float, default=2.0, show_default=True, help="Percent to zoom in per frame.")
-@click.option("--rotate", type=float, default=0.0, show_default=True, help="Degrees to turn per frame.")
-@click.option("--fps", type=float, default=12.0, show_default=True, help="Frames per second.")
-@click.option("--no-stabilize", is_flag=True, help="Let exposure and colour drift (no statistics match).")
+@knob_options(*declared(ZoomSettings))
 @dream_options
 @click.pass_context
-def zoom(
-    ctx: click.Context,
-    input_path: str,
-    output: str,
-    frames: int,
-    zoom: float,
-    rotate: float,
-    fps: float,
-    no_stabilize: bool,
-    **options: Any,
-) -> None:
+def zoom(ctx: click.Context, input_path: str, output: str, **options: Any) -> None:
     """Dream INPUT, zoom in a little, dream again: an endless-zoom animation in OUTPUT."""
     from reverie.tasks import ZoomTask
 
-    motion = ZoomSettings(frames, zoom, rotate, fps, stabilise=not no_stabilize)
+    motion = ZoomSettings(**{item.name: options.pop(item.name) for item in declared(ZoomSettings)})
     task = ZoomTask(input_path, output, motion, settings=settings_for(ctx, options, None), **engine(options))
     _, result, seconds = run_task(task, options)
     if not options["quiet"]:
@@ -429,43 +382,15 @@ def zoom(
 @cli.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(), help="Video: .mp4 .mov .mkv .webm")
-@click.option(
-    "--blend", type=float, default=0.5, show_default=True, help="Share of the last frame carried over."
-)
-@click.option("--no-flow", is_flag=True, help="Carry the last frame over without following motion.")
-@click.option(
-    "--follow-steps",
-    type=int,
-    default=VideoSettings.follow_steps,
-    show_default=True,
-    help="Steps per octave for frames after the first, which start from the carried dream "
-    "(0: half of --steps).",
-)
-@click.option(
-    "--follow-octaves",
-    type=int,
-    default=VideoSettings.follow_octaves,
-    show_default=True,
-    help="Octaves for frames after the first: the largest N of --octaves (0: all).",
-)
-@click.option("--keep-frames", is_flag=True, help="Keep the dreamed frames (OUTPUT.frames/) afterwards.")
+@knob_options(*declared(VideoSettings))
+@task_option("keep_frames")
 @dream_options
 @click.pass_context
-def video(
-    ctx: click.Context,
-    input_path: str,
-    output: str,
-    blend: float,
-    no_flow: bool,
-    follow_steps: int,
-    follow_octaves: int,
-    keep_frames: bool,
-    **options: Any,
-) -> None:
+def video(ctx: click.Context, input_path: str, output: str, keep_frames: bool, **options: Any) -> None:
     """Dream every frame of the video INPUT into OUTPUT, smoothly; rerun to resume after a stop."""
     from reverie.tasks import VideoTask
 
-    coherence = VideoSettings(blend, not no_flow, follow_steps, follow_octaves)
+    coherence = VideoSettings(**{item.name: options.pop(item.name) for item in declared(VideoSettings)})
     settings = settings_for(ctx, options, None)
     task = VideoTask(input_path, output, coherence, keep_frames, settings=settings, **engine(options))
     _, result, seconds = run_task(task, options)
@@ -687,19 +612,7 @@ class batch_reporter(Reporter):
 )
 @RAY_OPTION
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
-@click.option(
-    "--max-upload-mb",
-    type=click.IntRange(1, 2048),
-    default=25,
-    show_default=True,
-    help="Largest upload (photo, guide and mask, or video, together), MB.",
-)
-@click.option(
-    "--max-pixels", type=click.IntRange(1), default=40_000_000, show_default=True, help="Largest upload, px."
-)
-@click.option(
-    "--max-frames", type=click.IntRange(1), default=1800, show_default=True, help="Longest video, frames."
-)
+@knob_options(*declared(ServerLimits))
 @click.option(
     "--token",
     help="Access token every visitor and script must give (default: a new one for each start when "
@@ -717,11 +630,9 @@ def serve(
     workers: int | None,
     ray_address: str | None,
     device: str,
-    max_upload_mb: int,
-    max_pixels: int,
-    max_frames: int,
     token: str | None,
     no_token: bool,
+    **caps: Any,
 ) -> None:
     """Start the web app: upload photos, follow progress, download dreams (Ctrl-C stops it)."""
     import secrets
@@ -738,6 +649,7 @@ def serve(
     ):
         raise click.UsageError("--token must be at least 8 printable characters without spaces")
     resolve_device(device)
+    limits = ServerLimits(**caps).validate()
     folder = Path(data_dir).expanduser() if data_dir else default_data_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -750,8 +662,9 @@ def serve(
     if ray_address is not None:
         import_ray()
     config = WebConfig(
-        folder, device, workers, max_upload_mb * 1024 * 1024, max_pixels, allowed_hosts(host), ray_address,
-        token=token or "", max_frames=max_frames,
+        folder, device, workers, limits.max_upload_mb * 1024 * 1024, limits.max_pixels, allowed_hosts(host),
+        ray_address, token=token or "", max_frames=limits.max_frames, max_steps=limits.max_steps,
+        max_side=limits.max_side,
     )  # fmt: skip
     shown = f"[{host}]" if ":" in host else host
     address = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
@@ -792,11 +705,8 @@ def models() -> None:
     "--top", type=click.IntRange(1, 1000), default=5, show_default=True, help="Classes to print, 1..1000."
 )
 @click.option("--model", default=DEFAULTS.model, show_default=True, help="Network that classifies.")
-@click.option("--weights", type=EXISTING_FILE, help="Weight file for --model (default: the installed one).")
-@click.option(
-    "--max-pixels", type=click.IntRange(1), default=DEFAULT_MAX_PIXELS, show_default=True,
-    help="Largest input accepted, width x height in pixels.",
-)  # fmt: skip
+@task_option("weights")
+@task_option("max_pixels")
 def classify(image: str, top: int, model: str, weights: str | None, max_pixels: int) -> None:
     """Print the most likely ImageNet classes of IMAGE."""
     from reverie.classify import classify as classify_picture
@@ -804,15 +714,43 @@ def classify(image: str, top: int, model: str, weights: str | None, max_pixels: 
     from reverie.models import load_model
     from reverie.weights import find_weights
 
-    find_weights(get_spec(model), weights)
+    find_weights(get_spec(model), weights or None)
     picture = load_image(image, max_pixels=max_pixels)
-    for prediction in classify_picture(load_model(model, weights), picture, top):
+    for prediction in classify_picture(load_model(model, weights or None), picture, top):
         click.echo(f"{prediction.probability:7.2%}  {prediction.index:>4}  {prediction.name}")
+
+
+def options_table(command_name: str) -> str:
+    """A command's options as a Markdown table (option, default, what it does), as the README shows
+    them: built from the options themselves, so from the settings' declarations."""
+    command = cli.get_command(click.Context(cli), command_name)
+    assert command is not None
+    rows = ["| option | default | meaning |", "| --- | --- | --- |"]
+    for param in command.params:
+        if not isinstance(param, click.Option) or param.name == "help":
+            continue
+        flags = ", ".join(f"`{flag}`" for flag in param.opts)
+        value = param.default
+        shown = param.show_default and value is not None and value != "" and not isinstance(value, bool)
+        default = f"`{value}`" if shown else ""
+        text = " ".join((param.help or "").split()).replace("|", "\\|")
+        rows.append(f"| {flags} | {default} | {text} |")
+    return "\n".join(rows) + "\n"
 
 
 def show_warning_in_one_line(message: Warning | str, *_args: object, **_kwargs: object) -> None:
     """Library warnings (a corrupt EXIF block, metadata too big for JPEG) as one stderr line."""
     warn(one_line(Exception(str(message))))
+
+
+def cli_message(error: ReverieError) -> str:
+    """A library error in the command line's words: settings by their options, and an error about
+    one option that does not name it led by the option (``--layers: unknown layer 'block.8'``)."""
+    text = error.render(CLI_WORDS)
+    names_itself = Setting(error.field) in error.parts
+    if error.field in FLAGS and not names_itself:
+        text = f"{FLAGS[error.field]}: {text}"
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -830,7 +768,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("reverie: interrupted", err=True)
         return 130
     except ReverieError as error:
-        click.echo(f"reverie: error: {error}", err=True)
+        click.echo(f"reverie: error: {cli_message(error)}", err=True)
         return 1
     except MemoryError:
         click.echo("reverie: error: out of memory; try a smaller --tile-size or --max-side", err=True)

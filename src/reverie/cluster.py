@@ -44,6 +44,8 @@ class Outcome:
     error: str = ""
     seconds: float = 0.0
     cancelled: bool = False
+    #: The user's mistake that ended it, whole, for a front end to word (the web names uploads).
+    failure: ReverieError | None = None
 
 
 class Cancelled(Exception):
@@ -92,7 +94,9 @@ def run_here(task: DreamTask, dreamers: Dreamers, progress: ProgressCallback | N
         checked.run(dreamer, progress)
     except Cancelled:
         return Outcome("cancelled", time.perf_counter() - started, cancelled=True)
-    except (ReverieError, RuntimeError, MemoryError, OSError) as error:
+    except ReverieError as error:
+        return Outcome(one_line(error), time.perf_counter() - started, failure=error)
+    except (RuntimeError, MemoryError, OSError) as error:
         return Outcome(one_line(error), time.perf_counter() - started)
     return Outcome("", time.perf_counter() - started)
 

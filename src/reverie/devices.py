@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from reverie.errors import SettingsError
+from reverie.errors import Setting, SettingsError
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -13,13 +13,24 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name != "cpu" and not name.startswith("cuda"):
-        raise SettingsError(f"unknown device {device!r}; use cpu, cuda or auto")
+        raise SettingsError(f"unknown device {device!r}; use cpu, cuda or auto", field="device", value=name)
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SettingsError("--device cuda was asked for, but no CUDA GPU is available")
+        raise SettingsError(
+            Setting("device"),
+            f" {name} was asked for, but no CUDA GPU is available",
+            field="device",
+            value=name,
+        )
     try:
         resolved = torch.device(name)
     except RuntimeError:
-        raise SettingsError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from None
+        raise SettingsError(
+            f"unknown device {device!r}; use cpu, cuda, cuda:N or auto", field="device", value=name
+        ) from None
     if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
-        raise SettingsError(f"no GPU {resolved.index}; this machine has {torch.cuda.device_count()}")
+        raise SettingsError(
+            f"no GPU {resolved.index}; this machine has {torch.cuda.device_count()}",
+            field="device",
+            value=name,
+        )
     return resolved

@@ -170,6 +170,14 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean {by_case[close[0]]}?)" if close else ""
 
 
+def reason(error: BaseException) -> str:
+    """Why an operating-system or library call failed, in one line and without the path it names
+    (an ``OSError``'s ``strerror``): messages name their files as :class:`File` parts instead."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return one_line(error)
+
+
 def one_line(error: BaseException) -> str:
     """An exception's message as one line: its first non-empty line, spaces collapsed.
 

@@ -8,14 +8,18 @@ metadata: comma-separated terms, each with an optional ``=WEIGHT``:
 - ``guide:LAYER``: how well a layer's features match those of a guide image (``--guide IMAGE``).
 
 Examples: ``mixed3,mixed5``; ``blocks.8=0.5,blocks.11:3+7=2``; ``blocks.11,class:espresso=0.5``.
+
+Term kinds other than plain layers are registered by the prefix that names them
+(:func:`term_kind`): a new kind is one class with ``parse``, ``score``, ``spec`` and ``check``, and
+the parser reads it without being edited.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, Self
 
 import torch
 from torch import Tensor
@@ -23,12 +27,51 @@ from torch import Tensor
 from reverie.errors import SettingsError, UnknownLayerError, did_you_mean
 from reverie.models.base import LOGITS
 from reverie.models.registry import LayerInfo
+from reverie.schema import Knob, in_range, range_text
+
+#: A term's weight (``blocks.8=0.5``; negative suppresses). Only ratios between terms matter (the
+#: gradient is normalised), and the bound keeps the objective far inside float32, where a weight of
+#: 1e39 would overflow the loss and dream a black picture.
+TERM_WEIGHT = Knob("Weight of a layer term; negative suppresses.", minimum=-1000, maximum=1000)
 
 
 class Catalogue(Protocol):
     """What checking an objective needs of a model: its layer catalogue (a ModelSpec or a Backbone)."""
 
     def layer(self, name: str) -> LayerInfo: ...
+
+
+class Term(Protocol):
+    """One weighted part of an objective, computed from one layer's activation (or the logits)."""
+
+    layer: str
+    weight: float
+
+    def score(self, activation: Tensor) -> Tensor: ...
+
+    def spec(self) -> str: ...
+
+    def check(self, model: Catalogue) -> None: ...
+
+
+#: Term kinds by the prefix that names them in a layer specification: ``PREFIX:DETAIL[=WEIGHT]``
+#: is read by ``TERM_KINDS[PREFIX](DETAIL, WEIGHT)``.
+TERM_KINDS: dict[str, Callable[[str, float], Term]] = {}
+
+
+def term_kind(prefix: str) -> Callable[[type], type]:
+    """Register a term class under ``prefix`` (its ``parse(detail, weight)`` classmethod reads it)."""
+
+    def register(term_class: type) -> type:
+        TERM_KINDS[prefix] = term_class.parse
+        return term_class
+
+    return register
+
+
+def layers_error(text: str, *, value: object = None) -> SettingsError:
+    """A mistake in the layers setting."""
+    return SettingsError(text, field="layers", value=value)
 
 
 @dataclass(frozen=True)
@@ -60,10 +103,25 @@ class LayerTerm:
         for channel in self.channels:
             if not 0 <= channel < info.channels:
                 raise UnknownLayerError(
-                    f"layer {self.layer} has channels 0..{info.channels - 1}; got {channel}"
-                )
+                    f"layer {self.layer} has channels 0..{info.channels - 1}; got {channel}",
+                    field="layers", value=channel, limits={"minimum": 0, "maximum": info.channels - 1},
+                )  # fmt: skip
+
+    @classmethod
+    def parse(cls, name: str, detail: str, weight: float, text: str) -> Self:
+        """``LAYER[:CHANNEL[+CHANNEL...]]``."""
+        try:
+            channels = tuple(int(c) for c in detail.split("+")) if detail else ()
+        except ValueError:
+            raise layers_error(
+                f"cannot read layer term {text!r}; expected LAYER[:CHANNEL[+CHANNEL...]][=WEIGHT]", value=text
+            ) from None
+        if not name:
+            raise layers_error(f"layer term {text!r} has no layer name", value=text)
+        return cls(name, channels, weight)
 
 
+@term_kind("class")
 @dataclass(frozen=True)
 class ClassTerm:
     """The logit of one ImageNet class (0..999), times a weight: dream the class into the picture."""
@@ -80,9 +138,18 @@ class ClassTerm:
 
     def check(self, model: Catalogue) -> None:
         if not 0 <= self.index < 1000:
-            raise UnknownLayerError(f"ImageNet classes are 0..999; got {self.index}")
+            raise UnknownLayerError(
+                f"ImageNet classes are 0..999; got {self.index}", field="layers", value=self.index,
+                limits={"minimum": 0, "maximum": 999},
+            )  # fmt: skip
+
+    @classmethod
+    def parse(cls, detail: str, weight: float) -> Self:
+        """``class:NAME_OR_INDEX``."""
+        return cls(class_index(detail), weight)
 
 
+@term_kind("guide")
 @dataclass(frozen=True)
 class GuideTerm:
     """Match a guide image's features at a layer, as in Google's original DeepDream notebook.
@@ -98,8 +165,8 @@ class GuideTerm:
     features: Tensor | None = None
 
     def score(self, activation: Tensor) -> Tensor:
-        if self.features is None:
-            raise SettingsError(f"guide:{self.layer} needs a guide image (--guide IMAGE)")
+        if self.features is None:  # the task checks for a guide image; a caller may have skipped it
+            raise SettingsError(f"guide:{self.layer} needs a guide image", field="guide")
         positions = activation.flatten(2).transpose(1, 2)  # (N, HW, C)
         guide = self.features.to(activation.dtype)
         similarity = positions @ guide  # (N, HW, M)
@@ -112,8 +179,10 @@ class GuideTerm:
     def check(self, model: Catalogue) -> None:
         model.layer(self.layer)
 
-
-Term = LayerTerm | ClassTerm | GuideTerm
+    @classmethod
+    def parse(cls, detail: str, weight: float) -> Self:
+        """``guide:LAYER``."""
+        return cls(detail, weight)
 
 
 def weight_suffix(weight: float) -> str:
@@ -206,16 +275,22 @@ def class_index(name_or_index: str | int) -> int:
     if text.isdigit():
         index = int(text)
         if index >= 1000:
-            raise SettingsError(f"ImageNet classes are 0..999; got {index}")
+            raise SettingsError(
+                f"ImageNet classes are 0..999; got {index}", field="layers", value=index,
+                limits={"minimum": 0, "maximum": 999},
+            )  # fmt: skip
         return index
     matches = [i for i, name in enumerate(imagenet_class_names()) if name.lower() == text.lower()]
     if not matches:
         hint = did_you_mean(text, imagenet_class_names())
-        raise SettingsError(
-            f"unknown ImageNet class {text!r}{hint}; use a class index 0..999 or a name like 'tabby'"
+        raise layers_error(
+            f"unknown ImageNet class {text!r}{hint}; use a class index 0..999 or a name like 'tabby'",
+            value=text,
         )
     if len(matches) > 1:
-        raise SettingsError(f"ImageNet class name {text!r} is ambiguous; use one of the indices {matches}")
+        raise layers_error(
+            f"ImageNet class name {text!r} is ambiguous; use one of the indices {matches}", value=text
+        )
     return matches[0]
 
 
@@ -223,35 +298,35 @@ def parse_layer_spec(text: str) -> Objective:
     """Parse a layer specification (see the module docstring); :class:`SettingsError` if malformed."""
     terms = [parse_term(part.strip()) for part in text.split(",") if part.strip()]
     if not terms:
-        raise SettingsError("no layers given; use e.g. --layers blocks.8,blocks.11")
+        raise layers_error("no layers given; use e.g. blocks.8,blocks.11", value=text)
     return Objective(tuple(terms))
 
 
 def parse_term(text: str) -> Term:
-    """One term: ``LAYER[:CHANNELS]``, ``class:NAME_OR_INDEX`` or ``guide:LAYER``, each ``[=WEIGHT]``."""
+    """One term: ``LAYER[:CHANNELS]`` or ``PREFIX:DETAIL`` of a registered kind (:data:`TERM_KINDS`),
+    each ``[=WEIGHT]``."""
     body, has_weight, weight_text = text.partition("=")
     name, has_detail, detail = body.partition(":")
     name, detail = name.strip(), detail.strip()
     if (has_weight and not weight_text.strip()) or (has_detail and not detail):
-        raise SettingsError(f"layer term {text!r} ends in ':' or '=' with nothing after it")
+        raise layers_error(f"layer term {text!r} ends in ':' or '=' with nothing after it", value=text)
+    weight = parse_weight(text, weight_text)
+    if name in TERM_KINDS:
+        return TERM_KINDS[name](detail, weight)
+    return LayerTerm.parse(name, detail, weight, text)
+
+
+def parse_weight(text: str, weight_text: str) -> float:
+    """The ``=WEIGHT`` of a term (1 without one), a number within :data:`TERM_WEIGHT`."""
     try:
         weight = float(weight_text) if weight_text else 1.0
     except ValueError:
         weight = math.nan
     if not math.isfinite(weight):
-        raise SettingsError(f"cannot read the weight of {text!r}; expected a number after '='")
-    if name == "class":
-        return ClassTerm(class_index(detail), weight)
-    if name == "guide":
-        if not detail:
-            raise SettingsError(f"guide term {text!r} names no layer; use e.g. guide:blocks.11")
-        return GuideTerm(detail, weight)
-    try:
-        channels = tuple(int(c) for c in detail.split("+")) if detail else ()
-    except ValueError:
+        raise layers_error(f"cannot read the weight of {text!r}; expected a number after '='", value=text)
+    if not in_range(weight, TERM_WEIGHT):
         raise SettingsError(
-            f"cannot read layer term {text!r}; expected LAYER[:CHANNEL[+CHANNEL...]][=WEIGHT]"
-        ) from None
-    if not name:
-        raise SettingsError(f"layer term {text!r} has no layer name")
-    return LayerTerm(name, channels, weight)
+            f"the weight of {text!r} must be {range_text(TERM_WEIGHT)} (only ratios between terms matter)",
+            field="layers", value=text, limits=TERM_WEIGHT.limits(),
+        )  # fmt: skip
+    return weight

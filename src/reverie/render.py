@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from reverie.errors import DreamFailedError
 from reverie.models.base import Backbone
 from reverie.objectives import Objective
 from reverie.settings import LoopSettings
@@ -332,11 +333,26 @@ def gradient_ascent_step(
     gradient, loss = tiled_gradient(
         model, objective, image, tile, settings.tv_weight, shift, settings.precision
     )
+    check_finite(loss, gradient)
     gradient = normalise_gradient(gradient, settings.gradient_norm)
     if mask is not None:
         gradient.mul_(mask)
     image.add_(gradient, alpha=settings.step_size).clamp_(0, 1)
     return loss
+
+
+def check_finite(loss: float, gradient: Tensor) -> None:
+    """:class:`DreamFailedError` when the objective or its gradient is no longer a finite number.
+
+    A step taken along an infinite or NaN gradient would turn the picture black (or NaN) for every
+    step after it, and the dream would be saved looking done; failing here names the cause instead.
+    """
+    if not math.isfinite(loss):
+        raise DreamFailedError(
+            f"the dream's objective became {loss} (a layer weight too large for float32?); nothing was saved"
+        )
+    if not bool(torch.isfinite(gradient).all()):
+        raise DreamFailedError("the dream's gradient stopped being a finite number; nothing was saved")
 
 
 def resize(image: Tensor, size: tuple[int, int]) -> Tensor:

@@ -1,6 +1,10 @@
 """Settings: plain, frozen dataclasses that travel from a front end into a task, into the render loop
 and into the output file's metadata, and back out of it (``--settings-from``).
 
+Every field is declared once, with :func:`reverie.schema.knob`: its type, default, bounds, unit and
+help. The checks here, the command line's options, the web form and the OpenAPI schema all derive
+from those declarations, so no bound is written twice.
+
 :class:`LoopSettings` holds the knobs of the render loop itself and is all :func:`reverie.render.render`
 sees; :class:`DreamSettings` adds what a dream needs around the loop (model, layers, size, guide,
 mask, colours). :class:`ZoomSettings` and :class:`VideoSettings` describe animations. ``validate()``
@@ -10,12 +14,12 @@ is called by the tasks (:mod:`reverie.tasks`), the one place a job is checked.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, fields, replace
 from fractions import Fraction
 from typing import Any, Self
 
 from reverie.errors import SettingsError
+from reverie.schema import check_declared, check_type, declared, knob
 
 GRADIENT_NORMS = ("std", "laplacian")
 PRECISIONS = ("fp32", "bf16")
@@ -24,27 +28,23 @@ PRECISIONS = ("fp32", "bf16")
 DEFAULT_MAX_PIXELS: int = 100_000_000
 #: Output formats a batch writes (the lossless default, and the two compact ones).
 BATCH_FORMATS = ("png", "jpg", "webp")
+#: The library's largest steps per octave, working size and zoom length (a server may cap them lower).
+MAX_STEPS = 10_000
+MAX_SIDE = 65_536
+MAX_FRAMES = 100_000
 #: What ``--ray`` alone stands for: a Ray instance of this command's own (or RAY_ADDRESS's cluster).
 LOCAL_RAY = "local"
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What every settings class shares: type and range checks, copies with changes, JSON both ways."""
+    """What every settings class shares: declared checks, copies with changes, JSON both ways."""
 
     def validate(self) -> Self:
-        """Raise :class:`SettingsError` for a mistyped or out-of-range value; return self for chaining."""
-        defaults = type(self)()
-        for item in fields(self):
-            check_type(item.name, getattr(self, item.name), type(getattr(defaults, item.name)))
-        for ok, message in self.range_checks():
-            if not ok:
-                raise SettingsError(message)
+        """Raise a :class:`SettingsError` naming the field, value and limit of the first mistyped or
+        out-of-range value; return self for chaining."""
+        check_declared(self)
         return self
-
-    def range_checks(self) -> list[tuple[bool, str]]:
-        """(condition, message when it fails) for every range this class promises."""
-        return []
 
     def with_changes(self, **changes: Any) -> Self:
         """A copy with some fields changed; unknown names are a :class:`SettingsError`."""
@@ -62,15 +62,14 @@ class Settings:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Self:
         """Settings from a saved dict; unknown keys (from a newer version) are ignored, types checked."""
-        defaults = cls()
         kwargs: dict[str, Any] = {}
-        for item in fields(cls):
+        for item in declared(cls):
             if item.name not in values:
                 continue
-            value, expected = values[item.name], type(getattr(defaults, item.name))
-            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = values[item.name]
+            if item.kind is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
-            check_type(item.name, value, expected)
+            check_type(item.name, value, item.kind)
             kwargs[item.name] = value
         return cls(**kwargs)
 
@@ -93,72 +92,91 @@ class LoopSettings(Settings):
     random shifts over octaves), tuned for fewer, larger steps so a CPU dream takes seconds.
     """
 
-    #: Gradient-ascent steps per octave.
-    steps: int = 10
-    #: Change per step, in [0, 1] pixel units, applied to the unit-std normalised gradient.
-    step_size: float = 0.01
-    #: Number of scales, the last at the working resolution, each earlier one smaller by octave_scale.
-    octaves: int = 4
-    octave_scale: float = 1.4
-    #: Largest random shift (roll) per step in pixels, so stride and tile seams never settle.
-    jitter: int = 32
-    #: Images larger than this (pixels per side) get their gradient computed tile by tile; 0 (the
-    #: default) chooses from memory and the model: the whole picture at once when its gradient fits
-    #: the budget (no tile margins to pay for), else the largest tiles that fit, and on a CPU no
-    #: larger than the model's preferred tile (:func:`reverie.render.tile_for`).
-    tile_size: int = 0
-    #: Weight of the total-variation penalty that smooths noise (0 turns it off).
-    tv_weight: float = 0.0
-    seed: int = 0
-    #: "std" (the tutorial) or "laplacian" (per-frequency normalisation from Google's notebook).
-    gradient_norm: str = "std"
-    #: "fp32", or "bf16": the network runs in bfloat16 (autocast); faster on CPUs with AVX512-BF16
-    #: or AMX and on GPUs, visually equivalent (see bench/RESULTS.md); the image stays fp32.
-    precision: str = "fp32"
-
-    def range_checks(self) -> list[tuple[bool, str]]:
-        return [
-            (self.steps >= 1, "steps must be at least 1"),
-            (self.steps <= 10_000, "steps must be at most 10000"),
-            (finite_positive(self.step_size) and self.step_size <= 1, "step-size must be in (0, 1]"),
-            (1 <= self.octaves <= 20, "octaves must be between 1 and 20"),
-            (finite(self.octave_scale) and 1 < self.octave_scale <= 4, "octave-scale must be in (1, 4]"),
-            (0 <= self.jitter <= 4096, "jitter must be between 0 and 4096 pixels"),
-            (
-                self.tile_size == 0 or 64 <= self.tile_size <= 8192,
-                "tile-size must be 0 (auto) or between 64 and 8192 pixels",
-            ),
-            (finite(self.tv_weight) and self.tv_weight >= 0, "tv-weight must be 0 or more"),
-            (0 <= self.seed < 2**63, "seed must be between 0 and 2**63 - 1"),
-            (self.gradient_norm in GRADIENT_NORMS, f"gradient-norm must be one of {GRADIENT_NORMS}"),
-            (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
-        ]
+    steps: int = knob(
+        10, "Gradient-ascent steps per octave: more gives stronger patterns and takes longer.",
+        minimum=1, maximum=MAX_STEPS, label="Steps",
+    )  # fmt: skip
+    step_size: float = knob(
+        0.01, "How far each step moves the picture, as a share of the full pixel range (the gradient "
+        "is normalised first); 0.005..0.02 keeps the photo recognisable.",
+        minimum=0, above=True, maximum=1, label="Strength", step=0.001,
+    )  # fmt: skip
+    octaves: int = knob(
+        4, "Scales dreamed, smallest first, the last at the working size: more octaves grow larger "
+        "patterns.",
+        minimum=1, maximum=20, label="Octaves",
+    )  # fmt: skip
+    octave_scale: float = knob(
+        1.4, "Size ratio between octaves.", minimum=1, above=True, maximum=4, label="Octave scale", step=0.1
+    )
+    jitter: int = knob(
+        32, "Largest random shift (roll) of the picture per step, so tile and stride seams never settle.",
+        minimum=0, maximum=4096, unit="px", label="Jitter",
+    )  # fmt: skip
+    #: 0 chooses from memory and the model (:func:`reverie.render.tile_for`).
+    tile_size: int = knob(
+        0, "Pictures larger than this get their gradient tile by tile, so any size fits in memory; "
+        "0 chooses from memory and the model (dense networks whole up to about 1024 px, "
+        "EfficientNet-Lite in 512 px tiles).",
+        minimum=64, maximum=8192, zero="auto", unit="px", label="Tile size",
+    )  # fmt: skip
+    tv_weight: float = knob(
+        0.0, "Total-variation smoothing (0: off); about 0.1..1 calms noisy dreams.",
+        minimum=0, maximum=1000, label="Smoothing", step=0.05,
+    )  # fmt: skip
+    seed: int = knob(
+        0, "Seed of the random shifts: the same seed and settings give the same pixels.",
+        minimum=0, maximum=2**63, below=True, label="Seed",
+    )  # fmt: skip
+    gradient_norm: str = knob(
+        "std", "Gradient normalisation: std (the TensorFlow tutorial's) or laplacian (per frequency, as "
+        "in Google's notebook: larger, smoother shapes).",
+        choices=GRADIENT_NORMS, label="Gradient normalisation",
+    )  # fmt: skip
+    precision: str = knob(
+        "fp32", "fp32, or bf16: the network in bfloat16 (faster on CPUs with AMX/AVX512-BF16 and on "
+        "GPUs; the picture itself stays fp32).",
+        choices=PRECISIONS, label="Precision",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class DreamSettings(LoopSettings):
-    """Every knob of a dream: the loop's, plus what is dreamed on and how the picture is prepared."""
+    """Every knob of a dream: the loop's, plus what is dreamed on and how the picture is prepared.
 
-    #: Network name; empty means "the default model" (or, through a Dreamer, its model).
-    model: str = ""
-    #: Layer specification (``blocks.8,blocks.11:37=0.5``); empty means the preset's layers.
-    layers: str = ""
-    #: Named look (``edges``, ``textures``, ``patterns``, ``objects``); empty means the model's default.
-    preset: str = ""
-    #: Working resolution: the long side is reduced to this before dreaming (0 keeps full size).
-    max_side: int = 1024
-    #: Guide image path: the dream borrows its features (``guide:LAYER`` terms, or every layer).
-    guide: str = ""
-    #: Mask image path: dream only where it is white, partly where grey; edges are feathered.
-    mask: str = ""
-    #: Keep the photo's colours: the dream changes brightness (luma) only.
-    keep_colors: bool = False
+    ``model`` empty means the default model (or, through a Dreamer, its model); ``layers`` empty
+    means the preset's layers; ``preset`` empty the model's default look.
+    """
 
-    def range_checks(self) -> list[tuple[bool, str]]:
-        return [
-            *super().range_checks(),
-            (0 <= self.max_side <= 65_536, "max-side must be 0 (full size) or up to 65536 pixels"),
-        ]
+    model: str = knob(
+        "", "Network to dream with; `reverie models` lists them and their weights.", label="Model"
+    )
+    layers: str = knob(
+        "", "What to amplify: LAYER[:CHANNEL[+CHANNEL]][=WEIGHT], class:NAME or guide:LAYER terms, "
+        "comma-separated (`reverie layers` lists them). Default: the preset's layers.",
+        label="Layers",
+    )  # fmt: skip
+    preset: str = knob(
+        "", "A named look: edges, textures, patterns or objects (shallow to deep layers). Default: patterns.",
+        label="Look",
+    )  # fmt: skip
+    max_side: int = knob(
+        1024, "Working resolution: the long side is reduced to this first.",
+        minimum=1, maximum=MAX_SIDE, zero="full size", unit="px", label="Size",
+    )  # fmt: skip
+    guide: str = knob(
+        "", "Guide image: the dream borrows its motifs (plain layers become guide:LAYER terms).",
+        label="Guide image", file=True,
+    )  # fmt: skip
+    mask: str = knob(
+        "",
+        "Mask image: dream where it is white, partly where grey, not where black.",
+        label="Mask",
+        file=True,
+    )
+    keep_colors: bool = knob(
+        False, "Keep the photo's colours; dream light and shade only.", label="Keep the photo's colours"
+    )
 
     def changed(self, **changes: Any) -> DreamSettings:
         """A copy with ``changes``, where another model or a preset given without layers drops the
@@ -170,33 +188,64 @@ class DreamSettings(LoopSettings):
 
 
 @dataclass(frozen=True)
+class TaskOptions(Settings):
+    """The knobs of tasks beyond what they dream: how they run (weight file, device, pixel limit)
+    and how some lay out their output. Tasks hold these as their own fields
+    (:func:`reverie.schema.borrowed`); they are declared here, where the command line reads them
+    without importing the tasks (and PyTorch)."""
+
+    weights: str = knob("", "Weight file for the model (default: the installed or cached one).", file=True)
+    device: str = knob("auto", "cpu, cuda, cuda:N, or auto (a GPU when there is one).", label="Device")
+    max_pixels: int = knob(
+        DEFAULT_MAX_PIXELS, "Largest input accepted, width x height in pixels: a guard against "
+        "decompression bombs.",
+        minimum=1, maximum=10**12, label="Pixel limit",
+    )  # fmt: skip
+    columns: int = knob(3, "Panels per row of a sheet.", minimum=1, maximum=20, label="Columns")
+    keep_frames: bool = knob(False, "Keep the dreamed frames (OUTPUT.frames/) afterwards.")
+
+
+@dataclass(frozen=True)
+class ServerLimits(Settings):
+    """What one web server (``reverie serve``) accepts from a job. The caps on knobs (steps, working
+    size, frames) lower the library's own limits for a shared server; the form and the page show them."""
+
+    max_upload_mb: int = knob(
+        25, "Largest upload (photo, guide and mask, or video, together).", minimum=1, maximum=2048, unit="MB"
+    )
+    max_pixels: int = knob(
+        40_000_000, "Largest upload, width x height.", minimum=1, maximum=10**12, unit="px"
+    )
+    max_frames: int = knob(
+        1800, "Longest video, and most frames of a zoom, a job may have.", minimum=1, maximum=MAX_FRAMES
+    )
+    max_steps: int = knob(
+        200, "Most steps per octave a job may take: a shared server's cap on one job's time.",
+        minimum=1, maximum=MAX_STEPS,
+    )  # fmt: skip
+    max_side: int = knob(
+        4096, "Largest working size a job may ask for.", minimum=1, maximum=MAX_SIDE, unit="px"
+    )
+
+
+@dataclass(frozen=True)
 class ZoomSettings(Settings):
-    """The motion of a zoom animation.
+    """The motion of a zoom animation."""
 
-    ``zoom``: percent the picture grows per frame (negative zooms out), -50..100. ``rotate``:
-    degrees per frame, counter-clockwise. ``fps``: frames per second, 0.1..240. ``stabilise``: hold
-    colour statistics to the first frame.
-    """
-
-    frames: int = 30
-    zoom: float = 2.0
-    rotate: float = 0.0
-    fps: float = 12.0
-    stabilise: bool = True
-
-    def range_checks(self) -> list[tuple[bool, str]]:
-        return [
-            (1 <= self.frames <= 100_000, f"--frames must be between 1 and 100000; got {self.frames}"),
-            (
-                -50 <= self.zoom <= 100,
-                f"--zoom must be between -50 and 100 percent per frame; got {self.zoom}",
-            ),
-            (
-                -180 <= self.rotate <= 180,
-                f"--rotate must be between -180 and 180 degrees per frame; got {self.rotate}",
-            ),
-            (0.1 <= self.fps <= 240, f"--fps must be between 0.1 and 240; got {self.fps}"),
-        ]
+    frames: int = knob(30, "Frames to make.", minimum=1, maximum=MAX_FRAMES, label="Frames")
+    zoom: float = knob(
+        2.0, "Percent the picture grows per frame (negative zooms out).",
+        minimum=-50, maximum=100, unit="%", label="Zoom (% per frame)", step=0.5,
+    )  # fmt: skip
+    rotate: float = knob(
+        0.0, "Degrees to turn per frame, counter-clockwise.",
+        minimum=-180, maximum=180, unit="degrees", label="Turn (degrees per frame)", step=0.5,
+    )  # fmt: skip
+    fps: float = knob(12.0, "Frames per second.", minimum=0.1, maximum=240, label="Frames per second")
+    stabilise: bool = knob(
+        True, "Hold exposure and colour to the first frame's, so they do not drift.",
+        option="--no-stabilize", label="Steady colours",
+    )  # fmt: skip
 
     @property
     def frame_rate(self) -> Fraction:
@@ -206,50 +255,29 @@ class ZoomSettings(Settings):
 
 @dataclass(frozen=True)
 class VideoSettings(Settings):
-    """Temporal coherence of a dreamed video.
+    """Temporal coherence of a dreamed video."""
 
-    ``blend``: share of the previous frame's dream detail carried into the next, 0..0.95 (0 dreams
-    every frame on its own). ``flow``: move that detail along the source's optical flow; without
-    it the detail stays in place, which suits only a still camera.
-    """
-
-    blend: float = 0.5
-    flow: bool = True
-    #: Steps per octave for every frame after the first; 0: half the dream's steps (rounded up). Such
-    #: a frame starts from the previous frame's dream carried along the flow, so it carries the look
-    #: on with less work: with both defaults a 540x360 video takes 1.1 s a frame instead of 2.4, with
-    #: less flicker and 94% of the objective (bench/VERSUS.md).
-    follow_steps: int = 0
-    #: Octaves for every frame after the first: the largest N of the dream's (0: all of them).
-    follow_octaves: int = 2
+    blend: float = knob(
+        0.5, "Share of the last frame's dream detail carried into the next (0: every frame on its own).",
+        minimum=0, maximum=0.95, label="Blend", step=0.05,
+    )  # fmt: skip
+    flow: bool = knob(
+        True, "Move the carried dream along the video's motion; without it the dream stays in place, "
+        "which suits only a still camera.",
+        option="--no-flow", label="Follow the motion",
+    )  # fmt: skip
+    #: With both defaults a 540x360 video takes 1.1 s a frame instead of 2.4, with less flicker and
+    #: 94% of the objective (bench/VERSUS.md).
+    follow_steps: int = knob(
+        0, "Steps per octave for frames after the first, which start from the carried dream.",
+        minimum=1, maximum=MAX_STEPS, zero="half the steps", label="Steps after the first frame",
+    )  # fmt: skip
+    follow_octaves: int = knob(
+        2, "Octaves for frames after the first: the largest N of the dream's octaves.",
+        minimum=1, maximum=20, zero="all", label="Octaves after the first frame",
+    )  # fmt: skip
 
     def later_frames(self, steps: int, octaves: int) -> tuple[int, int]:
         """(steps, octaves) of every frame after the first, for a dream of ``steps`` x ``octaves``."""
         later_steps = self.follow_steps or -(-steps // 2)
         return later_steps, min(self.follow_octaves or octaves, octaves)
-
-    def range_checks(self) -> list[tuple[bool, str]]:
-        return [
-            (
-                finite(self.blend) and 0 <= self.blend <= 0.95,
-                f"--blend must be between 0 and 0.95; got {self.blend}",
-            ),
-            (0 <= self.follow_steps <= 10_000, "--follow-steps must be between 0 and 10000"),
-            (0 <= self.follow_octaves <= 20, "--follow-octaves must be between 0 and 20"),
-        ]
-
-
-def check_type(name: str, value: object, expected: type) -> None:
-    """:class:`SettingsError` unless ``value`` is an ``expected`` (an int passes for a float)."""
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return
-    if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
-        raise SettingsError(f"setting {name!r} must be of type {expected.__name__}; got {value!r}")
-
-
-def finite(value: float) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)
-
-
-def finite_positive(value: float) -> bool:
-    return finite(value) and value > 0

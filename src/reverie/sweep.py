@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from reverie.cluster import Engine, Outcome
-from reverie.errors import SettingsError
+from reverie.errors import SettingsError, did_you_mean
 from reverie.io.images import (
     DEFAULT_MAX_PIXELS,
     Picture,
@@ -44,10 +44,12 @@ class Knob:
 def parse_vary(text: str) -> Knob:
     """``KNOB=V1,V2,...`` as a :class:`Knob`; values separated by ``;`` when one holds a comma
     (``layers=blocks.4,blocks.8;blocks.11``). Names take dashes or underscores."""
-    name, has_values, listing = text.partition("=")
-    name = name.strip().replace("-", "_")
+    typed, has_values, listing = text.partition("=")
+    name = typed.strip().replace("-", "_")
     if name not in KNOBS:
-        raise SettingsError(f"cannot vary {name!r}; knobs: {', '.join(KNOBS)}")
+        spelt = [knob.replace("_", "-") for knob in KNOBS]  # as the options are spelt
+        hint = did_you_mean(typed.strip().replace("_", "-"), spelt)
+        raise SettingsError(f"cannot vary {typed.strip()!r}{hint}; knobs: {', '.join(spelt)}", field="vary")
     separator = ";" if ";" in listing else ","
     words = [word.strip() for word in listing.split(separator) if word.strip()]
     if not has_values or not words:

@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -30,7 +30,7 @@ from reverie.animate.coherence import CoherentDreamer
 from reverie.animate.frames import FrameStore, job_fingerprint
 from reverie.animate.zoom import FrameCallback, zoom_sequence
 from reverie.devices import resolve_device
-from reverie.errors import ImageError, SettingsError, VideoError, did_you_mean
+from reverie.errors import ImageError, Setting, SettingsError, VideoError, did_you_mean
 from reverie.io.images import (
     DEFAULT_MAX_PIXELS,
     Picture,
@@ -57,7 +57,8 @@ from reverie.models import DEFAULT_MODEL, get_spec
 from reverie.objectives import parse_layer_spec
 from reverie.recipe import recipe
 from reverie.render import ProgressCallback
-from reverie.settings import DreamSettings, Settings, VideoSettings, ZoomSettings, check_type
+from reverie.schema import borrowed, check_declared, check_type
+from reverie.settings import DreamSettings, Settings, TaskOptions, VideoSettings, ZoomSettings
 from reverie.sheet import contact_sheet, spread_layers
 from reverie.tensors import fit_within, working_picture
 from reverie.weights import find_weights
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
     from reverie.dreamer import Dreamer, PreparedDream
 
 PathLike = str | os.PathLike[str]
+TaskT = TypeVar("TaskT", bound="Task")
 #: Field metadata of what check() records on a task: neither compared nor written to JSON.
 INTERNAL = {"internal": True}
 
@@ -88,11 +90,15 @@ class NoiseCanvas:
                 check_type(name, getattr(self, name), int)
         size = f"{self.width}x{self.height}"
         if not (1 <= self.width <= self.MAX_SIDE and 1 <= self.height <= self.MAX_SIDE):
-            raise SettingsError(f"noise size must be between 1 and {self.MAX_SIDE} px per side; got {size}")
+            raise SettingsError(
+                Setting("size"), f" must be between 1 and {self.MAX_SIDE} px per side; got {size}",
+                field="size", value=size, limits={"minimum": 1, "maximum": self.MAX_SIDE},
+            )  # fmt: skip
         if self.width * self.height > max_pixels:
             raise SettingsError(
-                f"a {size} canvas is more than --max-pixels {max_pixels}; ask for a smaller --size"
-            )
+                f"a {size} canvas is more than ", Setting("max_pixels"), f" {max_pixels}; ask for a smaller ",
+                Setting("size"), field="size", value=size, limits={"maximum_pixels": max_pixels},
+            )  # fmt: skip
         return replace(self, seed=seed if self.seed is None else self.seed)
 
     def picture(self) -> Picture:
@@ -139,11 +145,15 @@ class Task:
     kind: ClassVar[str] = ""
 
     settings: DreamSettings = field(default_factory=DreamSettings)
-    weights: str = ""
-    device: str = "auto"
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    #: Set by ``check()``; a checked task runs without being checked again.
-    checked: bool = field(default=False, repr=False, compare=False, metadata=INTERNAL)
+    weights: str = borrowed(TaskOptions, "weights")
+    device: str = borrowed(TaskOptions, "device")
+    max_pixels: int = borrowed(TaskOptions, "max_pixels")
+    #: How the result's recipe names the guide and mask files (setting -> name); by default their own
+    #: file names. The web gives the names its user uploaded them by.
+    file_names: dict[str, str] = field(default_factory=dict)
+    #: Set by ``check()`` on the task it returns, never by a caller: a checked task runs without being
+    #: checked again.
+    checked: bool = field(default=False, init=False, repr=False, compare=False, metadata=INTERNAL)
 
     def check(self) -> Self:
         raise NotImplementedError
@@ -159,14 +169,14 @@ class Task:
     def with_checked_output(self, check_output: Callable[..., Path], **checked: Any) -> Self:
         """This task marked checked with ``checked`` fields, its output (if any) checked by
         ``check_output`` against the files it must not overwrite, and made absolute."""
-        task = replace(self, checked=True, **checked)
+        task = replace(self, **checked)
         output = getattr(self, "output", None)
-        if output is None:
-            return task
-        if not isinstance(output, str | os.PathLike):
-            raise SettingsError(f"an output must be a file path; got {output!r}")
-        check_output(output, protect=task.protected())
-        return replace(task, output=Path(output).expanduser().absolute())
+        if output is not None:
+            if not isinstance(output, str | os.PathLike):
+                raise SettingsError(f"an output must be a file path; got {output!r}", field="output")
+            check_output(output, protect=task.protected())
+            task = replace(task, output=Path(output).expanduser().absolute())
+        return marked_checked(task)
 
     def prepare(self, dreamer: Dreamer, settings: DreamSettings | None = None) -> PreparedDream:
         """``settings`` (default: the task's) bound to ``dreamer``, which must hold what the task
@@ -200,6 +210,13 @@ class Task:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
+def marked_checked(task: TaskT) -> TaskT:
+    """``task`` marked as checked. Only ``check()`` calls this: ``checked`` is deliberately not a
+    constructor argument (a caller cannot skip the checks), so it is set on the frozen task here."""
+    object.__setattr__(task, "checked", True)
+    return task
+
+
 def to_json_value(value: object) -> object:
     """One task field as a JSON value."""
     if isinstance(value, Settings):
@@ -220,11 +237,7 @@ def to_json_value(value: object) -> object:
 def check_engine(settings: DreamSettings, weights: str, device: str, max_pixels: int) -> DreamSettings:
     """:func:`check_settings`, plus how the dream will run: the weights file can be found (it is not
     loaded), the device exists, the pixel limit is positive."""
-    check_type("weights", weights, str)
-    check_type("device", device, str)
-    check_type("max_pixels", max_pixels, int)
-    if max_pixels < 1:
-        raise SettingsError(f"--max-pixels must be a positive number of pixels, got {max_pixels}")
+    TaskOptions(weights=weights, device=device, max_pixels=max_pixels).validate()
     settings = check_settings(settings, max_pixels)
     resolve_device(device)
     find_weights(get_spec(settings.model), weights or None)
@@ -241,13 +254,14 @@ def check_settings(settings: DreamSettings, max_pixels: int = DEFAULT_MAX_PIXELS
     if preset not in spec.presets:
         hint = did_you_mean(preset, spec.presets)
         raise SettingsError(
-            f"unknown preset {preset!r} for {spec.name}{hint}; presets: {', '.join(spec.presets)}"
-        )
+            f"unknown preset {preset!r} for {spec.name}{hint}; presets: {', '.join(spec.presets)}",
+            field="preset", value=preset, limits={"enum": list(spec.presets)},
+        )  # fmt: skip
     settings = settings.with_changes(model=model, layers=settings.layers or spec.presets[preset]).validate()
     objective = parse_layer_spec(settings.layers)
     objective.check(spec)
     if objective.guide_layers and not settings.guide:
-        raise SettingsError("guide: terms need a guide image; pass --guide IMAGE")
+        raise SettingsError("guide: terms need a guide image: set ", Setting("guide"), field="guide")
     files = {}
     for name in ("guide", "mask"):
         path = getattr(settings, name)
@@ -255,7 +269,7 @@ def check_settings(settings: DreamSettings, max_pixels: int = DEFAULT_MAX_PIXELS
             try:
                 probe_image(path, max_pixels)
             except ImageError as error:
-                raise type(error)(f"{name} image: {error}") from None
+                raise error.prefixed(Setting(name), ": ", field=name) from None
             files[name] = str(Path(path).expanduser().resolve())
     return settings.with_changes(**files)
 
@@ -269,7 +283,9 @@ def checked_image_source(source: Source, max_pixels: int, seed: int) -> Path | P
     if isinstance(source, np.ndarray):
         return picture_from_array(source)
     if not isinstance(source, str | os.PathLike):
-        raise SettingsError(f"a source must be an image file, a picture or a canvas; got {source!r}")
+        raise SettingsError(
+            f"a source must be an image file, a picture or a canvas; got {source!r}", field="source"
+        )
     path = Path(source).expanduser()
     probe_image(path, max_pixels)
     return path.absolute()
@@ -324,7 +340,7 @@ class DreamTask(Task):
         prepared = task.prepare(dreamer)
         picture = prepared.dream(load_source(task.source, task.max_pixels, task.settings.max_side), progress)
         if task.output is not None:
-            save_image(task.output, picture, recipe(task.settings), protect=task.protected())
+            save_image(task.output, picture, recipe(task.settings, task.file_names), protect=task.protected())
         return DreamResult(picture, task.settings)
 
 
@@ -341,15 +357,15 @@ class SheetTask(Task):
     source: Source
     output: PathLike | None = None
     terms: tuple[str, ...] = ()
-    columns: int = 3
+    columns: int = borrowed(TaskOptions, "columns")
 
     def check(self) -> SheetTask:
         self.settings.validate()  # types first: the terms are read from the layers
         if not isinstance(self.terms, tuple | list) or not all(isinstance(t, str) for t in self.terms):
-            raise SettingsError(f"a sheet's terms must be a list of layer terms; got {self.terms!r}")
-        check_type("columns", self.columns, int)
-        if not 1 <= self.columns <= 20:
-            raise SettingsError(f"--columns must be between 1 and 20; got {self.columns}")
+            raise SettingsError(
+                f"a sheet's terms must be a list of layer terms; got {self.terms!r}", field="layers"
+            )
+        check_declared(self)
         spec = get_spec(self.settings.model or DEFAULT_MODEL)
         terms = (
             tuple(self.terms) or split_terms(self.settings.layers) or tuple(spread_layers(spec.layer_names))
@@ -370,7 +386,7 @@ class SheetTask(Task):
             panels.append((term, prepared.dream(photo, progress).rgb))
         sheet = contact_sheet(panels, task.columns)
         if task.output is not None:
-            save_image(task.output, sheet, recipe(task.settings), protect=task.protected())
+            save_image(task.output, sheet, recipe(task.settings, task.file_names), protect=task.protected())
         return DreamResult(sheet, task.settings)
 
 
@@ -442,14 +458,14 @@ class VideoTask(Task):
     source: PathLike
     output: PathLike
     coherence: VideoSettings = field(default_factory=VideoSettings)
-    keep_frames: bool = False
+    keep_frames: bool = borrowed(TaskOptions, "keep_frames")
     #: What ``check()`` read of the source.
     probe: VideoInfo | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
     def check(self) -> VideoTask:
         settings = self.checked_settings()
         coherence = self.coherence.validate()
-        check_type("keep_frames", self.keep_frames, bool)
+        check_declared(self)
         for name in ("source", "output"):
             if not isinstance(getattr(self, name), str | os.PathLike):
                 raise SettingsError(f"a video task's {name} must be a file path; got {getattr(self, name)!r}")
@@ -459,7 +475,7 @@ class VideoTask(Task):
         )
         info = probe_video(source)
         video_frame_size((info.width, info.height), settings.max_side)
-        return replace(task, probe=info)
+        return marked_checked(replace(task, probe=info))
 
     def run(self, dreamer: Dreamer, progress: FrameCallback | None = None) -> AnimationResult:
         """Dream the frames not yet finished, then encode them all with the source's audio.
@@ -517,7 +533,10 @@ def video_frame_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     """Size video frames are dreamed at: ``size`` within ``max_side``, with even sides (yuv420p)."""
     width, height = even_size(fit_within(size, max_side))
     if min(width, height) < 2:
-        raise VideoError(f"video frames of {width}x{height} px are too small to encode; raise --max-side")
+        raise VideoError(
+            f"video frames of {width}x{height} px are too small to encode; raise ", Setting("max_side"),
+            field="max_side", value=max_side,
+        )  # fmt: skip
     return width, height
 
 
@@ -569,6 +588,10 @@ def from_json_value(name: str, value: Any) -> Any:
         if not isinstance(canvas, dict):
             raise SettingsError("a task source must be a file path or {'noise': {...}}")
         return NoiseCanvas(**{key: canvas[key] for key in ("width", "height", "seed") if key in canvas})
+    if name == "file_names":
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in (*value, *value.values())):
+            raise SettingsError("task field 'file_names' must map settings to file names")
+        return value
     if name == "terms":
         if not isinstance(value, list) or not all(isinstance(term, str) for term in value):
             raise SettingsError("task field 'terms' must be a list of layer terms")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from reverie.errors import DreamFailedError
 from reverie.io.images import Picture, fit_within, resize_plane, resized_colour
 
 
@@ -65,12 +66,18 @@ def to_tensor(rgb: np.ndarray, share: bool = False) -> torch.Tensor:
 
 
 def from_tensor(t: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) or (3, H, W) tensor -> (H, W, 3) float32 array clamped to [0, 1] (NaN -> 0)."""
+    """(1, 3, H, W) or (3, H, W) tensor -> (H, W, 3) float32 array clamped to [0, 1].
+
+    NaN is a :class:`DreamFailedError`, not black: a picture that holds it is a failed dream.
+    """
     if t.dim() == 4:
         if t.shape[0] != 1:
             raise ValueError(f"expected a batch of one image, got shape {tuple(t.shape)}")
         t = t[0]
     if t.dim() != 3 or t.shape[0] != 3:
         raise ValueError(f"expected a (1, 3, H, W) or (3, H, W) tensor, got shape {tuple(t.shape)}")
-    values = torch.nan_to_num(t.detach().to("cpu", torch.float32), nan=0.0).clamp(0.0, 1.0)
+    values = t.detach().to("cpu", torch.float32)
+    if bool(values.isnan().any()):
+        raise DreamFailedError("the picture holds values that are not numbers (NaN)")
+    values = values.clamp(0.0, 1.0)
     return np.ascontiguousarray(values.permute(1, 2, 0).numpy(), dtype=np.float32)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from reverie.errors import (
+    File,
     OutputPathError,
     WeightsDownloadError,
     WeightsMismatchError,
@@ -115,7 +116,9 @@ def find_weights(spec: ModelSpec, explicit: str | os.PathLike[str] | None = None
     if explicit is not None:
         path = Path(explicit).expanduser()
         if not path.is_file():
-            raise WeightsNotFoundError(f"weights file not found: {path}")
+            raise WeightsNotFoundError(
+                "weights file not found: ", File(path), field="weights", value=str(path)
+            )
         return path
     for source in spec.weights:
         packaged = packaged_weights_path(source)

@@ -12,6 +12,7 @@ from reverie import Dreamer, DreamSettings
 from reverie.animate.coherence import backward_flow, warp
 from reverie.animate.frames import FrameStore
 from reverie.animate.metrics import exposure_drift, temporal_flicker
+from reverie.errors import SettingsError
 from reverie.io.video import probe_video, read_frames
 from reverie.settings import VideoSettings
 from reverie.tasks import VideoTask
@@ -130,7 +131,7 @@ def test_later_frames_take_the_follow_steps_and_octaves(
     settings = QUICK.with_changes(octaves=3)
     VideoTask(pan_video, tmp_path / "quick.mp4", coherence, settings=settings).run(dreamer)
     assert seen == [(6, 3)] + [(2, 1)] * 9
-    with pytest.raises(Exception, match="--follow-steps"):
+    with pytest.raises(SettingsError, match="follow_steps must be 0"):
         VideoSettings(follow_steps=-1).validate()
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from reverie.errors import ImageError, OutputPathError, PixelLimitError, ReverieError
+from reverie.cli import cli_message
+from reverie.errors import DreamFailedError, ImageError, OutputPathError, PixelLimitError, ReverieError
 from reverie.io import images, paths
 from reverie.io.images import (
     DEFAULT_MAX_PIXELS,
@@ -361,7 +362,9 @@ def test_one_bit_becomes_rgb(tmp_path, chelsea):
 def test_pixel_guard_names_the_option():
     with pytest.raises(PixelLimitError) as info:
         load_image(CHELSEA, max_pixels=10_000)
-    assert_message(info.value, "--max-pixels 135300", "135,300", "10,000", str(CHELSEA))
+    assert_message(info.value, "max_pixels 135300", "135,300", "10,000", str(CHELSEA))
+    assert info.value.value == 135_300 and info.value.limits == {"maximum": 10_000}
+    assert "raise the limit with --max-pixels 135300" in cli_message(info.value)  # the option, on the shell
     assert load_image(CHELSEA, max_pixels=451 * 300).size == CHELSEA_SIZE  # the limit itself is allowed
 
 
@@ -433,7 +436,7 @@ def test_probe_refuses_oversize_before_decoding(tmp_path, chelsea):
     half = truncated_copy(chelsea, tmp_path / "half.png")  # would fail if decoded
     with pytest.raises(PixelLimitError) as info:
         probe_image(half, max_pixels=10_000)
-    assert_message(info.value, "--max-pixels", str(half))
+    assert_message(info.value, "max_pixels", str(half))
 
 
 def test_probe_errors_match_load_errors(tmp_path):
@@ -584,11 +587,18 @@ def test_gif_is_a_palette_of_the_composited_picture(coffee):
 def test_output_rounds_to_8_bits(tmp_path):
     rgb = np.full((2, 2, 3), 0.5, np.float32)
     rgb[0, 0] = (-1.0, 2.0, 100 / 255 + 0.4 / 255)
-    rgb[0, 1] = (np.nan, 0.0, 1.0)
     again = load_image(save_image(tmp_path / "round.png", Picture(rgb, None)))
     assert np.allclose(again.rgb[0, 0] * 255, (0, 255, 100))
-    assert np.allclose(again.rgb[0, 1] * 255, (0, 0, 255))  # NaN saved as black
     assert np.allclose(again.rgb[1, 1] * 255, 128)  # round(127.5) -> 128 (half to even)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_picture_that_is_not_finite_is_never_saved(tmp_path, bad: float):
+    rgb = np.full((2, 2, 3), 0.5, np.float32)
+    rgb[0, 1] = (bad, 0.0, 1.0)
+    with pytest.raises(DreamFailedError, match="not finite"):
+        save_image(tmp_path / "nan.png", Picture(rgb, None))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_to_uint8():

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from web_client import finished, local_client, submit, wait_for
 
+from reverie.io.images import read_metadata
 from reverie.recipe import read_settings
 from reverie.web import WebConfig, allowed_hosts, create_app, is_loopback
 from reverie.web.jobs import INTERRUPTED, JobStore, display_name
@@ -36,7 +37,7 @@ def client(data_dir: Path):
 
 
 def test_a_job_runs_and_its_dream_downloads(client: TestClient, chelsea_path: Path) -> None:
-    job = submit(client, png_bytes(chelsea_path), **QUICK, seed="3", strength="0.02")
+    job = submit(client, png_bytes(chelsea_path), **QUICK, seed="3", step_size="0.02")
     assert job["status"] == "queued" and (job["width"], job["height"]) == (128, 85)  # the result's size
     assert job["settings"]["layers"] == "blocks.8,blocks.11"  # the preset, resolved at submit
     done = wait_for(client, job["id"], finished)
@@ -90,12 +91,21 @@ def bad_uploads(tmp_path: Path, photo: bytes) -> list[tuple[dict, bytes, int, st
         ({}, b"", 400, "empty"),
         ({}, b"hello, not a picture", 415, "not an image"),
         ({}, photo[:3000], 400, "cannot read image 'x.png'"),
-        ({"layers": "mixed3"}, photo, 400, "unknown layer"),
-        ({"preset": "fancy"}, photo, 400, "unknown preset"),
-        ({"model": "alexnet"}, photo, 400, "unknown model"),
-        ({"model": "vgg16"}, photo, 400, "no weights"),
-        ({"steps": "0"}, photo, 422, "greater than or equal to 1"),
-        ({"strength": "lots"}, photo, 422, "valid number"),
+        ({"layers": "mixed3"}, photo, 422, "unknown layer"),
+        (
+            {"layers": "blocks.8=1e39"},
+            photo,
+            422,
+            "the weight of 'blocks.8=1e39' must be between -1000 and 1000",
+        ),
+        ({"preset": "fancy"}, photo, 422, "unknown preset"),
+        ({"model": "alexnet"}, photo, 422, "unknown model"),
+        ({"model": "vgg16"}, photo, 422, "no weights"),
+        ({"steps": "0"}, photo, 422, "Steps must be between 1 and 200; got 0"),
+        ({"steps": "201"}, photo, 422, "Steps must be between 1 and 200; got 201"),
+        ({"step_size": "lots"}, photo, 422, "Strength must be a number; got 'lots'"),
+        ({"step_size": "nan"}, photo, 422, "Strength must be more than 0 and at most 1; got nan"),
+        ({"strength": "0.02"}, photo, 422, "the form has no field 'strength'"),
     ]
 
 
@@ -120,7 +130,7 @@ def test_bad_uploads_get_clear_messages_and_leave_nothing(
         wide = io.BytesIO()
         Image.new("RGB", (1000, 300)).save(wide, "PNG")  # 300,000 px > 200,000
         response = client.post("/api/jobs", files={"image": ("wide.png", wide.getvalue(), "image/png")})
-        assert response.status_code == 400 and "more than 200,000 pixels" in response.json()["detail"]
+        assert response.status_code == 413 and "more than 200,000 pixels" in response.json()["detail"]
         assert client.get("/api/jobs").json() == []
     assert [p.name for p in (data_dir / "uploads").iterdir()] == []
 
@@ -230,3 +240,36 @@ def test_a_late_cancel_does_not_stop_a_retried_job(client: TestClient, chelsea_p
     client.app.state.store.finish(job["id"], "interrupted")
     client.post(f"/api/jobs/{job['id']}/retry")
     assert wait_for(client, job["id"], finished)["status"] == "done"
+
+
+def test_a_job_whose_gradient_stops_being_finite_fails_without_a_result(
+    client: TestClient, chelsea_path: Path, data_dir: Path, monkeypatch
+) -> None:
+    from reverie import render
+
+    real_gradient = render.region_gradient
+
+    def poisoned(*args, **kwargs):
+        gradient, score = real_gradient(*args, **kwargs)
+        return gradient * float("nan"), score
+
+    monkeypatch.setattr(render, "region_gradient", poisoned)
+    job = submit(client, png_bytes(chelsea_path), **QUICK)
+    ended = wait_for(client, job["id"], finished)
+    assert ended["status"] == "failed" and ended["result_url"] is None
+    assert ended["error"] == "the dream's gradient stopped being a finite number; nothing was saved"
+    assert list((data_dir / "results").iterdir()) == []
+
+
+def test_a_results_settings_name_uploads_as_uploaded_never_by_server_path(
+    client: TestClient, chelsea_path: Path, coffee_path: Path, data_dir: Path
+) -> None:
+    files = {
+        "image": ("cat.png", png_bytes(chelsea_path), "image/png"),
+        "guide": ("flowers.png", png_bytes(coffee_path), "image/png"),
+    }
+    job = client.post("/api/jobs", files=files, data=QUICK).json()
+    assert wait_for(client, job["id"], finished)["status"] == "done"
+    saved = client.app.state.store.path(client.app.state.store.get(job["id"]), "result")
+    assert read_settings(saved).guide == "flowers.png"
+    assert str(data_dir) not in str(read_metadata(saved))

@@ -396,15 +396,23 @@ def test_messages_name_neither_server_paths_nor_command_line_flags(
     client: TestClient, chelsea_path: Path, tmp_path: Path
 ) -> None:
     no_guide = client.post("/api/jobs", files=photo_upload(chelsea_path), data={"layers": "guide:blocks.8"})
-    assert no_guide.status_code == 400 and "choose a guide image" in no_guide.json()["detail"]
+    assert no_guide.status_code == 422
+    (problem,) = no_guide.json()["detail"]
+    assert problem["loc"] == ["body", "guide"]
+    assert problem["msg"] == "guide: terms need a guide image: set Guide image"
     files = {**photo_upload(chelsea_path), "guide": ("g.jpg", b"no picture", "image/jpeg")}
     bad_guide = client.post("/api/jobs", files=files, data={"layers": "guide:blocks.8"})
     assert bad_guide.status_code == 415
     assert bad_guide.json()["detail"].startswith("the guide 'g.jpg' is not an image")
-    too_strong = client.post("/api/jobs", files=photo_upload(chelsea_path), data={"strength": "5"})
-    assert too_strong.json()["detail"] == "Strength must be in (0, 1]"
+    too_strong = client.post("/api/jobs", files=photo_upload(chelsea_path), data={"step_size": "5"})
+    (problem,) = too_strong.json()["detail"]
+    assert (
+        too_strong.status_code == 422
+        and problem["msg"] == "Strength must be more than 0 and at most 1; got 5.0"
+    )
+    assert problem["loc"] == ["body", "step_size"] and problem["ctx"] == {"exclusiveMinimum": 0, "maximum": 1}
     too_small = client.post("/api/jobs", files=photo_upload(chelsea_path), data={"layers": "blocks.99"})
-    assert too_small.status_code == 400
+    assert too_small.status_code == 422 and too_small.json()["detail"][0]["loc"] == ["body", "layers"]
     for response in (no_guide, bad_guide, too_strong, too_small):
-        detail = response.json()["detail"]
+        detail = str(response.json()["detail"])
         assert "--" not in detail and str(tmp_path) not in detail and "/tmp" not in detail, detail

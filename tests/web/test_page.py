@@ -83,6 +83,27 @@ def test_a_bad_upload_gets_a_message_in_the_page(page, tmp_path: Path) -> None:
     expect(page.locator("#no-jobs")).to_be_visible()
 
 
+def test_a_mistake_is_shown_beside_its_field_and_the_field_takes_focus(page, chelsea_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    assert page.get_attribute("#steps", "max") == "200"  # the server's cap, from the declaration
+    page.set_input_files("#image-input", str(chelsea_path))
+    page.fill("#steps", "500")
+    page.fill("#layers", "blocks.8=1e39")
+    page.click("#submit")
+    note = page.locator("#steps + .field-error")
+    expect(note).to_have_text("Steps must be between 1 and 200; got 500")
+    expect(page.locator("#steps")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#steps")).to_be_focused()
+    page.fill("#steps", "5")
+    page.click("#submit")
+    expect(page.locator("#layers + .field-error")).to_contain_text(
+        "the weight of 'blocks.8=1e39' must be between"
+    )
+    expect(page.locator("#steps + .field-error")).to_have_count(0)  # the mended field is clear again
+    expect(page.locator("#no-jobs")).to_be_visible()
+
+
 def test_sigterm_stops_the_server_and_marks_the_running_job_interrupted(
     server: Server, chelsea_path: Path, tmp_path: Path
 ) -> None:

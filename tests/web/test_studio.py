@@ -84,14 +84,14 @@ def test_the_viewer_compares_before_and_after(page, server: Server, chelsea_path
 def test_a_jobs_settings_can_be_reused_and_dreamed_again(page, server: Server, chelsea_path: Path) -> None:
     from playwright.sync_api import expect
 
-    api_job(server, chelsea_path, steps="3", seed="5", strength="0.02", preset="textures")
+    api_job(server, chelsea_path, steps="3", seed="5", step_size="0.02", preset="textures")
     card = page.locator("#jobs li").first
     expect(card).to_have_attribute("data-status", "done", timeout=60_000)
     card.locator("summary").click()
     expect(card.locator("dl")).to_contain_text("strength")
     card.locator("button.reuse").click()
     assert [page.input_value(f"#{name}") for name in ("steps", "seed", "max_side")] == ["3", "5", "128"]
-    assert float(page.input_value("#strength")) == 0.02
+    assert float(page.input_value("#step_size")) == 0.02
     assert page.is_checked('#looks input[value="textures"]')
     card.locator("button.again").click()
     expect(page.locator("#jobs li")).to_have_count(2)
@@ -119,7 +119,7 @@ def test_a_painted_mask_leaves_the_rest_of_the_photo_as_it_was(
         page.mouse.move(box["x"] + box["width"] * 0.99, y, steps=6)
         page.mouse.up()
     fill(page, {"steps": "6", "octaves": "2", "max_side": "128"})
-    page.locator("#strength").fill("0.05")
+    page.locator("#step_size").fill("0.05")
     page.click("#submit")
     card = page.locator("#jobs li").first
     expect(card).to_have_attribute("data-status", "done", timeout=60_000)

@@ -34,7 +34,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError, features
 
-from reverie.errors import ImageError, PixelLimitError, one_line
+from reverie.errors import (
+    DreamFailedError,
+    File,
+    ImageError,
+    PixelLimitError,
+    Setting,
+    UnsupportedImageError,
+    reason,
+)
 from reverie.io.metadata import Metadata, metadata_of, metadata_save_options
 from reverie.io.paths import atomic_output, check_output_location, existing_file
 from reverie.settings import DEFAULT_MAX_PIXELS
@@ -142,12 +150,14 @@ def opened_image(path: PathLike) -> Iterator[ImageFile.ImageFile]:
         try:
             image = Image.open(path, formats=INPUT_FORMATS)
         except PermissionError:
-            raise ImageError(f"permission denied reading {path}: make the file readable") from None
+            raise ImageError("permission denied reading ", File(path), ": make the file readable") from None
         except UnidentifiedImageError:
             supported = ", ".join(INPUT_FORMATS)
-            raise ImageError(f"{path} is not an image in a supported format ({supported})") from None
+            raise UnsupportedImageError(
+                File(path), f" is not an image in a supported format ({supported})"
+            ) from None
         except (OSError, SyntaxError, ValueError, EOFError) as err:
-            raise ImageError(f"cannot read image {path}: {one_line(err)}") from None
+            raise ImageError("cannot read image ", File(path), f": {reason(err)}") from None
         with image:
             yield image
 
@@ -157,9 +167,10 @@ def check_pixel_count(path: Path, size: tuple[int, int], max_pixels: int) -> Non
     pixels = size[0] * size[1]
     if pixels > max_pixels:
         raise PixelLimitError(
-            f"{path} is {size[0]}x{size[1]} = {pixels:,} pixels, more than the limit of {max_pixels:,}; "
-            f"if you trust this file, raise the limit with --max-pixels {pixels}"
-        )
+            File(path), f" is {size[0]}x{size[1]} = {pixels:,} pixels, more than the limit of "
+            f"{max_pixels:,}; if you trust this file, raise the limit with ", Setting("max_pixels"),
+            f" {pixels}", value=pixels, limits={"maximum": max_pixels},
+        )  # fmt: skip
 
 
 def probe_image(path: PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
@@ -212,7 +223,7 @@ def decoded_upright(image: ImageFile.ImageFile, path: Path) -> Image.Image:
         image.load()
         return ImageOps.exif_transpose(image)
     except (OSError, SyntaxError, ValueError, EOFError) as err:
-        raise ImageError(f"image is truncated or corrupt: {path} ({one_line(err)})") from None
+        raise ImageError("image is truncated or corrupt: ", File(path), f" ({reason(err)})") from None
 
 
 def float_planes(
@@ -229,7 +240,9 @@ def float_planes(
     try:
         converted = image if image.mode == mode else image.convert(mode)
     except ValueError as err:
-        raise ImageError(f"unsupported colour mode {image.mode} in {path}: {one_line(err)}") from None
+        raise ImageError(
+            f"unsupported colour mode {image.mode} in ", File(path), f": {reason(err)}"
+        ) from None
 
     def channel(index: int) -> np.ndarray:
         plane = np.asarray(converted.getchannel(index), dtype=np.float32)
@@ -312,7 +325,7 @@ def read_metadata(path: PathLike) -> Metadata | None:
         try:
             return metadata_of(image)
         except (OSError, SyntaxError, ValueError, EOFError) as err:
-            raise ImageError(f"image is truncated or corrupt: {path} ({one_line(err)})") from None
+            raise ImageError("image is truncated or corrupt: ", File(path), f" ({reason(err)})") from None
 
 
 # ----------------------------------------------------------------------------------------- saving
@@ -332,7 +345,9 @@ def output_format(path: Path) -> str:
     if suffix not in OUTPUT_FORMATS:
         known = " ".join(OUTPUT_FORMATS)
         shown = f"extension {suffix!r}" if suffix else "no extension"
-        raise ImageError(f"cannot save {path}: {shown} is not a supported image format (use one of {known})")
+        raise ImageError(
+            "cannot save ", File(path), f": {shown} is not a supported image format (use one of {known})"
+        )
     return OUTPUT_FORMATS[suffix]
 
 
@@ -355,7 +370,7 @@ def save_image(
         with atomic_output(path) as temporary, open(temporary, "wb") as stream:
             image.save(stream, format=image_format, **options)
     except (OSError, ValueError) as err:
-        raise ImageError(f"could not write {path} as {image_format}: {one_line(err)}") from None
+        raise ImageError("could not write ", File(path), f" as {image_format}: {reason(err)}") from None
     return path
 
 
@@ -367,8 +382,14 @@ def image_bytes(picture: Picture, image_format: str = "PNG") -> bytes:
 
 
 def picture_to_pil(picture: Picture, image_format: str) -> Image.Image:
-    """8-bit Pillow image ready for ``image_format``: RGBA, RGB, or (GIF) a 256-colour palette."""
-    rgb = np.nan_to_num(picture.rgb.astype(np.float32), nan=0.0)
+    """8-bit Pillow image ready for ``image_format``: RGBA, RGB, or (GIF) a 256-colour palette.
+
+    A picture holding NaN or infinity is refused rather than written black: such a picture is a
+    failed dream, never a result.
+    """
+    rgb = picture.rgb.astype(np.float32)
+    if not np.isfinite(rgb).all():
+        raise DreamFailedError("the picture holds values that are not finite numbers; it was not saved")
     alpha = None if picture.alpha is None else np.clip(picture.alpha.astype(np.float32), 0.0, 1.0)
     if alpha is not None and image_format in ALPHA_FORMATS:
         rgba = np.concatenate([rgb, alpha[:, :, None]], axis=2)

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from reverie.errors import OutputPathError, ReverieError
+from reverie.errors import File, OutputPathError, ReverieError
 
 PathLike = str | os.PathLike[str]
 
@@ -18,11 +18,11 @@ def existing_file(path: PathLike, kind: str, error: type[ReverieError]) -> Path:
     """``path`` as a Path if it names a non-empty file, else ``error`` saying so about a ``kind``."""
     path = Path(path).expanduser()
     if not path.exists():
-        raise error(f"{kind} not found: {path}")
+        raise error(f"{kind} not found: ", File(path))
     if path.is_dir():
-        raise error(f"{path} is a folder, not {'an' if kind[0] in 'aeiou' else 'a'} {kind} file")
+        raise error(File(path), f" is a folder, not {'an' if kind[0] in 'aeiou' else 'a'} {kind} file")
     if path.stat().st_size == 0:
-        raise error(f"{kind} file is empty (0 bytes): {path}")
+        raise error(f"{kind} file is empty (0 bytes): ", File(path))
     return path
 
 
@@ -36,21 +36,23 @@ def check_output_location(path: PathLike, protect: Iterable[PathLike] = ()) -> P
     path = Path(path).expanduser()
     if path.is_dir():
         raise OutputPathError(
-            f"output path {path} is a folder: give a file name such as {path / 'dream.png'}"
+            "output path ", File(path), " is a folder: give a file name such as ", File(path / "dream.png")
         )
     folder = path.parent
     if not folder.is_dir():
         raise OutputPathError(
-            f"output folder does not exist: {folder} (create it first or choose another path)"
+            "output folder does not exist: ", File(folder), " (create it first or choose another path)"
         )
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputPathError(f"permission denied writing to folder {folder}: choose another output path")
+        raise OutputPathError(
+            "permission denied writing to folder ", File(folder), ": choose another output path"
+        )
     for protected in protect:
         if same_file(path, Path(protected).expanduser()):
             raise OutputPathError(
-                f"refusing to overwrite the input {protected} with output {path}: "
-                "choose a different output path"
-            )
+                "refusing to overwrite the input ", File(protected), " with output ", File(path),
+                ": choose a different output path",
+            )  # fmt: skip
     return path
 
 

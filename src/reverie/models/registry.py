@@ -115,7 +115,10 @@ class ModelSpec:
             if info.name == name:
                 return info
         hint = did_you_mean(name, self.layer_names)
-        raise UnknownLayerError(f"unknown layer {name!r}{hint}; valid layers: {', '.join(self.layer_names)}")
+        raise UnknownLayerError(
+            f"unknown layer {name!r}{hint}; valid layers: {', '.join(self.layer_names)}",
+            field="layers", value=name, limits={"enum": self.layer_names},
+        )  # fmt: skip
 
     def build(self) -> Backbone:
         """The network with freshly initialised weights (:func:`reverie.models.load_model` loads them)."""
@@ -189,5 +192,8 @@ def get_spec(name: str) -> ModelSpec:
     except KeyError:
         hint = did_you_mean(name, model_names())
         raise UnknownModelError(
-            f"unknown model {name!r}{hint}; valid models: {', '.join(model_names())}"
+            f"unknown model {name!r}{hint}; valid models: {', '.join(model_names())}",
+            field="model",
+            value=name,
+            limits={"enum": model_names()},
         ) from None

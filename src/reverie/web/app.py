@@ -3,10 +3,10 @@
 A form becomes a task (:mod:`reverie.tasks`: a dream, a zoom or a video) that is checked here,
 queued in the job store and run by a worker (:mod:`reverie.web.worker`), exactly as the CLI runs
 it; this module only reads requests, stores uploads (:mod:`reverie.web.uploads`) and reports jobs.
-Every request first passes :class:`reverie.web.guard.RequestGuard`.
+Every request first passes :class:`reverie.web.guard.RequestGuard`. The form and its rules come
+from the settings' declarations (:mod:`reverie.web.form`); annotations here are evaluated (no
+``from __future__ import annotations``) because the form's model is made per server, from its caps.
 """
-
-from __future__ import annotations
 
 import logging
 import secrets
@@ -19,9 +19,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -29,29 +31,34 @@ from pydantic import BaseModel
 
 from reverie.classify import imagenet_class_names
 from reverie.cluster import ray_engine
-from reverie.errors import ReverieError, SettingsError, WeightsNotFoundError, one_line
+from reverie.errors import ReverieError, Setting, SettingsError, WeightsNotFoundError, one_line
 from reverie.io.images import save_image
-from reverie.models import DEFAULT_MODEL, get_spec, list_models
-from reverie.settings import DreamSettings, VideoSettings, ZoomSettings
+from reverie.models import get_spec, list_models
+from reverie.schema import check_field, check_type, declaration
+from reverie.settings import DreamSettings, ServerLimits, VideoSettings, ZoomSettings
 from reverie.tasks import check_engine, video_frame_size
 from reverie.version import __version__
+from reverie.web.form import (
+    FORM_KNOBS,
+    JOB_KINDS,
+    check_form,
+    error_response,
+    form_fields,
+    form_model,
+    render_page,
+    server_caps,
+)
 from reverie.web.guard import RequestGuard
 from reverie.web.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore, new_job_id
 from reverie.web.looks import LookThumbnails, look_description
-from reverie.web.messages import for_the_page
 from reverie.web.uploads import Limits, Received, check_picture, check_video, receive
 from reverie.web.worker import Workers, job_task, page_names
 
 log = logging.getLogger("reverie.web")
 
-#: Largest upload accepted, bytes (``--max-upload-mb``): every file of one request together.
-DEFAULT_MAX_UPLOAD = 25 * 1024 * 1024
-#: Largest picture accepted, width * height (``--max-pixels``): 40 MP covers any phone photo.
-DEFAULT_WEB_MAX_PIXELS = 40_000_000
-#: Longest video accepted, in frames (``--max-frames``): a minute at 30 frames per second.
-DEFAULT_MAX_FRAMES = 1800
-#: Working resolution of web dreams unless the form asks otherwise: quick enough on a CPU.
-DEFAULT_WEB_MAX_SIDE = 768
+#: What a server accepts unless ``reverie serve`` says otherwise: 40 MP covers any phone photo,
+#: 1800 frames a minute of video at 30 frames per second.
+SERVER_DEFAULTS = ServerLimits()
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 #: Result file types, by extension.
 MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".webp": "image/webp", ".mp4": "video/mp4"}
@@ -69,8 +76,8 @@ class WebConfig:
     #: Jobs dreamed at once; None: one here, the cluster's size on Ray.
     workers: int | None = None
     #: Largest request body (all its files together), bytes.
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD
-    max_pixels: int = DEFAULT_WEB_MAX_PIXELS
+    max_upload_bytes: int = SERVER_DEFAULTS.max_upload_mb * 1024 * 1024
+    max_pixels: int = SERVER_DEFAULTS.max_pixels
     #: Host names the app answers to; ("*",) for any. The loopback default stops DNS rebinding:
     #: a foreign page whose name resolves to 127.0.0.1 still sends its own name as Host.
     allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES
@@ -80,7 +87,13 @@ class WebConfig:
     token: str = ""
     #: Uploads decoded at once; others wait their turn, so memory stays bounded.
     decodes: int = 2
-    max_frames: int = DEFAULT_MAX_FRAMES
+    max_frames: int = SERVER_DEFAULTS.max_frames
+    max_steps: int = SERVER_DEFAULTS.max_steps
+    max_side: int = SERVER_DEFAULTS.max_side
+
+    def caps(self) -> dict[str, int]:
+        """The knobs this server lowers below the library's limits (:data:`reverie.web.form.CAPPED_BY`)."""
+        return {"max_steps": self.max_steps, "max_side": self.max_side, "max_frames": self.max_frames}
 
 
 class JobView(BaseModel):
@@ -138,6 +151,8 @@ class ServerView(BaseModel):
     max_upload_mb: int
     max_pixels: int
     max_frames: int
+    #: Knobs this server caps lower than the library, and the caps (``steps``: 200...).
+    caps: dict[str, float]
 
 
 class ImageNetClass(BaseModel):
@@ -173,7 +188,12 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
     looks = LookThumbnails(config.data_dir / "looks", config.device)
     decodes = threading.BoundedSemaphore(config.decodes)
     limits = Limits(config.max_upload_bytes, config.max_pixels, config.max_frames)
-    kinds = ["dream"] if cluster is not None else ["dream", "zoom", "video"]
+    kinds = ["dream"] if cluster is not None else list(JOB_KINDS)
+    fields = form_fields(config.caps())
+    DreamForm = form_model(fields)
+    page_html = render_page(
+        (files("reverie.web") / "static" / "index.html").read_text(encoding="utf-8"), fields
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -208,7 +228,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
-        return (files("reverie.web") / "static" / "index.html").read_text(encoding="utf-8")
+        return page_html
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> FileResponse:
@@ -218,7 +238,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
     def server() -> ServerView:
         return ServerView(
             version=__version__, kinds=kinds, max_upload_mb=config.max_upload_bytes // (1024 * 1024),
-            max_pixels=config.max_pixels, max_frames=config.max_frames,
+            max_pixels=config.max_pixels, max_frames=config.max_frames, caps=server_caps(fields),
         )  # fmt: skip
 
     @app.get("/api/models", response_model=list[ModelView], summary="Models whose weights are installed")
@@ -240,61 +260,54 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         "/api/jobs", response_model=JobView, status_code=201, summary="Upload a photo or video, queue a job"
     )
     def submit(
+        form: Annotated[DreamForm, Form()],
         image: Annotated[UploadFile | None, File(description="The photo (dream and zoom jobs)")] = None,
         video: Annotated[UploadFile | None, File(description="The clip (video jobs)")] = None,
         guide: Annotated[UploadFile | None, File(description="A guide image: borrow its motifs")] = None,
         mask: Annotated[UploadFile | None, File(description="Dream only where this image is white")] = None,
-        kind: Annotated[Literal["dream", "zoom", "video"], Form()] = "dream",
-        model: Annotated[str, Form()] = DEFAULT_MODEL,
-        preset: Annotated[str, Form()] = "",
-        layers: Annotated[str, Form(description="Layer terms; empty: the look's layers")] = "",
-        steps: Annotated[int, Form(ge=1, le=200)] = 10,
-        octaves: Annotated[int, Form(ge=1, le=10)] = 4,
-        strength: Annotated[float, Form(description="Step size per step, in (0, 1]")] = 0.01,
-        seed: Annotated[int, Form(ge=0)] = 0,
-        max_side: Annotated[
-            int, Form(ge=64, le=4096, description="Working resolution")
-        ] = DEFAULT_WEB_MAX_SIDE,
-        keep_colors: Annotated[bool, Form(description="Keep the photo's colours")] = False,
-        frames: Annotated[int, Form(ge=1, le=1000, description="Zoom: frames")] = 30,
-        zoom: Annotated[float, Form(description="Zoom: percent per frame")] = 2.0,
-        rotate: Annotated[float, Form(description="Zoom: degrees per frame")] = 0.0,
-        fps: Annotated[float, Form(description="Zoom: frames per second")] = 12.0,
-        format: Annotated[Literal["mp4", "gif", "webp"], Form(description="Zoom: file type")] = "mp4",
-        stabilise: Annotated[bool, Form(description="Zoom: hold colours to the first frame")] = True,
-        blend: Annotated[float, Form(description="Video: share of the last frame's dream carried on")] = 0.5,
-        flow: Annotated[bool, Form(description="Video: move the carried dream with the motion")] = True,
     ) -> JobView:
-        if kind not in kinds:
+        if form.kind not in kinds:
             raise HTTPException(400, "this server dreams photos only (its jobs run on a Ray cluster)")
-        settings = DreamSettings(
-            model=model, preset=preset, layers=layers, steps=steps, octaves=octaves,
-            step_size=strength, seed=seed, max_side=max_side, keep_colors=keep_colors,
-        )  # fmt: skip
+        check_form(form, fields)
+        settings = DreamSettings(**{name: getattr(form, name) for name in FORM_KNOBS[DreamSettings]})
         options: dict[str, Any] = {}
-        if kind == "zoom":
-            options["motion"] = ZoomSettings(frames, zoom, rotate, fps, stabilise).to_dict()
-        if kind == "video":
-            options["coherence"] = VideoSettings(blend, flow).to_dict()
+        if form.kind == "zoom":
+            options["motion"] = ZoomSettings(
+                **{name: getattr(form, name) for name in FORM_KNOBS[ZoomSettings]}
+            )
+            options["motion"] = options["motion"].to_dict()
+        if form.kind == "video":
+            coherence = VideoSettings(**{name: getattr(form, name) for name in FORM_KNOBS[VideoSettings]})
+            options["coherence"] = coherence.to_dict()
         if guide is None:
-            check_form(settings, config)  # a typo costs no decoding
-        source = video if kind == "video" else image
+            check_engine_settings(settings, config)  # a typo costs no decoding
+        source = video if form.kind == "video" else image
         if source is None:
-            raise HTTPException(400, f"choose a {'video' if kind == 'video' else 'photo'} to dream")
+            raise HTTPException(400, f"choose a {'video' if form.kind == 'video' else 'photo'} to dream")
         job_id = new_job_id()
         received: list[Received] = []
         try:
-            files_of_job, size = store_files(job_id, kind, settings, source, guide, mask, received)
-            job = draft_job(job_id, kind, settings, options, files_of_job, source.filename, size, format)
+            files_of_job, size = store_files(job_id, form.kind, settings, source, guide, mask, received)
+            options["names"] = {upload.role: upload.name for upload in received}
+            job = draft_job(
+                job_id, form.kind, settings, options, files_of_job, source.filename, size, form.format
+            )
             checked = checked_job(job)
             store.add(checked)
+        except ReverieError as error:
+            discard(job_id, received)
+            return error_response(error, {upload.path: upload.called() for upload in received})  # type: ignore[return-value]
         except BaseException:
-            for upload in received:
-                upload.discard()
-            store.new_path(job_id, "picture", ".png").unlink(missing_ok=True)
+            discard(job_id, received)
             raise
         workers.wake.set()
         return job_view(store.get(job_id) or checked, store)
+
+    def discard(job_id: str, received: list[Received]) -> None:
+        """Remove what a refused job left: its uploads and its working picture."""
+        for upload in received:
+            upload.discard()
+        store.new_path(job_id, "picture", ".png").unlink(missing_ok=True)
 
     def store_files(
         job_id: str,
@@ -327,15 +340,13 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
 
     def checked_job(job: Job) -> Job:
         """The job with its task checked as the CLI checks it (settings, layers, the stored files)
-        and its settings resolved (the look's layers), or an HTTP error for the page."""
+        and its settings resolved (the look's layers); a mistake is raised for the page."""
         try:
             task = job_task(store, job, config.device, config.max_pixels).check()
         except WeightsNotFoundError:
-            raise HTTPException(
-                400, f"model {job.settings.model} has no weights installed on this server"
-            ) from None
+            raise no_weights(job.settings.model) from None
         except ReverieError as error:
-            raise HTTPException(400, for_the_page(error, store.folder, page_names(store, job))) from None
+            raise PageError(error, page_names(store, job)) from None
         return replace(job, settings=task.settings.with_changes(guide="", mask=""))
 
     @app.get("/api/jobs", response_model=list[JobView], summary="Recent jobs, newest first")
@@ -379,7 +390,11 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         status_code=201,
         summary="Dream the same upload with the same settings and a new seed",
     )
-    def again(job_id: str, seed: Annotated[int | None, Form(ge=0, lt=2**31)] = None) -> JobView:
+    def again(
+        job_id: str, seed: Annotated[int | None, Form(json_schema_extra=SEED_BOUNDS)] = None
+    ) -> JobView:
+        if seed is not None:
+            check_field("seed", seed, int, SEED.knob)
         job = existing_job(store, job_id)
         fresh_id = new_job_id()
         copied = {}
@@ -390,7 +405,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
             target = store.new_path(fresh_id, role, source.suffix)
             shutil.copyfile(source, target)
             copied[role] = target.name
-        new_seed = secrets.randbelow(2**31) if seed is None else seed
+        new_seed = secrets.randbelow(NEW_SEEDS) if seed is None else seed
         settings = job.settings.with_changes(seed=new_seed)
         suffix = store.path(job, "result").suffix
         fresh = draft_job(
@@ -424,7 +439,21 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
 
     @app.exception_handler(ReverieError)
     async def reverie_error(_request: Request, error: ReverieError) -> Any:
-        return JSONResponse({"detail": for_the_page(error, store.folder)}, status_code=400)
+        return error_response(error)
+
+    @app.exception_handler(PageError)
+    async def page_error(_request: Request, error: PageError) -> Any:
+        return error_response(error.error, error.names)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> Any:
+        """A form value pydantic could not read as its type, in the page's words and with the same
+        structure as every other mistake in a field; other requests as FastAPI answers them."""
+        for problem in error.errors():
+            location = problem.get("loc", ())
+            if len(location) == 2 and location[0] == "body" and location[1] in DreamForm.model_fields:
+                return error_response(unreadable(DreamForm, location[1], problem.get("input")))
+        return await request_validation_exception_handler(request, error)
 
     @app.exception_handler(sqlite3.Error)
     async def store_error(_request: Request, error: sqlite3.Error) -> Any:
@@ -503,14 +532,48 @@ def model_view(name: str) -> ModelView:
     )  # fmt: skip
 
 
-def check_form(settings: DreamSettings, config: WebConfig) -> None:
-    """The form's settings checked before the upload is decoded, so a typo costs no decoding."""
+class PageError(Exception):
+    """A user's mistake found while a job's files are known: words it with their names."""
+
+    def __init__(self, error: ReverieError, names: dict[Path, str]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.names = names
+
+
+#: The seed's declaration: ``again`` takes a seed too.
+SEED = declaration(DreamSettings, "seed")
+SEED_BOUNDS = SEED.knob.limits()
+#: New seeds drawn by ``again``: any the form accepts, kept below 2**31 so people can type them.
+NEW_SEEDS = 2**31
+
+
+def no_weights(model: str) -> SettingsError:
+    return SettingsError(f"model {model} has no weights installed on this server", field="model", value=model)
+
+
+def check_engine_settings(settings: DreamSettings, config: WebConfig) -> None:
+    """The form's settings checked as a task checks them, before the upload is decoded, so a typo
+    costs no decoding."""
     try:
         check_engine(settings, "", config.device, config.max_pixels)
     except WeightsNotFoundError:
-        raise HTTPException(400, f"model {settings.model} has no weights installed on this server") from None
-    except ReverieError as error:
-        raise HTTPException(400, for_the_page(error, config.data_dir)) from None
+        raise no_weights(settings.model) from None
+
+
+def unreadable(form: type[BaseModel], name: str, value: Any) -> ReverieError:
+    """The structured error of a form value that is not of its field's type (``steps=lots``)."""
+    field = form.model_fields[name]
+    kind = field.annotation if field.annotation in (int, float, bool, str) else str
+    try:
+        check_type(name, value, kind)  # type: ignore[arg-type]
+    except SettingsError as error:
+        return error
+    choices = getattr(field.annotation, "__args__", ())
+    return SettingsError(
+        Setting(name), f" must be one of {', '.join(map(str, choices))}; got {value!r}",
+        field=name, value=value, limits={"enum": list(choices)},
+    )  # fmt: skip
 
 
 def existing_job(store: JobStore, job_id: str) -> Job:

@@ -20,12 +20,11 @@ from pathlib import Path
 
 from fastapi import HTTPException, UploadFile
 
-from reverie.errors import PixelLimitError, ReverieError
+from reverie.errors import PixelLimitError, VideoError
 from reverie.io.images import Picture, load_image, opened_image
 from reverie.io.video import probe_video, read_frames
 from reverie.tasks import video_frame_size
 from reverie.web.jobs import display_name
-from reverie.web.messages import for_the_page
 
 CHUNK = 1024 * 1024
 #: Pillow format -> the extension an upload of that format is stored with.
@@ -90,20 +89,19 @@ def check_picture(
 ) -> tuple[Picture, str]:
     """The upload decoded (reduced to ``max_side``) and the extension to store it with.
 
-    Any problem is an HTTP error with a message for the page.
+    A problem is a :class:`ReverieError` naming the upload's file (the app words it for the page).
     """
     try:
         with decodes:
             picture = load_image(received.path, limits.max_pixels, max_side)
-        with opened_image(received.path) as image:
-            extension = EXTENSIONS.get(image.format or "", ".gif")
-    except PixelLimitError:
-        raise HTTPException(
-            400, f"the {received.role} has more than {limits.max_pixels:,} pixels, this server's limit"
+    except PixelLimitError as error:
+        raise PixelLimitError(
+            f"the {received.role} has more than {limits.max_pixels:,} pixels, this server's limit",
+            value=error.value,
+            limits=error.limits,
         ) from None
-    except ReverieError as error:
-        message = for_the_page(error, received.path.parent, {received.path: received.called()})
-        raise HTTPException(415 if "not an image" in message else 400, message) from None
+    with opened_image(received.path) as image:
+        extension = EXTENSIONS.get(image.format or "", ".gif")
     return picture, extension
 
 
@@ -112,21 +110,17 @@ def check_video(
 ) -> tuple[Picture, str]:
     """A video upload probed (size, frame count), its first frame at the working size, and the
     extension to store it with (PyAV reads videos by their content; the name only helps people)."""
-    names = {received.path: received.called()}
-    try:
-        info = probe_video(received.path)
-        if info.width * info.height > limits.max_pixels:
-            raise HTTPException(400, f"the video's frames have more than {limits.max_pixels:,} pixels")
-        if info.frames > limits.max_frames:
-            raise HTTPException(
-                400, f"the video has {info.frames} frames; this server dreams at most {limits.max_frames}"
-            )
-        size = video_frame_size((info.width, info.height), max_side)
-        with decodes:
-            first = next(iter(read_frames(received.path, size)), None)
-    except ReverieError as error:
-        raise HTTPException(400, for_the_page(error, received.path.parent, names)) from None
+    info = probe_video(received.path)
+    if info.width * info.height > limits.max_pixels:
+        raise PixelLimitError(f"the video's frames have more than {limits.max_pixels:,} pixels")
+    if info.frames > limits.max_frames:
+        raise VideoError(
+            f"the video has {info.frames} frames; this server dreams at most {limits.max_frames}"
+        )
+    size = video_frame_size((info.width, info.height), max_side)
+    with decodes:
+        first = next(iter(read_frames(received.path, size)), None)
     if first is None:
-        raise HTTPException(400, f"{received.name!r} holds no decodable video frames")
+        raise VideoError(f"{received.name!r} holds no decodable video frames")
     suffix = Path(received.name).suffix.lower()
     return Picture(first), suffix if suffix in VIDEO_EXTENSIONS else ".video"

@@ -30,14 +30,14 @@ from reverie.cluster import (
     run_here,
     write_result,
 )
-from reverie.errors import ReverieError, one_line
+from reverie.errors import ReverieError, one_line, reason
 from reverie.io.images import DEFAULT_MAX_PIXELS
 from reverie.io.paths import write_bytes_atomically
 from reverie.render import Progress
 from reverie.settings import VideoSettings, ZoomSettings
 from reverie.tasks import DreamTask, Task, VideoTask, ZoomTask
+from reverie.web.form import page_words
 from reverie.web.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, Job, JobStore, legacy_files
-from reverie.web.messages import for_the_page
 
 log = logging.getLogger("reverie.web")
 
@@ -50,8 +50,10 @@ STORE_RETRY_MAX = 10.0
 def job_task(store: JobStore, job: Job, device: str, max_pixels: int) -> Task:
     """The task a job runs: its stored upload (and guide and mask) into its result file."""
     files = {role: str(store.path(job, role)) for role in ("guide", "mask") if role in job.files}
+    uploaded = job.options.get("names", {})  # the result's recipe names files as they were uploaded
     common: dict[str, Any] = {
         "settings": job.settings.with_changes(**files), "device": device, "max_pixels": max_pixels,
+        "file_names": {role: uploaded[role] for role in files if role in uploaded},
     }  # fmt: skip
     source, output = store.path(job, "source"), store.path(job, "result")
     if job.kind == "zoom":
@@ -165,15 +167,17 @@ class Workers:
             self.cancelled.discard(job.id)
         if error and status == FAILED:
             log.warning("job %s failed: %s", job.id, error)
-        self.record(job, status, for_the_page(error, self.store.folder, page_names(self.store, job)))
+        self.record(job, status, error)
 
     def ending(self, job: Job, slot: int) -> tuple[str, str]:
-        """(status, error) of a job once it has run."""
+        """(status, error in the page's words) of a job once it has run."""
         outcome = self.run_on_cluster(job, slot) if self.cluster else self.run_here(job)
         if outcome.cancelled:
             status = INTERRUPTED if self.stopping.is_set() and job.id not in self.cancelled else CANCELLED
             self.interrupted += status == INTERRUPTED
             return status, "cancelled" if status == CANCELLED else "server stopped"
+        if outcome.failure is not None:
+            return FAILED, outcome.failure.render(page_words(page_names(self.store, job)))
         return (FAILED, outcome.error) if outcome.error else (DONE, "")
 
     def record(self, job: Job, status: str, error: str) -> None:
@@ -210,8 +214,10 @@ class Workers:
         """The job's task checked (its upload still there, its settings still good), or why not."""
         try:
             return self.task(job).check()
-        except (ReverieError, OSError) as error:
-            return Outcome(one_line(error))
+        except ReverieError as error:
+            return Outcome(one_line(error), failure=error)
+        except OSError as error:
+            return Outcome(reason(error))
 
     # ------------------------------------------------------------------------------------ here
 
@@ -222,8 +228,10 @@ class Workers:
         try:
             with self._dreamers_lock:  # one Dreamer per model, even when two threads want it at once
                 self.dreamers.for_task(task)
-        except (ReverieError, RuntimeError, MemoryError, OSError) as error:
-            return Outcome(one_line(error))
+        except ReverieError as error:
+            return Outcome(one_line(error), failure=error)
+        except (RuntimeError, MemoryError, OSError) as error:
+            return Outcome(reason(error))
         last_report = 0.0
 
         def progress(event: Progress) -> None:

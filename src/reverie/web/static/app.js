@@ -22,19 +22,56 @@ function say(text, isError = false) {
   message.classList.toggle("error", isError);
 }
 
+/** A refused request: its message, and the form fields it names (the server's 422 details). */
+class ApiError extends Error {
+  constructor(text, fields = []) { super(text); this.fields = fields; }
+}
+
 async function apiError(response) {
   try {
     const body = await response.json();
-    if (typeof body.detail === "string") return body.detail;
-    if (Array.isArray(body.detail)) return body.detail.map(d => `${d.loc.at(-1)}: ${d.msg}`).join("; ");
+    if (typeof body.detail === "string") return new ApiError(body.detail);
+    if (Array.isArray(body.detail)) return new ApiError(body.detail.map(d => d.msg).join("; "), body.detail);
   } catch (_) { /* not JSON */ }
-  return `the server answered ${response.status}`;
+  return new ApiError(`the server answered ${response.status}`);
 }
 
 async function api(path, options = {}) {
   const response = await fetch(path, options);
-  if (!response.ok) throw new Error(await apiError(response));
+  if (!response.ok) throw await apiError(response);
   return response.status === 204 ? null : response.json();
+}
+
+// ---------------------------------------------------------------------------- field errors
+
+/** Form fields the server may name whose input has another id. */
+const FIELD_INPUTS = { image: "image-input", video: "image-input", mask: "use-mask", preset: "looks" };
+
+function clearFieldErrors() {
+  for (const note of form.querySelectorAll(".field-error")) note.remove();
+  for (const field of form.querySelectorAll("[aria-invalid]")) {
+    field.removeAttribute("aria-invalid");
+    field.removeAttribute("aria-errormessage");
+  }
+}
+
+/** Each message beside the field it is about, the field marked invalid, the first one focused. */
+function showFieldErrors(details) {
+  clearFieldErrors();
+  let first = null;
+  for (const detail of details) {
+    const field = $(FIELD_INPUTS[detail.loc.at(-1)] || detail.loc.at(-1));
+    if (!field) continue;
+    const note = document.createElement("small");
+    note.className = "field-error";
+    note.id = `${field.id}-error`;
+    note.textContent = detail.msg;
+    field.setAttribute("aria-invalid", "true");
+    field.setAttribute("aria-errormessage", note.id);
+    field.insertAdjacentElement("afterend", note);
+    first = first || field;
+  }
+  if (first) first.focus();
 }
 
 // ------------------------------------------------------------------------------- kinds and uploads
@@ -219,11 +256,10 @@ $("class-name").addEventListener("change", () => {
 });
 
 modelSelect.addEventListener("change", () => { fillLooks(); saveForm(); });
-$("strength").addEventListener("input", () => { $("strength-value").textContent = Number($("strength").value).toFixed(3); });
 
 // -------------------------------------------------------------------------- form kept across reloads
 
-const KEPT = ["model", "strength", "steps", "octaves", "max_side", "seed", "layers", "keep_colors", "frames",
+const KEPT = ["model", "step_size", "steps", "octaves", "max_side", "seed", "layers", "keep_colors", "frames",
   "zoom", "rotate", "fps", "format", "stabilise", "blend", "flow"];
 
 function formValues() {
@@ -244,7 +280,6 @@ function applyValues(values) {
     if (id === "model" || values[id] === undefined) continue;
     if ($(id).type === "checkbox") $(id).checked = Boolean(values[id]); else $(id).value = values[id];
   }
-  $("strength-value").textContent = Number($("strength").value).toFixed(3);
   restoring = false;
   showKind();
 }
@@ -278,6 +313,7 @@ form.addEventListener("submit", async event => {
     data.set("mask", await maskBlob(), "mask.png");
   }
   submit.disabled = true;
+  clearFieldErrors();
   say("Sending…");
   try {
     const job = await api("/api/jobs", { method: "POST", body: data });
@@ -285,6 +321,7 @@ form.addEventListener("submit", async event => {
     await refresh();
   } catch (error) {
     say(error.message.startsWith("Failed to fetch") ? "could not reach the server" : error.message, true);
+    if (error.fields && error.fields.length) showFieldErrors(error.fields);
   } finally {
     submit.disabled = !chosenFile;
   }
@@ -332,7 +369,7 @@ async function act(path, method = "POST", words = "") {
 function useSettings(job) {
   const s = job.settings;
   const values = { kind: job.kind, model: s.model, preset: s.preset, steps: s.steps, octaves: s.octaves,
-    strength: s.step_size, seed: s.seed, max_side: s.max_side, keep_colors: s.keep_colors,
+    step_size: s.step_size, seed: s.seed, max_side: s.max_side, keep_colors: s.keep_colors,
     layers: s.preset && currentPresetLayers(s.model, s.preset) === s.layers ? "" : s.layers };
   if (job.options.motion) Object.assign(values, job.options.motion);
   if (job.options.coherence) Object.assign(values, job.options.coherence);
