@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import struct
+import threading
 import warnings
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +40,7 @@ CHELSEA = sample_path("chelsea")
 COFFEE = sample_path("coffee")
 CHELSEA_SIZE = (451, 300)
 COFFEE_SIZE = (600, 400)
+PILLOWS_LIMIT = Image.MAX_IMAGE_PIXELS  # as Pillow comes: it warns above, refuses above twice
 
 
 @pytest.fixture(scope="module")
@@ -404,12 +409,143 @@ def test_pillows_own_bomb_check_never_speaks(monkeypatch):
     assert DEFAULT_MAX_PIXELS == 100_000_000
 
 
-def test_truncated_images_fail_whatever_pillow_was_told(tmp_path, chelsea, monkeypatch):
+def test_pillows_process_wide_settings_are_never_changed(monkeypatch):
+    # Another thread reads them at any moment: they must hold what the program set during a load too.
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
-    half = truncated_copy(chelsea, tmp_path / "half.jpg")
-    with pytest.raises(ImageError, match="truncated"):
-        load_image(half)
-    assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # restored after the failure
+    seen = []
+    decode = images.decoded_upright
+
+    def watched(image, path):
+        seen.append((Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES))
+        return decode(image, path)
+
+    monkeypatch.setattr(images, "decoded_upright", watched)
+    load_image(CHELSEA, max_pixels=10**12)
+    assert seen == [(PILLOWS_LIMIT, True)]
+
+
+# Chelsea's 135,300 pixels are above Pillow's limit of 100,000 (it warns) and twice 1000 (it refuses);
+# Pillow's WebP reader refuses on its own above twice its limit (next test).
+ABOVE_PILLOWS_LIMIT = [
+    (suffix, limit)
+    for suffix in (".jpg", ".png", ".webp", ".tif", ".bmp", ".gif")
+    for limit in (100_000, 1000)
+    if (suffix, limit) != (".webp", 1000)
+]
+
+
+@pytest.mark.parametrize(("suffix", "pillow_limit"), ABOVE_PILLOWS_LIMIT)
+def test_a_picture_within_max_pixels_loads_whatever_pillows_limit(
+    tmp_path, chelsea, monkeypatch, suffix, pillow_limit
+):
+    path = tmp_path / f"chelsea{suffix}"
+    chelsea.save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", pillow_limit)  # as if the picture were 100+ MP
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DecompressionBombWarning either
+        picture = load_image(path, max_pixels=200_000)
+    assert picture.size == CHELSEA_SIZE
+
+
+def test_a_webp_above_twice_pillows_limit_is_refused_in_one_line(tmp_path, chelsea, monkeypatch):
+    path = tmp_path / "chelsea.webp"
+    chelsea.save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(ImageError) as info:
+        load_image(path, max_pixels=200_000)
+    assert_message(info.value, str(path), "Pillow", "refuses", "PNG or TIFF")
+
+
+def test_a_tiff_turned_by_exif_loads_above_pillows_limit(tmp_path, chelsea, monkeypatch):
+    path = tmp_path / "turned.tif"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees; Pillow's TIFF reader swaps its size
+    chelsea.save(path, exif=exif)
+    expected = load_image(path).rgb
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    assert np.array_equal(load_image(path).rgb, expected)
+
+
+def pillow_bomb(path: Path) -> Path:
+    """A PNG of a few bytes whose header claims 14000 x 14000 pixels, just above Pillow's refusal."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 14000, 14000, 1, 0, 0, 0, 0)
+    png = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + png)
+    return path
+
+
+@pytest.fixture(scope="module")
+def large_photo(tmp_path_factory) -> Path:
+    """A 6-megapixel JPEG of smooth noise: loading it takes a good fraction of a second."""
+    noise = np.random.default_rng(0).integers(0, 256, (250, 375, 3), dtype=np.uint8)
+    path = tmp_path_factory.mktemp("large") / "large.jpg"
+    Image.fromarray(noise).resize((3000, 2000), Image.Resampling.BILINEAR).save(path, quality=90)
+    return path
+
+
+def bomb_let_through_during_a_load(bomb: Path, photo: Path) -> str:
+    """What plain Pillow did with ``bomb`` when it did not refuse it (opened it, or failed on its
+    pixels), trying again and again in one thread while another loaded ``photo``; "" if it always
+    refused. Both threads start together."""
+    start = threading.Barrier(2, timeout=30)
+    loaded = threading.Event()
+    let_through: list[str] = []
+
+    def load() -> None:
+        start.wait()
+        try:
+            load_image(photo)
+        finally:
+            loaded.set()
+
+    def open_bombs() -> None:
+        start.wait()
+        while not loaded.is_set() and not let_through:
+            try:
+                with Image.open(bomb) as image:
+                    image.load()
+                let_through.append(f"decoded {image.size}")
+            except Image.DecompressionBombError:
+                pass
+            except Exception as error:  # the check was off: Pillow went on to the missing pixels
+                let_through.append(repr(error))
+
+    threads = [threading.Thread(target=load), threading.Thread(target=open_bombs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert loaded.is_set() and not any(thread.is_alive() for thread in threads)
+    return "".join(let_through)
+
+
+def test_other_threads_keep_pillows_bomb_check_while_we_load(tmp_path, large_photo):
+    bomb = pillow_bomb(tmp_path / "bomb.png")
+    for _ in range(3):
+        assert bomb_let_through_during_a_load(bomb, large_photo) == ""
+
+
+def test_reading_metadata_refuses_a_bomb_before_decoding(tmp_path):
+    with pytest.raises(PixelLimitError):
+        read_metadata(pillow_bomb(tmp_path / "bomb.png"))
+
+
+def test_two_loads_run_at_once(monkeypatch):
+    both_decoding = threading.Barrier(2, timeout=10)  # broken, not hung, if loads take turns
+    decode = images.decoded_upright
+
+    def meet(image, path):
+        both_decoding.wait()
+        return decode(image, path)
+
+    monkeypatch.setattr(images, "decoded_upright", meet)
+    with ThreadPoolExecutor(2) as pool:
+        loads = [pool.submit(load_image, CHELSEA), pool.submit(load_image, COFFEE)]
+        assert [load.result(timeout=30).size for load in loads] == [CHELSEA_SIZE, COFFEE_SIZE]
 
 
 # ------------------------------------------------------------------------------------------ probing
@@ -517,7 +653,7 @@ def test_permission_error_is_reported(monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(images.Image, "open", refuse)
+    monkeypatch.setattr(images, "open", refuse, raising=False)  # the module's own open() of the file
     for read in (load_image, probe_image, read_metadata):
         with pytest.raises(ImageError) as info:
             read(CHELSEA)

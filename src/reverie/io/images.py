@@ -8,8 +8,18 @@ pixel is not fully opaque. Only JPEG (and camera MPO), PNG, WebP, TIFF, BMP and 
 are opened, so Pillow never hands a user file to an external program such as Ghostscript.
 
 Decompression bombs are stopped by our own pixel-count guard (``max_pixels``, the CLI's
-``--max-pixels``), read from the header before any pixel is decoded; Pillow's own bomb check is
-switched off while we load so that only one, actionable, message can appear.
+``--max-pixels``), read from the header before any pixel is decoded, so the user sees one message
+that names the option to change. Pillow's own bomb check reads a process-wide setting
+(``Image.MAX_IMAGE_PIXELS``) that Reverie never changes: lifting it for one load would lift it for
+every other thread, and a lock around it would make loads run one at a time. Files are opened by
+asking Pillow's readers for the :data:`INPUT_FORMATS` in turn, as ``Image.open`` does, less the
+size check it adds (:func:`identified_image`), and the TIFF reader's repeat of that check is met
+before it decodes (:func:`make_room_for_tiff`). So loads run side by side, other threads keep
+Pillow's check, and a picture within a raised ``--max-pixels`` loads without Pillow's warning or
+error. Two readers still check on their own while they read the header: WebP above twice Pillow's
+limit (179 megapixels by default) and a GIF whose first frame reaches past its declared screen;
+such a file is refused with a message that says Pillow refuses it. Truncated files fail as Pillow
+fails them by default (``ImageFile.LOAD_TRUNCATED_IMAGES``, process-wide too, is left as set).
 
 Saving picks the format from the extension and is atomic (:func:`reverie.io.paths.atomic_output`):
 an interrupted run never leaves half an image, and an existing output is only replaced by a
@@ -26,13 +36,13 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import threading
+import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError, features
+from PIL import Image, ImageFile, ImageOps, features
 
 from reverie.errors import (
     DreamFailedError,
@@ -41,6 +51,7 @@ from reverie.errors import (
     PixelLimitError,
     Setting,
     UnsupportedImageError,
+    one_line,
     reason,
 )
 from reverie.io.metadata import Metadata, metadata_of, metadata_save_options
@@ -74,10 +85,6 @@ LOSSY_QUALITY = 95
 
 #: Pillow modes of 16-bit greyscale, whose white is 65535.
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
-
-# Pillow's bomb limit and truncated-image switch are process-wide; the lock keeps two loads (e.g.
-# web requests) from restoring each other's values halfway.
-_PILLOW_SETTINGS_LOCK = threading.Lock()
 
 
 @dataclass
@@ -127,39 +134,76 @@ def noise_picture(width: int, height: int, seed: int = 0) -> Picture:
 
 
 @contextlib.contextmanager
-def strict_pillow() -> Iterator[None]:
-    """Pillow settings for loading user files: no bomb check of its own, no truncated images.
-
-    Our guard compares the header size with ``max_pixels`` instead, so the user sees one message
-    that names the option to change.
-    """
-    with _PILLOW_SETTINGS_LOCK:
-        saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
-        Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = None, False
-        try:
-            yield
-        finally:
-            Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
-
-
-@contextlib.contextmanager
 def opened_image(path: PathLike) -> Iterator[ImageFile.ImageFile]:
-    """The image at ``path`` opened lazily (header read, pixels not decoded), under strict_pillow."""
+    """The image at ``path`` opened lazily (header read, pixels not decoded), closed on leaving.
+
+    Pillow has not checked its size: the caller does, with :func:`check_pixel_count`, before it
+    decodes anything (see the module docstring).
+    """
     path = existing_file(path, "image", ImageError)
-    with strict_pillow():
+    try:
+        stream = open(path, "rb")  # noqa: SIM115 (closed below, after the caller is done)
+    except PermissionError:
+        raise ImageError("permission denied reading ", File(path), ": make the file readable") from None
+    except OSError as err:
+        raise ImageError("cannot read image ", File(path), f": {reason(err)}") from None
+    with stream:
         try:
-            image = Image.open(path, formats=INPUT_FORMATS)
-        except PermissionError:
-            raise ImageError("permission denied reading ", File(path), ": make the file readable") from None
-        except UnidentifiedImageError:
-            supported = ", ".join(INPUT_FORMATS)
-            raise UnsupportedImageError(
-                File(path), f" is not an image in a supported format ({supported})"
+            image = identified_image(stream, path)
+        except Image.DecompressionBombError as err:
+            raise ImageError(
+                "cannot read image ",
+                File(path),
+                ": Pillow's reader for it refuses a picture this large "
+                f"({one_line(err)}); save it as PNG or TIFF",
             ) from None
-        except (OSError, SyntaxError, ValueError, EOFError) as err:
-            raise ImageError("cannot read image ", File(path), f": {reason(err)}") from None
         with image:
             yield image
+
+
+def identified_image(stream: io.BufferedReader, path: Path) -> ImageFile.ImageFile:
+    """What ``Image.open(stream, formats=INPUT_FORMATS)`` returns, less its bomb check.
+
+    Each reader is asked in turn whether the first bytes are its format, and the first that accepts
+    and parses the header wins, as in ``Image.open``; a file none of them reads is an
+    :class:`UnsupportedImageError`. ``Image.open`` would then compare the size with Pillow's
+    process-wide limit, refusing pictures the user allowed with ``--max-pixels`` unless that limit
+    were changed for every thread.
+    """
+    prefix = stream.read(16)
+    for factory, accept in pillow_readers():
+        if not accepts(accept, prefix):
+            continue
+        stream.seek(0)
+        try:
+            return factory(stream, str(path))
+        except (SyntaxError, IndexError, TypeError, struct.error):
+            continue  # Pillow's readers say "not mine after all" this way; Image.open tries the next
+        except (OSError, ValueError, EOFError) as err:
+            raise ImageError("cannot read image ", File(path), f": {reason(err)}") from None
+    supported = ", ".join(INPUT_FORMATS)
+    raise UnsupportedImageError(File(path), f" is not an image in a supported format ({supported})")
+
+
+def pillow_readers() -> list[tuple[Callable[..., ImageFile.ImageFile], Callable[[bytes], object] | None]]:
+    """Pillow's (factory, accept) pairs for :data:`INPUT_FORMATS`, in that order.
+
+    Readers register themselves in ``Image.OPEN`` when their plugin is imported; ``Image.init``
+    imports them all, as ``Image.open`` does when a format it is asked for is missing. A format
+    this Pillow was built without (WebP) is left out.
+    """
+    if any(name not in Image.OPEN for name in INPUT_FORMATS):
+        Image.init()
+    return [Image.OPEN[name] for name in INPUT_FORMATS if name in Image.OPEN]
+
+
+def accepts(accept: Callable[[bytes], object] | None, prefix: bytes) -> bool:
+    """Whether a reader's ``accept`` takes a file starting with ``prefix``, as ``Image.open``
+    reads its answer: none means yes, and a string is a reason for no."""
+    if accept is None:
+        return True
+    answer = accept(prefix)
+    return bool(answer) and not isinstance(answer, str)
 
 
 def check_pixel_count(path: Path, size: tuple[int, int], max_pixels: int) -> None:
@@ -218,12 +262,34 @@ def fit_within(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
 
 
 def decoded_upright(image: ImageFile.ImageFile, path: Path) -> Image.Image:
-    """The first frame fully decoded (so corrupt data fails here) and turned upright per EXIF."""
+    """The first frame fully decoded (so corrupt data fails here) and turned upright per EXIF.
+
+    Call it once the size has passed :func:`check_pixel_count`. The picture is turned in place:
+    a copy of an upright one would be a second full-size picture in memory for nothing, and two
+    loads may now run at once.
+    """
     try:
+        make_room_for_tiff(image)
         image.load()
-        return ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)
+        return image
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise ImageError("image is truncated or corrupt: ", File(path), f" ({reason(err)})") from None
+
+
+def make_room_for_tiff(image: ImageFile.ImageFile) -> None:
+    """Give a TIFF above Pillow's own pixel limit its pixel buffer before it loads.
+
+    Pillow's TIFF reader repeats the bomb check as it allocates that buffer, warning above
+    ``Image.MAX_IMAGE_PIXELS`` and refusing above twice it; by then the user's limit has been
+    checked, and a picture they allowed must not be refused by a setting they cannot see. The
+    buffer is what the reader would allocate (the size as stored, before EXIF turns it); anything
+    else loads as Pillow loads it.
+    """
+    limit = Image.MAX_IMAGE_PIXELS
+    if image.format != "TIFF" or limit is None or image.width * image.height <= limit:
+        return
+    image.im = Image.core.new(image.mode, getattr(image, "_tile_size", image.size))
 
 
 def float_planes(
@@ -316,12 +382,14 @@ def grey_to_rgb(grey: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2), dtype=np.float32)
 
 
-def read_metadata(path: PathLike) -> Metadata | None:
+def read_metadata(path: PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Metadata | None:
     """The object :func:`save_image` embedded in the file at ``path``, or None when it holds none.
 
-    Missing, non-image and corrupt files raise :class:`ImageError`.
+    Missing, non-image and corrupt files raise :class:`ImageError`. A PNG's text may follow its
+    pixels, so Pillow decodes the whole picture to read it: ``max_pixels`` is checked first.
     """
     with opened_image(path) as image:
+        check_pixel_count(Path(path).expanduser(), image.size, max_pixels)
         try:
             return metadata_of(image)
         except (OSError, SyntaxError, ValueError, EOFError) as err:
