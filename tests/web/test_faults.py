@@ -178,6 +178,41 @@ def test_job_files_without_records_are_reported_at_start_and_left_alone(
     assert orphan.exists()
 
 
+def wait_for_status(server: Server, job_id: str, status: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while (now := server.get(f"/api/jobs/{job_id}").json()["status"]) != status:
+        assert time.monotonic() < deadline and now not in FINISHED, f"job {now}, never {status}"
+        time.sleep(0.1)
+
+
+def test_a_second_server_on_a_data_folder_is_refused_and_leaves_the_first_ones_jobs(
+    tmp_path: Path, chelsea_path: Path
+) -> None:
+    data = tmp_path / "data"
+    first = Server(data)
+    try:
+        fields = {"max_side": "448", "steps": "200", "octaves": "10"}  # runs for minutes
+        answer = first.post("/api/jobs", files=photo_upload(chelsea_path), data=fields)
+        assert answer.status_code == 201, answer.text
+        job = answer.json()
+        wait_for_status(first, job["id"], "running")
+        for port in (first.port, free_port()):  # the same command again, or another port
+            refused = run_serve(data, "--port", str(port))
+            assert refused.returncode == 1 and "Reverie is at" not in refused.stdout
+            assert refused.stderr == (
+                f"reverie: error: data folder {data} is in use by another reverie serve "
+                f"(process {first.process.pid}); stop that server, or give this one another --data-dir\n"
+            )
+        assert first.get(f"/api/jobs/{job['id']}").json()["status"] == "running"
+    finally:
+        first.kill()  # as a crash would: the OS lets the folder go
+    again = Server(data)
+    try:
+        assert again.get(f"/api/jobs/{job['id']}").json()["status"] == "interrupted"
+    finally:
+        again.stop()
+
+
 def test_a_taken_port_is_one_line_and_no_address_is_announced(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

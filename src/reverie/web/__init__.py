@@ -16,6 +16,7 @@ from pathlib import Path
 
 from reverie.errors import SettingsError, one_line
 from reverie.web.app import LOOPBACK_NAMES, WebConfig, create_app
+from reverie.web.jobs import held_data_folder
 
 __all__ = [
     "WebConfig",
@@ -84,23 +85,26 @@ def serve(
 ) -> None:
     """Run the app until SIGINT or SIGTERM; a running job is then marked interrupted.
 
-    The port is taken and the job store checked before anything else, so a failure to start is one
-    line and never follows a line saying the server is up; ``on_ready`` is called once it is.
+    The data folder is held for this server (a second one on it is refused before it touches the
+    first one's jobs), the port taken and the job store checked before anything else, so a failure
+    to start is one line and never follows a line saying the server is up; ``on_ready`` is called
+    once it is.
     """
     import uvicorn
 
-    sock = listening_socket(host, port)
-    try:
-        app = create_app(config, on_ready)
-        unrecorded = app.state.store.unrecorded_files()
-        if unrecorded and warn is not None:
-            warn(
-                f"{unrecorded} job(s) in {config.data_dir} have files but no record in its database "
-                "(restored from an older backup?); their files are left as they are"
+    with held_data_folder(config.data_dir):
+        sock = listening_socket(host, port)
+        try:
+            app = create_app(config, on_ready)
+            unrecorded = app.state.store.unrecorded_files()
+            if unrecorded and warn is not None:
+                warn(
+                    f"{unrecorded} job(s) in {config.data_dir} have files but no record in its database "
+                    "(restored from an older backup?); their files are left as they are"
+                )
+            server = uvicorn.Server(
+                uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=10, lifespan="on")
             )
-        server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=10, lifespan="on")
-        )
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
+            server.run(sockets=[sock])
+        finally:
+            sock.close()

@@ -12,12 +12,15 @@ database, named by the job's random id only (user file names never reach the fil
 Every method opens its own short-lived connection, so the web threads and the worker threads never
 share one; WAL journaling lets readers go on while a worker writes progress. The database is checked
 when the store opens: a damaged or truncated one is refused with a message that says what to do,
-never used half-readable.
+never used half-readable. One server at a time uses a data folder (:func:`held_data_folder`).
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import os
 import secrets
 import shutil
 import sqlite3
@@ -28,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reverie.errors import ReverieError, one_line
+from reverie.errors import ReverieError, SettingsError, one_line
 from reverie.settings import DreamSettings
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED = (
@@ -67,6 +70,9 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created);
 """
+#: The file a server holds locked in its data folder for as long as it runs.
+LOCK_FILE = "server.lock"
+
 #: Columns added after the first release, with their definitions; older databases gain them.
 ADDED_COLUMNS = {
     "kind": "TEXT NOT NULL DEFAULT 'dream'",
@@ -316,6 +322,47 @@ class JobStore:
                 "UPDATE jobs SET status = ?, finished = ?, error = ? WHERE status = ?",
                 (INTERRUPTED, time.time(), "the server stopped while this job ran", RUNNING),
             ).rowcount
+
+
+@contextmanager
+def held_data_folder(folder: Path) -> Iterator[None]:
+    """``folder`` kept for this process while the block runs; a :class:`SettingsError` if another
+    process holds it.
+
+    A second server on the same folder would take the first one's running jobs for jobs left by a
+    killed server and mark them interrupted. The hold is an OS lock (``flock``) on :data:`LOCK_FILE`,
+    which lasts as long as the file is open: the OS lets it go when the process ends, however it
+    ends, so a killed server leaves no stale lock. The file names the holder's process id, for the
+    message.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = open(folder / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 (closed below)
+    except OSError as error:
+        raise SettingsError(f"cannot use data folder {folder}: {one_line(error)}") from None
+    with lock:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                raise SettingsError(f"cannot lock data folder {folder}: {one_line(error)}") from None
+            lock.seek(0)
+            raise folder_in_use(folder, lock.read().strip()) from None
+        lock.truncate(0)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        yield
+
+
+def folder_in_use(folder: Path, holder: str) -> SettingsError:
+    """The error for a data folder another process holds (``holder``: its process id, if known)."""
+    process = f" (process {holder})" if holder.isdigit() else ""
+    return SettingsError(
+        f"data folder {folder} is in use by another reverie serve{process}; "
+        "stop that server, or give this one another --data-dir",
+        field="data_dir",
+        value=str(folder),
+    )
 
 
 def job_from_row(row: sqlite3.Row) -> Job:
