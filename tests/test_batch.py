@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from reverie import devices
 from reverie.batch import Batch, Manifest, Record, collect_items
 from reverie.cli import main
 from reverie.cluster import LocalEngine
@@ -107,6 +108,20 @@ def test_a_batch_dreams_resumes_and_redoes_only_what_changed(photos: Path, tmp_p
         ["batch", str(photos), "--recursive", "-o", str(out), *QUICK, "--seed", "4"], capsys
     )
     assert "dreamed 1 photos" in stdout and "(1 from an earlier run)" in stdout  # a lost output is redone
+
+
+def test_bf16_on_a_cpu_without_it_is_one_warning_for_the_whole_batch(
+    photos: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(devices, "_warned_slow_bf16", set())
+    args = ["batch", str(photos), "--recursive", "-o", str(tmp_path / "out"), *QUICK, "--precision", "bf16"]
+    code, _, err = run_cli([*args, "--device", "cpu"], capsys)
+    assert code == 0
+    assert [line for line in err.splitlines() if "warning" in line] == [
+        "reverie: warning: bf16 precision is slower on this CPU, which has no native bfloat16 "
+        "(AVX512-BF16 or AMX) and emulates it: fp32 is faster here"
+    ]
 
 
 def test_a_bad_photo_fails_alone_and_the_batch_says_so(photos: Path, tmp_path: Path, capsys) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from reverie.devices import resolve_device
+from reverie import devices
+from reverie.devices import cpu_flags, resolve_device, warn_if_bf16_is_slow
 from reverie.errors import SettingsError
 
 
@@ -33,6 +37,49 @@ def test_cuda_without_a_gpu_says_so() -> None:
 def test_a_gpu_that_is_not_there_is_refused() -> None:
     with pytest.raises(SettingsError, match="no GPU 99"):
         resolve_device("cuda:99")
+
+
+# --------------------------------------------------------------------------- bf16 where it is slow
+
+CPU, GPU = torch.device("cpu"), torch.device("cuda")
+
+
+def test_cpu_flags_come_from_cpuinfo(tmp_path: Path) -> None:
+    x86 = tmp_path / "x86"
+    x86.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f\n\nprocessor\t: 1\nflags\t\t: fpu\n")
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd bf16 i8mm\n")
+    assert cpu_flags(x86) == {"fpu", "avx2", "avx512f"}
+    assert "bf16" in cpu_flags(arm)  # type: ignore[operator]
+    assert cpu_flags(tmp_path / "missing") is None
+    assert cpu_flags(tmp_path) is None  # unreadable as a file
+
+
+def bf16_warnings(
+    native: bool, monkeypatch: pytest.MonkeyPatch, *calls: tuple[str, torch.device]
+) -> list[str]:
+    """The warnings of ``warn_if_bf16_is_slow`` for each (precision, device), on a CPU with or
+    without native bf16, in a fresh run."""
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(devices, "_warned_slow_bf16", set())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # no deduplication but ours
+        for precision, device in calls:
+            warn_if_bf16_is_slow(precision, device)
+    return [str(warning.message) for warning in caught]
+
+
+def test_bf16_on_a_cpu_without_it_warns_once_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    said = bf16_warnings(False, monkeypatch, ("fp32", CPU), ("bf16", CPU), ("bf16", CPU), ("bf16", GPU))
+    assert said == [
+        "bf16 precision is slower on this CPU, which has no native bfloat16 (AVX512-BF16 or AMX) and "
+        "emulates it: fp32 is faster here"
+    ]
+
+
+def test_bf16_on_a_gpu_or_a_cpu_with_it_says_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert bf16_warnings(False, monkeypatch, ("bf16", GPU), ("bf16", torch.device("cuda:1"))) == []
+    assert bf16_warnings(True, monkeypatch, ("bf16", CPU), ("fp32", CPU)) == []
 
 
 # ------------------------------------------------------------------ on a GPU, when there is one

@@ -14,7 +14,7 @@ from dataclasses import replace
 import torch
 
 from reverie.colour import keep_colours
-from reverie.devices import resolve_device
+from reverie.devices import resolve_device, warn_if_bf16_is_slow
 from reverie.errors import SettingsError
 from reverie.io.images import DEFAULT_MAX_PIXELS, Picture, load_image
 from reverie.masks import load_mask
@@ -145,6 +145,7 @@ class PreparedDream:
         self.max_pixels = max_pixels
         self.objective = dreamer.objective(settings, max_pixels)
         self._masks: dict[tuple[int, int], torch.Tensor] = {}
+        warn_if_bf16_is_slow(settings.precision, dreamer.device)
 
     def dream(
         self,
