@@ -385,6 +385,12 @@ def test_zoom_and_video_commands(tmp_path: Path, chelsea_path: Path, pan_video: 
     assert (info.frames, info.width, info.height, info.has_audio) == (10, 96, 64, True)
     code, _, err = run_cli(["video", str(pan_video), "-o", str(pan_video), *QUICK], capsys)
     assert code == 1 and "overwrite the input" in err
+    code, out, err = run_cli(["video", str(chelsea_path), "-o", str(tmp_path / "still.mp4"), *QUICK], capsys)
+    assert (code, out) == (1, "") and not (tmp_path / "still.mp4").exists()
+    assert err == (
+        f"reverie: error: {chelsea_path} is a still picture, not a video; "
+        "to make a video from a photo, make a zoom of it (reverie zoom)\n"
+    )
 
 
 def test_a_dream_whose_gradient_stops_being_finite_saves_nothing(

@@ -30,7 +30,7 @@ from reverie.animate.coherence import CoherentDreamer
 from reverie.animate.frames import FrameStore, job_fingerprint
 from reverie.animate.zoom import FrameCallback, zoom_sequence
 from reverie.devices import resolve_device
-from reverie.errors import ImageError, Setting, SettingsError, VideoError, did_you_mean
+from reverie.errors import File, ImageError, Setting, SettingsError, VideoError, did_you_mean
 from reverie.io.images import (
     DEFAULT_MAX_PIXELS,
     Picture,
@@ -474,6 +474,11 @@ class VideoTask(Task):
             check_video_output, settings=settings, coherence=coherence, source=source
         )
         info = probe_video(source)
+        if info.still:
+            raise VideoError(
+                File(source), " is a still picture, not a video; to make a video from a photo, make a zoom "
+                "of it (reverie zoom)", field="video",
+            )  # fmt: skip
         video_frame_size((info.width, info.height), settings.max_side)
         return marked_checked(replace(task, probe=info))
 

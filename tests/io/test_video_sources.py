@@ -192,6 +192,46 @@ def test_a_video_cut_before_its_first_frame_is_a_video_error(tmp_path: Path, cat
     assert "\n" not in str(info.value)
 
 
+# ------------------------------------------------------------------------------ still pictures
+
+
+@pytest.fixture(scope="module")
+def cat(cat_strip: Picture):
+    from PIL import Image
+
+    return Image.fromarray((cat_strip.rgb * 255).round().astype(np.uint8))
+
+
+@pytest.mark.parametrize("name", ["cat.jpg", "cat.png", "cat.webp", "cat.bmp", "cat.tif", "cat.gif"])
+def test_a_still_picture_is_told_from_a_video_by_what_it_is(tmp_path: Path, cat, name: str) -> None:
+    path = tmp_path / name
+    cat.save(path)
+    disguised = tmp_path / f"{name}.mp4"  # named as a video, a picture all the same
+    disguised.write_bytes(path.read_bytes())
+    assert probe_video(path).still and probe_video(disguised).still
+
+
+def test_moving_pictures_are_videos_even_short_ones(tmp_path: Path, cat, cat_strip: Picture) -> None:
+    moving = tmp_path / "moving.gif"
+    cat.save(moving, save_all=True, append_images=[cat.rotate(5), cat.rotate(10)], duration=100)
+    one_frame = write_test_video(tmp_path / "one.mp4", cat_strip, frames=1, audio_codec=None)
+    for path in (moving, one_frame, write_test_video(tmp_path / "ten.mp4", cat_strip)):
+        assert not probe_video(path).still, path
+
+
+def test_a_video_of_a_still_picture_points_to_zoom(tmp_path: Path, cat) -> None:
+    photo = tmp_path / "photo.jpg"
+    cat.save(photo)
+    output = tmp_path / "out.mp4"
+    with pytest.raises(VideoError) as info:
+        VideoTask(photo, output, settings=QUICK).check()
+    assert str(info.value) == (
+        f"{photo} is a still picture, not a video; to make a video from a photo, make a zoom "
+        "of it (reverie zoom)"
+    )
+    assert not output.exists()
+
+
 # ------------------------------------------------------------------------- variable frame rate
 
 UNEVEN_MS = [0, 100, 150, 400, 450, 500, 800, 1000]

@@ -139,6 +139,7 @@ class VideoInfo:
     a rotation, is reported portrait. ``frames`` is the header's count, else the packets counted; a
     damaged file may decode fewer. ``rotation`` is how far the stored picture is turned counter-
     clockwise for display (0, 90, 180 or 270 degrees); :func:`read_frames` has already applied it.
+    ``still`` is True for a still picture rather than a video (see :func:`is_still`).
     """
 
     width: int
@@ -147,6 +148,7 @@ class VideoInfo:
     fps: Fraction
     has_audio: bool
     rotation: int = 0
+    still: bool = False
 
 
 @dataclass(frozen=True)
@@ -209,9 +211,33 @@ def probe_video(path: PathLike) -> VideoInfo:
         width, height = stream.codec_context.width, stream.codec_context.height
         if rotation in (90, 270):
             width, height = height, width
+        frames = stream.frames or packets
         return VideoInfo(
-            width, height, stream.frames or packets, Fraction(rate), bool(container.streams.audio), rotation
+            width,
+            height,
+            frames,
+            Fraction(rate),
+            bool(container.streams.audio),
+            rotation,
+            is_still(container, stream, frames),
         )
+
+
+#: FFmpeg's demuxers of single pictures besides the ``*_pipe`` ones (png_pipe, jpeg_pipe, webp_pipe...).
+IMAGE_DEMUXERS = frozenset({"image2", "image2pipe"})
+
+
+def is_still(container: Any, stream: Any, frames: int) -> bool:
+    """Whether an opened file is a still picture, which FFmpeg reads as a one-frame "video".
+
+    Decided by what FFmpeg found the file to be, whatever its name: one of its picture demuxers
+    (JPEG, PNG, WebP, TIFF, BMP...), or one frame that lasts no time (a GIF of a single frame).
+    A one-frame clip with a duration is still a video.
+    """
+    names = set(container.format.name.split(","))
+    if names & IMAGE_DEMUXERS or any(name.endswith("_pipe") for name in names):
+        return True
+    return frames == 1 and not container.duration and not stream.duration
 
 
 def right_angle(degrees: float) -> int:
@@ -234,13 +260,18 @@ def tagged_rotation(stream: Any) -> int:
 
 def display_rotation(frame: Any, fallback: int) -> int:
     """Counter-clockwise degrees to turn ``frame`` for display: its display matrix (what MP4 and MOV
-    from phones carry, mirrored flips aside), else ``fallback`` (the stream's tag)."""
+    from phones carry, mirrored flips aside), else ``fallback`` (the stream's tag).
+
+    PyAV cannot list side data of kinds newer than itself (FFmpeg 8 attaches EXIF to a TIFF's
+    frame): then a turn read from the matrix counts, and no turn means there was none to read.
+    """
     from av.sidedata.sidedata import Type  # PyAV is loaded by now: the frame came from it
 
-    for data in frame.side_data:
-        if data.type == Type.DISPLAYMATRIX:
-            return right_angle(frame.rotation)
-    return fallback
+    try:
+        kinds = [data.type for data in frame.side_data]
+    except ValueError:  # "31 is not a valid Type"
+        return right_angle(frame.rotation) or fallback
+    return right_angle(frame.rotation) if Type.DISPLAYMATRIX in kinds else fallback
 
 
 def upright(image: Image.Image, rotation: int) -> Image.Image:
