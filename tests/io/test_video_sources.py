@@ -211,6 +211,22 @@ def test_a_still_picture_is_told_from_a_video_by_what_it_is(tmp_path: Path, cat,
     assert probe_video(path).still and probe_video(disguised).still
 
 
+def test_frames_with_an_icc_profile_are_read_without_crashing(tmp_path: Path, chelsea_path: Path) -> None:
+    # PyAV 18 crashed the process (SIGSEGV) freeing a PNG frame's ICC profile once its side data
+    # were listed, as reading the frame's turn did; the crash comes at exit, hence a process.
+    from PIL import Image
+
+    with Image.open(chelsea_path) as photo:
+        assert photo.info.get("icc_profile")  # FFmpeg hands it on as the frame's side data
+    code = (
+        "import gc, sys; from reverie.io.video import probe_video, read_frames; "
+        "info = probe_video(sys.argv[1]); frames = list(read_frames(sys.argv[1], (48, 32))); "
+        "gc.collect(); print(info.still, len(frames))"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(chelsea_path)], capture_output=True, text=True)
+    assert (run.returncode, run.stdout) == (0, "True 1\n"), run.stderr[-2000:]
+
+
 def test_moving_pictures_are_videos_even_short_ones(tmp_path: Path, cat, cat_strip: Picture) -> None:
     moving = tmp_path / "moving.gif"
     cat.save(moving, save_all=True, append_images=[cat.rotate(5), cat.rotate(10)], duration=100)

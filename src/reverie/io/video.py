@@ -262,16 +262,13 @@ def display_rotation(frame: Any, fallback: int) -> int:
     """Counter-clockwise degrees to turn ``frame`` for display: its display matrix (what MP4 and MOV
     from phones carry, mirrored flips aside), else ``fallback`` (the stream's tag).
 
-    PyAV cannot list side data of kinds newer than itself (FFmpeg 8 attaches EXIF to a TIFF's
-    frame): then a turn read from the matrix counts, and no turn means there was none to read.
+    The turn is read straight from the frame (``frame.rotation``), never through PyAV's list of its
+    side data: PyAV 18 with FFmpeg 8 crashes the process when freeing a listed ICC profile (a PNG's)
+    and cannot list kinds newer than itself (the EXIF FFmpeg attaches to a TIFF's frame). So a
+    matrix saying "no turn" reads as none, and the tag counts; a file carries both only when
+    remuxed from an old one, and then they agree.
     """
-    from av.sidedata.sidedata import Type  # PyAV is loaded by now: the frame came from it
-
-    try:
-        kinds = [data.type for data in frame.side_data]
-    except ValueError:  # "31 is not a valid Type"
-        return right_angle(frame.rotation) or fallback
-    return right_angle(frame.rotation) if Type.DISPLAYMATRIX in kinds else fallback
+    return right_angle(frame.rotation) or fallback
 
 
 def upright(image: Image.Image, rotation: int) -> Image.Image:
