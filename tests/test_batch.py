@@ -90,6 +90,8 @@ def test_a_batch_dreams_resumes_and_redoes_only_what_changed(photos: Path, tmp_p
     code, stdout, err = run_cli(["batch", str(photos), "--recursive", "-o", str(out), *QUICK], capsys)
     assert code == 0 and stdout.startswith(f"dreamed 2 photos into {out}")
     assert [line.split("]")[0] for line in err.splitlines()] == ["[1/2", "[2/2"]
+    named = sorted(line.split("] ")[1].split(": ")[0] for line in err.splitlines())
+    assert named == ["cat.png", "more/coffee.png"]  # by their place in the output folder
     cat, coffee = load_image(out / "cat.png"), load_image(out / "more" / "coffee.png")
     assert cat.size == (80, 53) and coffee.size == (80, 53)
     assert read_settings(out / "cat.png").steps == 2
@@ -107,7 +109,7 @@ def test_a_batch_dreams_resumes_and_redoes_only_what_changed(photos: Path, tmp_p
     code, stdout, _ = run_cli(
         ["batch", str(photos), "--recursive", "-o", str(out), *QUICK, "--seed", "4"], capsys
     )
-    assert "dreamed 1 photos" in stdout and "(1 from an earlier run)" in stdout  # a lost output is redone
+    assert "dreamed 1 photo into" in stdout and "(1 from an earlier run)" in stdout  # a lost output is redone
 
 
 def test_bf16_on_a_cpu_without_it_is_one_warning_for_the_whole_batch(
@@ -203,10 +205,10 @@ def test_changing_the_guide_redoes_the_batch(photos: Path, tmp_path: Path, coffe
     guide = tmp_path / "guide.png"
     guide.write_bytes(coffee_path.read_bytes())
     args = ["batch", str(photos / "cat.png"), "-o", str(tmp_path / "out"), "--guide", str(guide), *QUICK]
-    assert main(args) == 0 and "dreamed 1 photos" in capsys.readouterr().out
+    assert main(args) == 0 and "dreamed 1 photo into" in capsys.readouterr().out
     assert main(args) == 0 and "dreamed 0 photos" in capsys.readouterr().out
     guide.write_bytes((photos / "cat.png").read_bytes())  # another guide under the same name
-    assert main(args) == 0 and "dreamed 1 photos" in capsys.readouterr().out
+    assert main(args) == 0 and "dreamed 1 photo into" in capsys.readouterr().out
 
 
 def test_output_folders_that_cannot_be_made(photos: Path, tmp_path: Path, capsys) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reverie.cli import main
+from reverie.cli import main, plural
 from reverie.io.images import load_image, read_metadata, save_image
 from reverie.io.video import probe_video
 from reverie.models import get_spec
@@ -366,6 +366,17 @@ def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
         [sys.executable, "-m", "reverie.cli"], capture_output=True, text=True, check=False
     )
     assert help_run.returncode == 0 and "dream" in help_run.stdout and "zoom" in help_run.stdout
+
+
+def test_report_lines_count_in_good_english(tmp_path: Path, chelsea_path: Path, capsys) -> None:
+    assert [plural("photo", count) for count in (0, 1, 2)] == ["photos", "photo", "photos"]
+    zoom = tmp_path / "one.gif"
+    code, out, _ = run_cli(["zoom", str(chelsea_path), "-o", str(zoom), "--frames", "1", *QUICK], capsys)
+    assert code == 0 and out.startswith(f"wrote {zoom} (1 frame, "), out
+    sheet = tmp_path / "sheet.png"
+    args = ["sheet", str(chelsea_path), "-o", str(sheet), "--layers", "blocks.9", "--steps", "1"]
+    code, out, _ = run_cli([*args, "--octaves", "1", "--max-side", "90"], capsys)
+    assert code == 0 and out == f"wrote {sheet} (1 layer: blocks.9)\n"
 
 
 def test_zoom_and_video_commands(tmp_path: Path, chelsea_path: Path, pan_video: Path, capsys) -> None:

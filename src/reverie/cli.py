@@ -283,6 +283,17 @@ def warn(text: str) -> None:
     click.echo(f"reverie: warning: {text}", err=True)
 
 
+def plural(noun: str, count: int) -> str:
+    """``noun`` as it goes after ``count`` in a report line: "1 photo", "2 photos", "0 photos"."""
+    return noun if count == 1 else f"{noun}s"
+
+
+def shown_in(path: Path, folder: Path) -> str:
+    """``path`` as found in ``folder`` (``sub/cat.png``), or whole when it lies elsewhere."""
+    path, folder = path.expanduser().absolute(), folder.expanduser().absolute()
+    return str(path.relative_to(folder)) if path.is_relative_to(folder) else str(path)
+
+
 class Reporter:
     """Context manager giving a progress callback (None when quiet) and closing its tqdm bar."""
 
@@ -357,7 +368,8 @@ def sheet(ctx: click.Context, input_path: str, output: str, columns: int, **opti
     task = SheetTask(input_path, output, columns=columns, settings=settings, **engine(options))
     checked, _, _ = run_task(task, options)
     if not options["quiet"]:
-        click.echo(f"wrote {output} ({len(checked.terms)} layers: {', '.join(checked.terms)})")
+        terms = len(checked.terms)
+        click.echo(f"wrote {output} ({terms} {plural('layer', terms)}: {', '.join(checked.terms)})")
 
 
 @cli.command()
@@ -376,7 +388,7 @@ def zoom(ctx: click.Context, input_path: str, output: str, **options: Any) -> No
     task = ZoomTask(input_path, output, motion, settings=settings_for(ctx, options, None), **engine(options))
     _, result, seconds = run_task(task, options)
     if not options["quiet"]:
-        click.echo(f"wrote {output} ({result.frames} frames, {seconds:.1f} s)")
+        click.echo(f"wrote {output} ({result.frames} {plural('frame', result.frames)}, {seconds:.1f} s)")
 
 
 @cli.command()
@@ -396,7 +408,8 @@ def video(ctx: click.Context, input_path: str, output: str, keep_frames: bool, *
     _, result, seconds = run_task(task, options)
     if not options["quiet"]:
         resumed = f", {result.resumed} resumed" if result.resumed else ""
-        click.echo(f"wrote {output} ({result.frames} frames{resumed}, {seconds:.1f} s)")
+        frames = f"{result.frames} {plural('frame', result.frames)}"
+        click.echo(f"wrote {output} ({frames}{resumed}, {seconds:.1f} s)")
 
 
 class frame_reporter(Reporter):
@@ -501,7 +514,7 @@ def batch(
     runner = engine_for(ray_address, workers, retries, options)
     started = time.perf_counter()
     try:
-        with batch_reporter(options["quiet"], len(work.todo)) as report:
+        with batch_reporter(options["quiet"], len(work.todo), folder) as report:
             summary = work.run(runner, report)
     finally:
         runner.close()
@@ -512,7 +525,8 @@ def batch(
             f"{summary.done + summary.skipped} done{already}, {summary.failed} failed: see {summary.manifest}"
         )
     if not options["quiet"]:
-        click.echo(f"dreamed {summary.done} photos into {folder}{already} in {seconds:.1f} s")
+        photos = f"{summary.done} {plural('photo', summary.done)}"
+        click.echo(f"dreamed {photos} into {folder}{already} in {seconds:.1f} s")
 
 
 @cli.command()
@@ -550,13 +564,14 @@ def sweep(
     )
     runner = engine_for(ray_address, workers, retries, options)
     try:
-        with batch_reporter(options["quiet"], len(cells)) as report:
+        with batch_reporter(options["quiet"], len(cells), Path(output).parent) as report:
             run_sweep(Path(input_path), Path(output), cells, runner, report, **engine_options)
     finally:
         runner.close()
     if not options["quiet"]:
         rows, columns = 1 + max(c.row for c in cells), 1 + max(c.column for c in cells)
-        click.echo(f"wrote {output} ({rows} x {columns} cells; each beside it as {Path(output).stem}--*)")
+        cells_of = f"{rows} x {columns} {plural('cell', rows * columns)}"
+        click.echo(f"wrote {output} ({cells_of}; each beside it as {Path(output).stem}--*)")
 
 
 def make_output_folder(folder: Path) -> None:
@@ -574,12 +589,14 @@ def make_output_folder(folder: Path) -> None:
 
 
 class batch_reporter(Reporter):
-    """A batch's progress: one tqdm bar of photos on a terminal (rate, ETA), a line per photo in logs."""
+    """A batch's progress: one tqdm bar of photos on a terminal (rate, ETA), a line per photo in logs,
+    naming it by its place in the output ``folder`` (``sub/cat.png``: two photos may share a name)."""
 
-    def __init__(self, quiet: bool, total: int) -> None:
+    def __init__(self, quiet: bool, total: int, folder: Path) -> None:
         super().__init__(quiet)
         self.total = total
         self.count = 0
+        self.folder = folder
 
     def report(self, task: DreamTask, outcome: Outcome) -> None:  # type: ignore[override]
         self.count += 1
@@ -591,7 +608,8 @@ class batch_reporter(Reporter):
             self.bar.update(1)
             return
         ending = f"failed: {outcome.error}" if outcome.error else f"{outcome.seconds:.2f} s"
-        click.echo(f"[{self.count}/{self.total}] {Path(str(task.output)).name}: {ending}", err=True)
+        shown = shown_in(Path(str(task.output)), self.folder)
+        click.echo(f"[{self.count}/{self.total}] {shown}: {ending}", err=True)
 
 
 @cli.command()
