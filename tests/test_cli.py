@@ -149,6 +149,20 @@ def test_demo_dreams_the_bundled_photo(tmp_path: Path, chelsea_path: Path, capsy
     assert read_settings(tmp_path / "reverie-demo.png").steps == 2
 
 
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.skipif(not (REPOSITORY / ".git").exists(), reason="not a git checkout")
+def test_what_demo_writes_where_it_runs_is_ignored_by_git() -> None:
+    from reverie.cli import cli
+
+    demo = cli.commands["demo"]
+    default = next(param.default for param in demo.params if param.name == "output")
+    for where in (default, f"docs/{default}"):  # the demo writes in whatever folder it runs in
+        check = subprocess.run(["git", "check-ignore", "-q", where], cwd=REPOSITORY, check=False)
+        assert check.returncode == 0, f"{where} is not in .gitignore"
+
+
 def test_dream_from_noise(tmp_path: Path) -> None:
     output = tmp_path / "noise.png"
     args = ["dream", "--from-noise", "--size", "96x64", "-o", str(output), "--layers", "blocks.6:5", "-q"]
