@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reverie.errors import SettingsError
+from reverie.errors import File, SettingsError
 from reverie.io.images import read_metadata
 from reverie.schema import declared
 from reverie.settings import DreamSettings
@@ -47,8 +47,8 @@ def read_settings(path: str | os.PathLike[str]) -> DreamSettings:
     """The settings stored in a Reverie result; :class:`SettingsError` if it holds none."""
     stored = read_metadata(path)
     if stored is None:
-        raise SettingsError(f"{path} holds no Reverie settings (was it made by reverie dream?)")
+        raise SettingsError(File(path), " holds no Reverie settings (was it made by reverie dream?)")
     settings = stored.get("settings")
     if not isinstance(settings, dict):
-        raise SettingsError(f"{path} has unreadable Reverie settings")
+        raise SettingsError(File(path), " has unreadable Reverie settings")
     return DreamSettings.from_dict(settings)

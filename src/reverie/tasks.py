@@ -528,7 +528,7 @@ class VideoTask(Task):
             )
         written = store.assemble(output, info.fps, audio_from=source, times=times)
         if written == 0:
-            raise VideoError(f"{source} holds no decodable frames")
+            raise VideoError(File(source), " holds no decodable frames")
         if not task.keep_frames:
             store.remove()
         return AnimationResult(output, written, resumed=done)

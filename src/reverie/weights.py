@@ -41,6 +41,7 @@ from reverie.errors import (
     WeightsMismatchError,
     WeightsNotFoundError,
     one_line,
+    reason,
 )
 from reverie.io.paths import existing_file, new_file_mode
 from reverie.models.registry import ModelSpec, WeightsSource
@@ -521,7 +522,9 @@ def copy_and_hash(path: Path, copy: Path) -> str:
                 hasher.update(chunk)
                 target.write(chunk)
     except OSError as error:
-        raise OutputPathError(f"cannot copy {path} into {copy.parent}: {one_line(error)}") from None
+        raise OutputPathError(
+            "cannot copy ", File(path), " into ", File(copy.parent), f": {reason(error)}"
+        ) from None
     return hasher.hexdigest()
 
 
@@ -593,13 +596,13 @@ def read_torch_state_dict(path: Path) -> dict[str, Tensor]:
             warnings.simplefilter("ignore")
             state = torch.load(path, map_location="cpu", weights_only=True)
     except OSError as error:
-        raise WeightsMismatchError(f"cannot read weights file {path}: {one_line(error)}") from None
+        raise WeightsMismatchError("cannot read weights file ", File(path), f": {reason(error)}") from None
     except Exception as error:
         raise WeightsMismatchError(unreadable_message(path, error)) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise WeightsMismatchError(f"{path} does not hold a PyTorch state dict of tensors")
+        raise WeightsMismatchError(File(path), " does not hold a PyTorch state dict of tensors")
     return state
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reverie.errors import VideoError, one_line
+from reverie.errors import File, VideoError, reason
 from reverie.io.images import Picture, load_image, save_image, to_uint8
 from reverie.io.paths import write_bytes_atomically
 from reverie.io.video import VideoWriter
@@ -80,7 +80,7 @@ class FrameStore:
             marked = {"made_by": MADE_BY, "frames_schema": FRAMES_SCHEMA, "job": fingerprint}
             write_bytes_atomically(self.job_file, json.dumps(marked, indent=1, sort_keys=True).encode())
         except OSError as error:
-            raise VideoError(f"cannot keep frames in {self.folder}: {one_line(error)}") from None
+            raise VideoError("cannot keep frames in ", File(self.folder), f": {reason(error)}") from None
         return 0
 
     def recorded_job(self) -> object:
@@ -148,7 +148,7 @@ class FrameStore:
         if count == 0:
             return 0
         if self.finished() < count:
-            raise VideoError(f"{self.folder} lacks frame {self.finished()}: rerun to dream it again")
+            raise VideoError(File(self.folder), f" lacks frame {self.finished()}: rerun to dream it again")
         with VideoWriter(output, fps, audio_from=audio_from) as writer:
             for index in range(count):
                 writer.write(to_uint8(self.load(index)), None if times is None else times[index])

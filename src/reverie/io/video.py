@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from reverie.errors import VideoError, one_line
+from reverie.errors import File, VideoError, one_line, reason
 from reverie.io.images import to_uint8
 from reverie.io.paths import atomic_output, check_output_location, existing_file
 
@@ -110,7 +110,9 @@ def check_animation_path(path: PathLike, protect: Iterable[PathLike] = ()) -> Pa
     if suffix not in ANIMATED_IMAGE_FORMATS and suffix not in VIDEO_FORMATS:
         known = " ".join([*ANIMATED_IMAGE_FORMATS, *VIDEO_FORMATS])
         shown = f"extension {suffix!r}" if suffix else "no extension"
-        raise VideoError(f"cannot write {path}: {shown} is not an animation format (use one of {known})")
+        raise VideoError(
+            "cannot write ", File(path), f": {shown} is not an animation format (use one of {known})"
+        )
     return check_output_location(path, protect)
 
 
@@ -119,7 +121,7 @@ def check_video_output(path: PathLike, protect: Iterable[PathLike] = ()) -> Path
     path = Path(path).expanduser()
     if path.suffix.lower() not in VIDEO_FORMATS:
         known = " ".join(VIDEO_FORMATS)
-        raise VideoError(f"cannot write video {path}: use one of the extensions {known}")
+        raise VideoError("cannot write video ", File(path), f": use one of the extensions {known}")
     return check_animation_path(path, protect)
 
 
@@ -170,10 +172,10 @@ def open_video(path: PathLike) -> Any:
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError, ValueError) as err:
-        raise VideoError(f"{path} is not a readable video: {ffmpeg_reason(err)}") from None
+        raise VideoError(File(path), f" is not a readable video: {ffmpeg_reason(err)}") from None
     if not container.streams.video:
         container.close()
-        raise VideoError(f"{path} holds no video stream")
+        raise VideoError(File(path), " holds no video stream")
     return container
 
 
@@ -188,7 +190,7 @@ def probe_video(path: PathLike) -> VideoInfo:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate
         if not rate or stream.codec_context.width <= 0:
-            raise VideoError(f"{path} is not a readable video: it has no frame size or frame rate")
+            raise VideoError(File(path), " is not a readable video: it has no frame size or frame rate")
         first, packets = None, 0
         try:
             for packet in container.demux(stream):
@@ -201,12 +203,12 @@ def probe_video(path: PathLike) -> VideoInfo:
                     break  # the header has the count: no need to read on
         except av.FFmpegError as err:
             if first is None:
-                raise VideoError(f"{path} is corrupt: {ffmpeg_reason(err)}") from None
+                raise VideoError(File(path), f" is corrupt: {ffmpeg_reason(err)}") from None
         if first is None:  # a file cut inside its first frames: the decoder may hold one back
             with contextlib.suppress(av.FFmpegError):
                 first = next(iter(stream.decode(None)), None)
         if first is None:
-            raise VideoError(f"{path} holds no decodable video frames")
+            raise VideoError(File(path), " holds no decodable video frames")
         rotation = display_rotation(first, tagged_rotation(stream))
         width, height = stream.codec_context.width, stream.codec_context.height
         if rotation in (90, 270):
@@ -348,7 +350,7 @@ class FrameReader:
             for frame in buffered:
                 yield self.converted(frame, tagged, start, step)
             if self.count == 0:
-                raise VideoError(f"{self.path} is corrupt: {failure}")
+                raise VideoError(File(self.path), f" is corrupt: {failure}")
             if whole_packets_follow(packets, av):
                 raise VideoError(
                     f"{self.path} is damaged after its first {self.count} frames: {failure}; "
@@ -415,9 +417,9 @@ def write_animated_image(path: Path, frames: Iterable[np.ndarray], fps: Fraction
     image_format = ANIMATED_IMAGE_FORMATS[path.suffix.lower()]
     images = [Image.fromarray(to_uint8(frame), "RGB") for frame in frames]
     if not images:
-        raise VideoError(f"no frames to write to {path}")
+        raise VideoError("no frames to write to ", File(path))
     if any(image.size != images[0].size for image in images):
-        raise VideoError(f"all frames of {path} must have the same size")
+        raise VideoError("all frames of ", File(path), " must have the same size")
     if image_format == "GIF":
         images = [image.quantize(colors=256, method=Image.Quantize.MEDIANCUT) for image in images]
     duration = max(20, round(1000 / float(fps)))
@@ -433,7 +435,7 @@ def write_animated_image(path: Path, frames: Iterable[np.ndarray], fps: Fraction
         with atomic_output(path) as temporary, open(temporary, "wb") as stream:
             images[0].save(stream, format=image_format, **options)
     except (OSError, ValueError) as err:
-        raise VideoError(f"could not write {path}: {one_line(err)}") from None
+        raise VideoError("could not write ", File(path), f": {reason(err)}") from None
     return len(images)
 
 
@@ -457,7 +459,9 @@ class VideoWriter:
     def __init__(self, path: PathLike, fps: Fraction, audio_from: PathLike | None = None) -> None:
         self.path = Path(path).expanduser()
         if self.path.suffix.lower() not in VIDEO_FORMATS:
-            raise VideoError(f"cannot write video {self.path}: use one of {' '.join(VIDEO_FORMATS)}")
+            raise VideoError(
+                "cannot write video ", File(self.path), f": use one of {' '.join(VIDEO_FORMATS)}"
+            )
         self.container_format, self.codec = VIDEO_FORMATS[self.path.suffix.lower()]
         self.fps = fps
         self.audio_from = audio_from
@@ -477,7 +481,7 @@ class VideoWriter:
             self._container = av.open(str(temporary), mode="w", format=self.container_format)
         except (av.FFmpegError, OSError) as err:
             self._atomic.__exit__(type(err), err, err.__traceback__)
-            raise VideoError(f"could not write {self.path}: {one_line(err)}") from None
+            raise VideoError("could not write ", File(self.path), f": {reason(err)}") from None
         return self
 
     def write(self, frame: np.ndarray, time: float | None = None) -> None:
@@ -493,7 +497,7 @@ class VideoWriter:
         if self._stream is None:
             self._stream = self._open_stream(even_size((width, height)))
         if even_size((width, height)) != (self._stream.width, self._stream.height):
-            raise VideoError(f"all frames of {self.path} must have the same size")
+            raise VideoError("all frames of ", File(self.path), " must have the same size")
         pixels = pixels[: self._stream.height, : self._stream.width]  # even sides, as yuv420p needs
         video_frame = av_module().VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
         shown: float | Fraction
@@ -509,7 +513,7 @@ class VideoWriter:
             if self._audio is not None:
                 self._audio.write_until(float(video_frame.pts * self.time_base + 1 / self.fps))
         except (av_module().FFmpegError, OSError) as err:
-            raise VideoError(f"could not write {self.path}: {one_line(err)}") from None
+            raise VideoError("could not write ", File(self.path), f": {reason(err)}") from None
 
     def _open_stream(self, size: tuple[int, int]) -> Any:
         stream = self._container.add_stream(self.codec, rate=self.fps)
@@ -535,7 +539,7 @@ class VideoWriter:
                 self._container.close()
             self._atomic.__exit__(type(failure), failure, failure.__traceback__)
             if isinstance(failure, (av_module().FFmpegError, OSError)):
-                raise VideoError(f"could not write {self.path}: {one_line(failure)}") from None
+                raise VideoError("could not write ", File(self.path), f": {reason(failure)}") from None
             raise
         finally:
             if self._audio is not None:
@@ -543,11 +547,11 @@ class VideoWriter:
         try:
             self._atomic.__exit__(kind, error, trace)
         except OSError as failure:
-            raise VideoError(f"could not write {self.path}: {one_line(failure)}") from None
+            raise VideoError("could not write ", File(self.path), f": {reason(failure)}") from None
 
     def _finish(self) -> None:
         if self._stream is None:
-            raise VideoError(f"no frames to write to {self.path}")
+            raise VideoError("no frames to write to ", File(self.path))
         self._container.mux(self._stream.encode(None))
         if self._audio is not None:
             self._audio.finish()

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reverie.errors import ReverieError, WeightsMismatchError
+from reverie.errors import File, ReverieError, WeightsMismatchError
 from reverie.models.base import Backbone, PooledClassifier
 from reverie.models.layers import ConvBnRelu, Kernel, conv_bn_relu
 from reverie.models.registry import Network, get_spec
@@ -363,7 +363,7 @@ def read_keras_layers(path: Path) -> dict[str, dict[str, Tensor]]:
     h5py = import_h5py()
     with path.open("rb") as file:
         if file.read(len(HDF5_SIGNATURE)) != HDF5_SIGNATURE:
-            raise WeightsMismatchError(f"{path} is not an HDF5 file, so not Keras weights")
+            raise WeightsMismatchError(File(path), " is not an HDF5 file, so not Keras weights")
     try:
         with h5py.File(path, "r") as file:
             root = file.get("model_weights", file)  # model.save() nests the weights
@@ -379,7 +379,7 @@ def read_keras_layers(path: Path) -> dict[str, dict[str, Tensor]]:
                 layers[name] = {weight_key(w): torch.from_numpy(group[w][()]).float() for w in weights}
             return layers
     except (OSError, KeyError) as error:
-        raise WeightsMismatchError(f"{path} is not a readable Keras weights file ({error})") from None
+        raise WeightsMismatchError(File(path), f" is not a readable Keras weights file ({error})") from None
 
 
 def layer_number(name: str) -> int:
