@@ -20,13 +20,14 @@ import platform
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from reverie.batch import Batch, collect_items
-from reverie.cluster import ClusterWorker, Engine, LocalEngine, Outcome, RayEngine
+from reverie.cluster import Engine, LocalEngine, Outcome, RayEngine
 from reverie.io.images import load_image, save_image
 from reverie.samples import sample_path
 from reverie.settings import DreamSettings
@@ -63,13 +64,6 @@ def timed_batch(folder: Path, engine: Engine, label: str) -> dict[str, float]:
     return {"wall_s": wall, "photos": len(items), "dreaming_s": dreaming}
 
 
-class BenchWorker(ClusterWorker):
-    """An actor that can also send bytes straight back, to time Ray's transfer alone."""
-
-    def echo(self, payload: bytes) -> bytes:
-        return payload
-
-
 def tiny_task(folder: Path) -> DreamTask:
     """A 64 px one-step dream: enough to load a model and warm it up."""
     photo = folder / "tiny.png"
@@ -83,19 +77,25 @@ def warm_up(engine: RayEngine, tiny: DreamTask) -> float:
     """Seconds for the actors to start and each to load its model and dream a tiny photo."""
     started = time.perf_counter()
     engine.start()
-    photo = Path(str(tiny.source)).read_bytes()
-    outcomes = engine.ray.get([actor.run.remote(tiny.to_json(), photo) for actor in engine.actors])
-    assert not any(error for error, *_ in outcomes), outcomes
+    output = Path(str(tiny.output))
+    tinies = [replace(tiny, output=output.with_stem(f"{output.stem}{i}")) for i in range(len(engine.actors))]
+    outcomes: list[Outcome] = []
+    engine.run(tinies, lambda task, outcome: outcomes.append(outcome))  # one on each idle actor
+    assert not any(outcome.error for outcome in outcomes), outcomes
     return time.perf_counter() - started
 
 
 def round_trip(engine: RayEngine, payload: bytes, repeats: int = 20) -> float:
     """Median seconds to send ``payload`` to an actor and get as much back (no work done)."""
+
+    def echo(_worker: object, data: bytes) -> bytes:  # run by the actor through Ray's __ray_call__
+        return data
+
     actor = engine.actors[0]
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        engine.ray.get(actor.echo.remote(payload))
+        engine.ray.get(actor.__ray_call__.remote(echo, payload))
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
@@ -113,7 +113,6 @@ def ray_runs(
     results["in_process_beside_ray"] = timed_batch(folder, local, "here, Ray idle")
     for actors in (1, 2):
         engine = RayEngine(None, workers=actors)
-        engine.worker_class = BenchWorker
         warm = warm_up(engine, tiny)
         trip = round_trip(engine, os.urandom(photo_bytes))
         run = timed_batch(folder, engine, f"Ray, {actors} actor{'s' * (actors > 1)}")

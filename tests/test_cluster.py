@@ -1,13 +1,17 @@
-"""Engines: the plan for Ray actors, and batches on a real multi-process Ray cluster of two nodes,
-one of whose workers is killed mid-batch."""
+"""Engines: what a task's ending is, the plan for Ray actors, and batches on a real multi-process
+Ray cluster of two nodes, whose workers are killed or stopped mid-batch."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,14 +19,55 @@ import torch
 
 from reverie.batch import Batch, Manifest, collect_items
 from reverie.cli import main
-from reverie.cluster import ClusterWorker, LocalEngine, Outcome, PoolPlan, RayEngine, import_ray, plan_pool
-from reverie.errors import SettingsError
+from reverie.cluster import (
+    Dreamers,
+    LocalEngine,
+    Outcome,
+    PoolPlan,
+    RayEngine,
+    encoded,
+    import_ray,
+    plan_pool,
+    run_here,
+)
+from reverie.errors import DreamFailedError, ImageError, SettingsError
 from reverie.io.images import load_image, save_image
+from reverie.recipe import recipe
 from reverie.settings import DreamSettings
-from reverie.tasks import check_engine
+from reverie.tasks import DreamResult, DreamTask, check_engine
 from reverie.tensors import resize_picture
 
 SETTINGS = DreamSettings(steps=2, octaves=2, max_side=96)
+
+
+def test_only_a_users_mistake_or_a_lack_of_memory_fails_a_photo_and_a_bug_is_raised(
+    monkeypatch, tmp_path: Path, chelsea_path: Path
+) -> None:
+    missing = run_here(DreamTask(tmp_path / "gone.png", tmp_path / "out.png"), Dreamers())
+    assert isinstance(missing.failure, ImageError) and missing.error == str(missing.failure)
+    task = DreamTask(chelsea_path, tmp_path / "out.png", settings=SETTINGS, device="cpu")
+    for error in (MemoryError(), torch.OutOfMemoryError("CUDA out of memory")):
+        monkeypatch.setattr(Dreamers, "for_task", lambda self, task, error=error: raise_(error))
+        ran_out = run_here(task, Dreamers())
+        assert isinstance(ran_out.failure, DreamFailedError) and ran_out.error.startswith("out of memory")
+    for bug in (RuntimeError("a bug"), OSError("a bug")):
+        monkeypatch.setattr(Dreamers, "for_task", lambda self, task, bug=bug: raise_(bug))
+        with pytest.raises(type(bug)):
+            run_here(task, Dreamers())
+        endings: list[Outcome] = []
+        LocalEngine().run([task, task], lambda _task, outcome, found=endings: found.append(outcome))
+        assert endings == [Outcome(f"internal error: {type(bug).__name__}: a bug")] * 2  # each photo, once
+
+
+def raise_(error: BaseException) -> Any:
+    raise error
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp"])
+def test_a_workers_bytes_are_the_file_save_image_writes(tmp_path: Path, small_cat, suffix: str) -> None:
+    result = DreamResult(small_cat, check_engine(SETTINGS, "", "cpu", 10**8))
+    written = save_image(tmp_path / f"here{suffix}", small_cat, recipe(result.settings))
+    assert encoded(result, tmp_path / f"there{suffix}") == written.read_bytes()
 
 
 def test_the_pool_follows_the_clusters_resources() -> None:
@@ -55,6 +100,23 @@ def test_without_ray_the_option_names_the_extra(
     )
 
 
+def worker_pids(engine: RayEngine) -> list[int]:
+    """The process ids of the engine's actors, asked through Ray's own ``__ray_call__``."""
+    return engine.ray.get([actor.__ray_call__.remote(lambda _worker: os.getpid()) for actor in engine.actors])
+
+
+@contextlib.contextmanager
+def ray_job(address: str, temporary: Path) -> Iterator[Any]:
+    """This process joined to the cluster as a Ray job whose workers keep their temporary files in
+    ``temporary`` (TMPDIR), to be looked at afterwards."""
+    ray = import_ray()
+    ray.init(address=address, runtime_env={"env_vars": {"TMPDIR": str(temporary)}}, log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
 @pytest.fixture(scope="module")
 def photo_folder(tmp_path_factory, chelsea_path: Path, coffee_path: Path) -> Path:
     """Six small photos: crops of the two samples."""
@@ -70,27 +132,34 @@ def photo_folder(tmp_path_factory, chelsea_path: Path, coffee_path: Path) -> Pat
 def test_a_killed_worker_costs_a_retry_not_the_batch(
     ray_cluster: str, photo_folder: Path, tmp_path: Path
 ) -> None:
-    out = tmp_path / "out"
+    out, temporary = tmp_path / "out", tmp_path / "worker-tmp"
     out.mkdir()
+    temporary.mkdir()
     settings = check_engine(SETTINGS, "", "cpu", 10**8)
     items = collect_items([photo_folder], out, False, ".png")
-    engine = RayEngine(ray_cluster, retries=2)
-    try:
-        assert engine.plan == PoolPlan(2, 1.0, 0.0)  # one actor on each node
-        engine.start()
-        victims = engine.worker_pids()
-        endings: list[str] = []
+    with ray_job(ray_cluster, temporary):
+        engine = RayEngine(ray_cluster, retries=2)
+        try:
+            assert engine.plan == PoolPlan(2, 1.0, 0.0)  # one actor on each node
+            engine.start()
+            victims = worker_pids(engine)
+            where = engine.ray.get(
+                engine.actors[0].__ray_call__.remote(lambda _worker: tempfile.gettempdir())
+            )
+            assert where == str(temporary)  # the workers' temporary folder is the one looked at below
+            endings: list[str] = []
 
-        def kill_once(task, outcome: Outcome) -> None:
-            endings.append(Path(str(task.output)).name)
-            if len(endings) == 1:  # one actor is mid-photo, the other just finished: both die
-                for pid in victims:
-                    os.kill(pid, signal.SIGKILL)
+            def kill_once(task, outcome: Outcome) -> None:
+                endings.append(Path(str(task.output)).name)
+                if len(endings) == 1:  # one actor is mid-photo, the other just finished: both die
+                    for pid in victims:
+                        os.kill(pid, signal.SIGKILL)
 
-        summary = Batch(items, out, settings, device="cpu").run(engine, kill_once)
-    finally:
-        engine.close()
+            summary = Batch(items, out, settings, device="cpu").run(engine, kill_once)
+        finally:
+            engine.close()
     assert engine.retried >= 1
+    assert list(temporary.iterdir()) == []  # the killed workers left no copy of a photo behind
     assert (summary.done, summary.failed) == (6, 0)
     assert sorted(endings) == sorted(f"photo{i}.png" for i in range(6))  # each ended exactly once
     lines = Manifest(out).path.read_text().splitlines()
@@ -148,56 +217,103 @@ def test_a_sweep_on_the_cluster_matches_one_here(
     assert np.abs(load_image(tmp_path / "ray.png").rgb - load_image(tmp_path / "here.png").rgb).max() < 1e-6
 
 
+def test_a_stopped_worker_costs_a_retry_not_the_batch(
+    ray_cluster: str, photo_folder: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    settings = check_engine(SETTINGS, "", "cpu", 10**8)
+    items = collect_items([photo_folder], out, False, ".png")
+    engine = RayEngine(ray_cluster, retries=2, stall_timeout=10)
+    stopped: list[int] = []
+    try:
+        engine.start()
+        victims = worker_pids(engine)
+        endings: list[str] = []
+
+        def stop_once(task, outcome: Outcome) -> None:
+            endings.append(Path(str(task.output)).name)
+            if len(endings) == 1:  # one actor is mid-photo, the other about to start one: both hang
+                for pid in victims:
+                    os.kill(pid, signal.SIGSTOP)
+                    stopped.append(pid)
+
+        summary = Batch(items, out, settings, device="cpu").run(engine, stop_once)
+    finally:
+        engine.close()
+        for pid in stopped:  # killed by the engine already; never leave a stopped process behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+                os.kill(pid, signal.SIGKILL)
+    assert engine.retried >= 1
+    assert (summary.done, summary.failed) == (6, 0)
+    assert sorted(endings) == sorted(f"photo{i}.png" for i in range(6))  # each ended exactly once
+    records = [line for line in Manifest(out).path.read_text().splitlines()]
+    assert len(records) == 6 and all('"done"' in line for line in records)
+
+
 class FakeRay:
     """Just enough of Ray for the pool's bookkeeping: its nodes can be changed, kills are recorded."""
 
     def __init__(self, nodes: list[dict[str, float]]) -> None:
         self.alive = nodes
-        self.killed: list[object] = []
+        self.killed: list[tuple[object, bool]] = []
 
     def nodes(self) -> list[dict]:
         return [{"Alive": True, "Resources": resources} for resources in self.alive]
 
     def kill(self, actor: object, no_restart: bool) -> None:
-        self.killed.append(actor)
+        self.killed.append((actor, no_restart))
 
 
-def test_a_lost_worker_is_replaced_unless_its_node_left() -> None:
+def test_a_stalled_worker_is_restarted_unless_its_node_left() -> None:
     engine = RayEngine.__new__(RayEngine)
     engine.ray, engine.workers, engine.actors = FakeRay([{"CPU": 1.0}, {"CPU": 1.0}]), None, ["a", "b"]
-    engine.use_gpus, engine._lock = True, threading.Lock()
-    engine.new_actor = lambda: "fresh"  # type: ignore[method-assign]
-    engine.started = lambda actors: actors  # type: ignore[method-assign]
-    assert engine.replace_actor("a") == "fresh" and engine.actors == ["b", "fresh"]  # both nodes still there
+    engine.use_gpus, engine.stall_timeout, engine._lock, engine.restarting = (
+        True,
+        10.0,
+        threading.Lock(),
+        set(),
+    )
+    engine.stalled("a", "pid 1")  # both nodes still there: Ray restarts it in place
+    assert engine.actors == ["a", "b"] and engine.ray.killed == [("a", False)] and engine.restarting == {"a"}
     engine.ray.alive = [{"CPU": 1.0}]  # a node left: the pool shrinks to what the cluster holds
-    assert engine.replace_actor("b") is None and engine.actors == ["fresh"]
-    assert engine.replace_actor("fresh", shrink=False) == "fresh"  # the web keeps one actor per thread
-    engine.ray.alive = []
-    assert engine.replace_actor("fresh") is None and engine.actors == []
-    assert engine.ray.killed == ["a", "b", "fresh", "fresh"]
-    engine.started = lambda actors: []  # type: ignore[method-assign]  # Ray has no room
-    engine.ray.alive, engine.actors = [{"CPU": 1.0}], ["x"]
-    assert engine.replace_actor("x", shrink=False) is None and engine.actors == []
+    engine.stalled("b", "pid 2")
+    assert engine.actors == ["a"] and engine.ray.killed[-1] == ("b", True)
+    engine.stalled("a", "pid 3")  # the pool fits again
+    assert engine.actors == ["a"] and engine.ray.killed[-1] == ("a", False)
 
 
 def test_a_bug_in_the_worker_fails_each_photo_once_without_retries(
     ray_cluster: str, photo_folder: Path, tmp_path: Path
 ) -> None:
-    class BuggyWorker(ClusterWorker):  # defined here, so Ray ships the class itself to its workers
-        """A worker whose code is broken: every run raises."""
-
-        def run(self, task_json: str, photo: bytes, job_id: str = "") -> tuple[str, float, bytes, bytes]:
-            raise TypeError("a bug")
-
     out = tmp_path / "out"
     out.mkdir()
     settings = check_engine(SETTINGS, "", "cpu", 10**8)
+    photos = collect_items([photo_folder], out, False, ".png")[:3]
+    broken = tmp_path / "broken.png"  # its header is whole, so the driver's check passes; the rest is cut
+    broken.write_bytes((photo_folder / "photo0.png").read_bytes()[:3000])
     engine = RayEngine(ray_cluster)
-    engine.worker_class = BuggyWorker
     try:
-        summary = Batch(collect_items([photo_folder], out, False, ".png")[:3], out, settings).run(engine)
+        engine.start()
+        endings: dict[str, Outcome] = {}
+        Batch(collect_items([broken], out, False, ".png"), out, settings).run(
+            engine, lambda task, outcome: endings.setdefault(str(task.source), outcome)
+        )
+        failure = endings[str(broken)].failure  # a user's mistake, in their words (their file's name)
+        assert isinstance(failure, ImageError) and str(broken) in str(failure) and "/proc" not in str(failure)
+
+        def break_worker(worker: Any) -> None:  # defined here, so Ray ships it whole to the workers
+            class Broken:
+                def for_task(self, task: object) -> None:
+                    raise TypeError("a bug")
+
+            worker.dreamers = Broken()
+
+        engine.ray.get([actor.__ray_call__.remote(break_worker) for actor in engine.actors])
+        summary = Batch(photos, out, settings).run(engine)
     finally:
         engine.close()
     assert (summary.done, summary.failed, engine.retried) == (0, 3, 0)
-    errors = [r.error for r in Manifest(out).records().values()]
-    assert all("internal error" in e and "a bug" in e for e in errors), errors
+    errors = [r.error for r in Manifest(out).records().values() if r.input != str(broken)]
+    assert len(errors) == 3 and all("internal error" in e and "a bug" in e for e in errors), errors

@@ -437,39 +437,62 @@ RAY_OPTION = click.option(
 )
 
 
+STALL_TIMEOUT_OPTION = click.option(
+    "--stall-timeout",
+    type=click.FloatRange(min=1.0),
+    metavar="SECONDS",
+    help="On Ray: a photo whose worker sends no progress for this long has it killed, and runs again "
+    "[5 minutes].",
+)
+
+
 def cluster_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``--ray [ADDRESS]``, ``--workers`` and ``--retries``, shared by the commands that can run on Ray."""
+    """``--ray [ADDRESS]``, ``--workers``, ``--retries`` and ``--stall-timeout``, shared by the commands
+    that can run on Ray."""
     options = [
         RAY_OPTION,
         click.option(
             "--workers", type=click.IntRange(1, 1024), help="Ray actors [one per GPU, else per 4 CPUs]."
         ),
         click.option(
-            "--retries", type=click.IntRange(0, 100), default=2, show_default=True, help="Per lost worker."
+            "--retries",
+            type=click.IntRange(0, 100),
+            default=2,
+            show_default=True,
+            help="How often a photo may lose its worker (killed, stalled, its node gone).",
         ),
+        STALL_TIMEOUT_OPTION,
     ]
     for option in reversed(options):
         function = option(function)
     return function
 
 
-def engine_for(ray_address: str | None, workers: int | None, retries: int, options: dict[str, Any]) -> Engine:
+def engine_for(
+    ray_address: str | None,
+    workers: int | None,
+    retries: int,
+    stall_timeout: float | None,
+    options: dict[str, Any],
+) -> Engine:
     """This process, or Ray actors when --ray was given."""
     from reverie.cluster import LocalEngine, ray_engine
 
     if ray_address is None:
         return LocalEngine()
-    return ray_engine(ray_address, workers, retries, options["device"])
+    return ray_engine(ray_address, workers, retries, options["device"], stall_timeout)
 
 
-def check_ray_option(ray_address: str | None, workers: int | None) -> None:
+def check_ray_option(ray_address: str | None, workers: int | None, stall_timeout: float | None) -> None:
     """Ray installed, ``--ray``'s value an address rather than a photo it swallowed, and
-    ``--workers`` only with ``--ray``; before any work."""
+    ``--workers`` and ``--stall-timeout`` only with ``--ray``; before any work."""
     from reverie.cluster import import_ray
 
     if ray_address is None:
         if workers is not None:
             raise click.UsageError("--workers counts Ray actors: give --ray too")
+        if stall_timeout is not None:
+            raise click.UsageError("--stall-timeout watches Ray workers: give --ray too")
         return
     if ray_address != LOCAL_RAY and Path(ray_address).exists():
         raise click.UsageError(
@@ -498,20 +521,21 @@ def batch(
     ray_address: str | None,
     workers: int | None,
     retries: int,
+    stall_timeout: float | None,
     **options: Any,
 ) -> None:
     """Dream every photo of the INPUTs (files, folders, globs) into OUTDIR; rerun to resume."""
     from reverie.batch import Batch, collect_items
     from reverie.tasks import check_engine
 
-    check_ray_option(ray_address, workers)
+    check_ray_option(ray_address, workers, stall_timeout)
     folder = Path(outdir).expanduser()
     engine_options = engine(options)
     settings = check_engine(settings_for(ctx, options, None), **engine_options)
     items = collect_items(inputs, folder, recursive, f".{output_format}")
     make_output_folder(folder)
     work = Batch(items, folder, settings, **engine_options)
-    runner = engine_for(ray_address, workers, retries, options)
+    runner = engine_for(ray_address, workers, retries, stall_timeout, options)
     started = time.perf_counter()
     try:
         with batch_reporter(options["quiet"], len(work.todo), folder) as report:
@@ -552,17 +576,18 @@ def sweep(
     ray_address: str | None,
     workers: int | None,
     retries: int,
+    stall_timeout: float | None,
     **options: Any,
 ) -> None:
     """Dream INPUT with every combination of the varied knobs into one labelled grid, OUTPUT."""
     from reverie.sweep import parse_vary, plan_cells, run_sweep
 
-    check_ray_option(ray_address, workers)
+    check_ray_option(ray_address, workers, stall_timeout)
     engine_options = engine(options)
     cells = plan_cells(
         settings_for(ctx, options, None), [parse_vary(text) for text in vary], **engine_options
     )
-    runner = engine_for(ray_address, workers, retries, options)
+    runner = engine_for(ray_address, workers, retries, stall_timeout, options)
     try:
         with batch_reporter(options["quiet"], len(cells), Path(output).parent) as report:
             run_sweep(Path(input_path), Path(output), cells, runner, report, **engine_options)
@@ -629,6 +654,7 @@ class batch_reporter(Reporter):
     "--workers", type=click.IntRange(1, 1024), help="Jobs dreamed at once [1; on Ray: one per actor]."
 )
 @RAY_OPTION
+@STALL_TIMEOUT_OPTION
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
 @knob_options(*declared(ServerLimits))
 @click.option(
@@ -647,6 +673,7 @@ def serve(
     data_dir: str | None,
     workers: int | None,
     ray_address: str | None,
+    stall_timeout: float | None,
     device: str,
     token: str | None,
     no_token: bool,
@@ -655,7 +682,6 @@ def serve(
     """Start the web app: upload photos, follow progress, download dreams (Ctrl-C stops it)."""
     import secrets
 
-    from reverie.cluster import import_ray
     from reverie.devices import resolve_device
     from reverie.web import WebConfig, allowed_hosts, default_data_dir, is_loopback
     from reverie.web import serve as run_server
@@ -677,12 +703,11 @@ def serve(
         warn(f"--no-token on {host}: anyone who can reach this machine can use the server and see its jobs")
     elif token is None and not no_token and not is_loopback(host):
         token = secrets.token_urlsafe(24)
-    if ray_address is not None:
-        import_ray()
+    check_ray_option(ray_address, None, stall_timeout)
     config = WebConfig(
         folder, device, workers, limits.max_upload_mb * 1024 * 1024, limits.max_pixels, allowed_hosts(host),
-        ray_address, token=token or "", max_frames=limits.max_frames, max_steps=limits.max_steps,
-        max_side=limits.max_side,
+        ray_address, stall_timeout, token=token or "", max_frames=limits.max_frames,
+        max_steps=limits.max_steps, max_side=limits.max_side,
     )  # fmt: skip
     shown = f"[{host}]" if ":" in host else host
     address = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")

@@ -1,51 +1,92 @@
 """Where tasks run: in this process (:class:`LocalEngine`) or on a Ray cluster (:class:`RayEngine`).
 
 Both load a model once per worker and run many tasks on it, and both report each task's ending as
-an :class:`Outcome`: a user's mistake (a corrupt photo) fails that task alone. On Ray, every actor is
-a process holding its own :class:`reverie.Dreamer`; the driver checks each task, ships the photo's
-bytes with the task's JSON, and writes the returned image atomically, so the cluster needs no shared
-folder for photos and results (weights, guide and mask files must be at the same paths on every
-node). An actor that dies mid-task (its process killed, its node gone) costs that task a retry on a
-fresh actor, never the batch: every task ends done or failed exactly once.
+an :class:`Outcome`. Only a :class:`reverie.errors.ReverieError` (a corrupt photo, a missing weight
+file) or running out of memory is a user's failure, which fails that task alone; anything else is a
+bug, reported as ``internal error: ...`` once and never retried.
+
+On Ray, every actor is a process holding its own :class:`reverie.Dreamer`, and Ray does what Ray
+knows: it restarts an actor whose process dies (``max_restarts``), queues calls to an actor while it
+restarts (``max_task_retries=-1``), streams each photo's progress back (a generator method) and
+cancels (``ray.cancel``). This module adds what Ray cannot know: the driver checks each task, ships
+the photo's bytes with the task's JSON and writes the returned image atomically (so the cluster
+needs no shared folder for photos and results; weights, guide and mask files must be at the same
+paths on every node); a photo whose worker is lost runs again on the next idle actor, up to
+``retries`` times (``--retries``; a bug, raised in the worker, is never run again); and every wait
+has a deadline: a photo that reports no progress for ``stall_timeout`` seconds (a hung driver, a
+stopped process) has its actor killed, which Ray restarts. When the alive nodes no longer hold the
+pool (a node left), such an actor leaves the pool instead. Workers hold photos in memory only, so a
+worker killed mid-photo leaves no copy of a user's photo on its node.
 
 Ray is an optional extra (``pip install 'reverie[ray]'``), imported only when asked for.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
+import queue
+import socket
 import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from reverie.errors import ReverieError, SettingsError, one_line
-from reverie.io.images import Picture, image_bytes
+import torch
+
+from reverie.errors import (
+    DreamFailedError,
+    File,
+    ImageError,
+    OutputPathError,
+    Part,
+    ReverieError,
+    Setting,
+    SettingsError,
+    one_line,
+)
+from reverie.io.images import Picture, encoder_options, image_bytes, output_format, picture_to_pil
+from reverie.io.metadata import metadata_save_options
 from reverie.io.paths import write_bytes_atomically
+from reverie.recipe import recipe
 from reverie.render import Progress, ProgressCallback
 from reverie.settings import LOCAL_RAY
-from reverie.tasks import DreamTask, task_from_json
+from reverie.tasks import DreamResult, DreamTask, Task, task_from_json
 from reverie.tensors import from_tensor
+
+log = logging.getLogger("reverie.cluster")
 
 #: CPUs each Ray actor asks for on CPU-only clusters: torch runs one actor's convolutions on them.
 CPUS_PER_ACTOR = 4
+#: Seconds a photo may go without progress before its actor is killed and the photo runs again.
+STALL_TIMEOUT = 300.0
+#: Seconds an actor may take to start (or, after a loss, to restart) before it leaves the pool.
+ACTOR_START_TIMEOUT = 120.0
+#: Seconds between looks at a stop request and a stall while waiting for a photo's next event.
+WAIT_STEP = 0.25
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a task ended: ``error`` is empty when it was dreamed; ``cancelled`` when its progress
-    callback stopped it."""
+    """How a task ended: ``error`` (one line) is empty when it was dreamed; ``cancelled`` when its
+    progress callback stopped it; ``failure`` is the user's mistake it failed on, whole, so that a
+    front end can word it its own way (None when it was dreamed, cancelled or hit a bug)."""
 
     error: str = ""
     seconds: float = 0.0
     cancelled: bool = False
-    #: The user's mistake that ended it, whole, for a front end to word (the web names uploads).
     failure: ReverieError | None = None
+
+    @classmethod
+    def failed(cls, failure: ReverieError, seconds: float = 0.0) -> Outcome:
+        return cls(one_line(failure), seconds, failure=failure)
 
 
 class Cancelled(Exception):
@@ -67,22 +108,31 @@ class Engine:
 
 
 class Dreamers:
-    """One loaded :class:`reverie.Dreamer` per model, weights and device, made on first use."""
+    """One loaded :class:`reverie.Dreamer` per model, weights and device, made on first use.
+
+    Threads share it (a web job and a look's thumbnail dream on one model at once); the lock makes
+    sure two of them asking for a model at once load it once.
+    """
 
     def __init__(self) -> None:
         self._loaded: dict[tuple[str, str, str], Any] = {}
+        self._lock = threading.Lock()
 
-    def for_task(self, task: DreamTask) -> Any:
+    def for_task(self, task: Task) -> Any:
         from reverie.dreamer import Dreamer
 
         key = (task.settings.model, task.weights, task.device)
-        if key not in self._loaded:
-            self._loaded[key] = Dreamer.for_task(task)
-        return self._loaded[key]
+        with self._lock:
+            if key not in self._loaded:
+                self._loaded[key] = Dreamer.for_task(task)
+            return self._loaded[key]
 
 
-def run_here(task: DreamTask, dreamers: Dreamers, progress: ProgressCallback | None = None) -> Outcome:
-    """Check and run one task in this process; a user's mistake or a torch failure is its outcome.
+def dreamed_here(
+    task: Task, dreamers: Dreamers, progress: ProgressCallback | None = None
+) -> tuple[Outcome, Any]:
+    """The outcome of checking and running ``task`` in this process, and what its run returned
+    (None unless it ran to the end). A user's failure is an outcome; a bug is raised.
 
     The seconds are the dream's own: loading a model the first time is not counted.
     """
@@ -91,14 +141,32 @@ def run_here(task: DreamTask, dreamers: Dreamers, progress: ProgressCallback | N
         checked = task.ready()  # a task checked by the caller is not checked again
         dreamer = dreamers.for_task(checked)
         started = time.perf_counter()
-        checked.run(dreamer, progress)
+        result = checked.run(dreamer, progress)
     except Cancelled:
-        return Outcome("cancelled", time.perf_counter() - started, cancelled=True)
+        return Outcome("cancelled", time.perf_counter() - started, cancelled=True), None
     except ReverieError as error:
-        return Outcome(one_line(error), time.perf_counter() - started, failure=error)
-    except (RuntimeError, MemoryError, OSError) as error:
-        return Outcome(one_line(error), time.perf_counter() - started)
-    return Outcome("", time.perf_counter() - started)
+        return Outcome.failed(error, time.perf_counter() - started), None
+    except (MemoryError, torch.OutOfMemoryError):
+        return Outcome.failed(out_of_memory(), time.perf_counter() - started), None
+    return Outcome("", time.perf_counter() - started), result
+
+
+def run_here(task: Task, dreamers: Dreamers, progress: ProgressCallback | None = None) -> Outcome:
+    """Check and run one task in this process: how it ended (see :func:`dreamed_here`)."""
+    return dreamed_here(task, dreamers, progress)[0]
+
+
+def out_of_memory() -> DreamFailedError:
+    """A dream too big for the memory of its device: the user can ask for a smaller one."""
+    return DreamFailedError(
+        "out of memory: try a smaller ", Setting("tile_size"), " or ", Setting("max_side")
+    )
+
+
+def internal_error(failure: BaseException) -> str:
+    """A bug in one line: the exception raised, not Ray's wrapping of it (a worker's ``cause``)."""
+    cause = getattr(failure, "cause", None) or failure
+    return f"internal error: {type(cause).__name__}: {one_line(cause)}"
 
 
 class LocalEngine(Engine):
@@ -109,7 +177,12 @@ class LocalEngine(Engine):
 
     def run(self, tasks: Sequence[DreamTask], report: OutcomeCallback) -> None:
         for task in tasks:
-            report(task, run_here(task, self.dreamers))
+            try:
+                outcome = run_here(task, self.dreamers)
+            except Exception as error:  # a bug: this photo fails with it, once; the others go on
+                log.exception("internal error dreaming %s", task.source)
+                outcome = Outcome(internal_error(error))
+            report(task, outcome)
 
 
 # ------------------------------------------------------------------------------------------- Ray
@@ -124,90 +197,151 @@ def import_ray() -> Any:
     return ray
 
 
-@dataclass
-class JobState:
-    """What a running job on an actor has reported: progress, and the latest preview (a JPEG)."""
+@dataclass(frozen=True)
+class Update:
+    """A dream's progress: the share of its work done (0..1), the stage in words, at the end of each
+    octave a preview (a JPEG), and the worker process that sent it."""
 
-    fraction: float = 0.0
-    stage: str = ""
-    version: int = 0
+    fraction: float
+    stage: str
     preview: bytes = b""
-    cancelled: bool = False
+    worker: str = ""
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a photo ended on a worker: its outcome and, when dreamed, the output file's bytes."""
+
+    outcome: Outcome
+    image: bytes
+    worker: str
+
+
+@dataclass(frozen=True)
+class Lost:
+    """Why a photo lost its worker (it runs again elsewhere, up to the retries allowed)."""
+
+    why: str
+
+
+def update_of(event: Progress, worker: str = "") -> Update:
+    """A progress event as an :class:`Update` to relay."""
+    preview = image_bytes(Picture(from_tensor(event.image)), "JPEG") if event.image is not None else b""
+    stage = f"octave {event.octave}/{event.octaves}, step {event.step}/{event.steps}"
+    return Update(event.fraction, stage, preview, worker)
 
 
 class ClusterWorker:
-    """The body of a Ray actor: a process that loads models once and dreams many tasks.
+    """The body of a Ray actor: a process that loads models once and dreams many photos.
 
-    Photos arrive as bytes and results leave as bytes, through a private temporary folder, so the
-    task runs exactly as it would here (checked, dreamed, saved with its recipe). A task run with a
-    job id can be watched (:meth:`progress`) and stopped (:meth:`cancel`) from another thread of
-    the actor while it runs: the web app's jobs.
+    It keeps nothing that a restart would miss: Ray restarts it when its process dies, and the
+    driver sends the photo it held again. A photo arrives as bytes and its dream leaves as bytes,
+    both held in memory (:func:`photo_file`), so a worker killed mid-photo leaves no copy of anyone's
+    photo on its node.
     """
 
     def __init__(self, threads: int) -> None:
-        import torch
-
         torch.set_num_threads(max(1, threads))
         self.dreamers = Dreamers()
-        self.jobs: dict[str, JobState] = {}
-        #: Jobs cancelled before they started here (while the model was loading, say).
-        self.cancelled: set[str] = set()
+        #: Names this process in the driver's logs and messages (where to look for its own logs).
+        self.name = f"pid {os.getpid()} on {socket.gethostname()}"
 
-    def pid(self) -> int:
-        return os.getpid()
+    def dream(self, task_json: str, photo: bytes) -> Iterator[Update | Ending]:
+        """One photo dreamed: an :class:`Update` as it starts and one per step, then its
+        :class:`Ending`, each streamed to the driver as it comes (call with ``num_returns="streaming"``).
 
-    def run(self, task_json: str, photo: bytes, job_id: str = "") -> tuple[str, float, bytes, bytes]:
-        """(error or "", seconds, the written output's bytes, the last preview) of one task; the
-        error is "cancelled" when it was stopped."""
+        The dream runs on a thread of its own while this generator relays its events and watches for
+        ``ray.cancel``, which it passes on at the dream's next step.
+        """
+        import ray
+
         task = task_from_json(task_json)
         assert isinstance(task, DreamTask)
-        watcher = self.watch(job_id) if job_id else None
-        try:
-            with tempfile.TemporaryDirectory(prefix="reverie-") as folder:
-                source = Path(folder) / f"photo{Path(task.source).suffix}"
-                output = Path(folder) / f"dream{Path(str(task.output)).suffix}"
-                source.write_bytes(photo)
-                outcome = run_here(replace(task, source=source, output=output), self.dreamers, watcher)
-                result = b"" if outcome.error else output.read_bytes()
-        finally:
-            state = self.jobs.pop(job_id, JobState())
-            self.cancelled.discard(job_id)
-        return outcome.error, outcome.seconds, result, state.preview
+        events: queue.SimpleQueue[Update | Ending | BaseException] = queue.SimpleQueue()
+        stop = threading.Event()
 
-    def watch(self, job_id: str) -> ProgressCallback:
-        """A progress callback that records a job's state and stops it once it is cancelled."""
-        state = self.jobs[job_id] = JobState(cancelled=job_id in self.cancelled)
-
-        def report(event: Progress) -> None:
-            if state.cancelled:
+        def progress(event: Progress) -> None:
+            if stop.is_set():
                 raise Cancelled
-            state.fraction, state.stage = event.fraction, progress_stage(event)
-            if event.image is not None:
-                state.preview = preview_jpeg(event.image)
-                state.version += 1
+            events.put(update_of(event, self.name))
 
-        return report
+        def work() -> None:
+            try:
+                events.put(self.finish(task, photo, progress))
+            except BaseException as bug:  # raised again below: Ray reports it as the task's error
+                events.put(bug)
 
-    def progress(self, job_id: str, seen: int) -> tuple[float, str, int, bytes]:
-        """(fraction, stage, preview version, the preview if newer than ``seen``) of a running job."""
-        state = self.jobs.get(job_id, JobState())
-        return state.fraction, state.stage, state.version, state.preview if state.version > seen else b""
+        threading.Thread(target=work, name="reverie-dream", daemon=True).start()
+        try:
+            yield Update(0.0, "starting", worker=self.name)  # alive, before a first model load
+            while True:
+                if ray.get_runtime_context().is_canceled():
+                    stop.set()
+                try:
+                    event = events.get(timeout=WAIT_STEP)
+                except queue.Empty:
+                    continue
+                if isinstance(event, BaseException):
+                    raise event
+                yield event
+                if isinstance(event, Ending):
+                    return
+        finally:
+            stop.set()  # the driver went away or Ray closed the stream: the dream stops too
 
-    def cancel(self, job_id: str) -> None:
-        """Stop a job at its next step, or before its first one if it has not started yet."""
-        self.cancelled.add(job_id)
-        if job_id in self.jobs:
-            self.jobs[job_id].cancelled = True
+    def finish(self, task: DreamTask, photo: bytes, progress: ProgressCallback) -> Ending:
+        """The photo dreamed from memory, and its dream as the bytes of the task's output file."""
+        with photo_file(photo) as path:
+            outcome, result = dreamed_here(replace(task, source=path, output=None), self.dreamers, progress)
+        if outcome.failure is not None:  # it names the private copy: name the user's photo instead
+            outcome = Outcome.failed(renamed(outcome.failure, path, Path(str(task.source))), outcome.seconds)
+        image = b"" if result is None else encoded(result, Path(str(task.output)))
+        return Ending(outcome, image, self.name)
 
 
-def progress_stage(event: Progress) -> str:
-    """A progress event in words: ``octave 2/4, step 3/10``."""
-    return f"octave {event.octave}/{event.octaves}, step {event.step}/{event.steps}"
+@contextlib.contextmanager
+def photo_file(photo: bytes) -> Iterator[Path]:
+    """A path that ``photo``'s bytes are read by. On Linux an anonymous file in memory (``memfd``):
+    it has no name in any folder and goes with the process, however it ends. Elsewhere (where Ray
+    runs a single machine only) a temporary file, removed once the photo is done."""
+    if not hasattr(os, "memfd_create"):
+        with tempfile.TemporaryDirectory(prefix="reverie-") as folder:
+            path = Path(folder) / "photo"
+            path.write_bytes(photo)
+            yield path
+        return
+    descriptor = os.memfd_create("reverie-photo")
+    try:
+        with open(descriptor, "wb", closefd=False) as stream:
+            stream.write(photo)
+        yield Path(f"/proc/self/fd/{descriptor}")
+    finally:
+        os.close(descriptor)
 
 
-def preview_jpeg(image: Any) -> bytes:
-    """A preview tensor (1, 3, H, W) as JPEG bytes."""
-    return image_bytes(Picture(from_tensor(image)), "JPEG")
+def renamed(error: ReverieError, private: Path, public: Path) -> ReverieError:
+    """``error`` naming the file ``public`` wherever it names ``private`` (a worker's copy of it)."""
+
+    def rename(part: Part) -> Part:
+        if isinstance(part, File):
+            return File(public) if part.path == private else part
+        return part.replace(str(private), str(public)) if isinstance(part, str) else part
+
+    parts = [rename(part) for part in error.parts]
+    return type(error)(*parts, field=error.field, value=error.value, limits=error.limits)
+
+
+def encoded(result: DreamResult, output: Path) -> bytes:
+    """The bytes :func:`reverie.io.images.save_image` writes to ``output`` for ``result``: its
+    format, with the settings that made it."""
+    image_format = output_format(output)
+    options = {
+        **encoder_options(image_format),
+        **metadata_save_options(image_format, recipe(result.settings)),
+    }
+    buffer = io.BytesIO()
+    picture_to_pil(result.picture, image_format).save(buffer, format=image_format, **options)
+    return buffer.getvalue()
 
 
 @dataclass(frozen=True)
@@ -238,59 +372,78 @@ def plan_pool(nodes: Sequence[dict[str, float]], workers: int | None, use_gpus: 
     return PoolPlan(min(workers or fits, fits), share, 0.0)
 
 
-#: Seconds an actor may take to start and load before it is given up on (Ray may have no room).
-ACTOR_START_TIMEOUT = 120.0
-#: Seconds a running job's actor may take to answer a progress question before it counts as lost.
-PROGRESS_TIMEOUT = 30.0
+def never() -> bool:
+    """A stop request that never comes."""
+    return False
 
 
 class RayEngine(Engine):
-    """Tasks spread over Ray actors: ``address`` joins a cluster (``None``: start one here, or join
-    RAY_ADDRESS's). ``retries``: how often one task may lose its worker before it is reported failed.
-    ``device``: the tasks' device; "cpu" asks Ray for no GPUs.
+    """Tasks spread over a pool of Ray actors: ``address`` joins a cluster (``None``: start one here,
+    or join RAY_ADDRESS's). ``retries``: how often one task may lose its worker before it is reported
+    failed. ``device``: the tasks' device; "cpu" asks Ray for no GPUs. ``stall_timeout``: seconds a
+    photo may go without progress before its worker is killed (default :data:`STALL_TIMEOUT`).
+
+    Ray's ``ActorPool`` is not used: it hands an actor back at its first result, and a photo's
+    result here is a stream of progress that ends in the image.
     """
 
-    #: The actors' class (a benchmark or test may give a subclass).
-    worker_class: type[ClusterWorker] = ClusterWorker
-
     def __init__(
-        self, address: str | None = None, workers: int | None = None, retries: int = 2, device: str = "auto"
+        self,
+        address: str | None = None,
+        workers: int | None = None,
+        retries: int = 2,
+        device: str = "auto",
+        stall_timeout: float | None = None,
     ) -> None:
         self.ray = import_ray()
         self.started_here = not self.ray.is_initialized()
         if self.started_here:
             connect(self.ray, address)
         self.retries = retries
+        self.stall_timeout = STALL_TIMEOUT if stall_timeout is None else stall_timeout
         self.workers = workers
         self.use_gpus = device != "cpu"
         self.plan = plan_pool(alive_node_resources(self.ray), workers, self.use_gpus)
+        #: The pool: every actor that Ray keeps alive (and restarts) for us.
         self.actors: list[Any] = []
-        self._actor_class: Any = None
-        self._lock = threading.Lock()  # web worker threads replace actors at the same time
-        #: Tasks that lost a worker and ran again, for reports and tests.
+        #: The actors dreaming nothing, for the next photo.
+        self.idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        #: Actors that Ray is restarting (killed, or their process died), until they answer again.
+        self.restarting: set[Any] = set()
+        self._lock = threading.Lock()  # the web's worker threads and a batch's share the pool
+        self._turn = 0
+        #: Photos that lost their worker and ran again, for reports and tests.
         self.retried = 0
 
-    def new_actor(self) -> Any:
-        if self._actor_class is None:
-            self._actor_class = self.ray.remote(self.worker_class).options(
-                num_cpus=self.plan.cpus,
-                num_gpus=self.plan.gpus,
-                max_restarts=0,
-                max_task_retries=0,
-                max_concurrency=2,  # a job's progress is asked for while it runs
-            )
-        return self._actor_class.remote(max(1, int(self.plan.cpus)))
+    def start(self) -> None:
+        """Start the planned actors; a :class:`SettingsError` when none can start."""
+        actor_class = self.ray.remote(ClusterWorker).options(
+            num_cpus=self.plan.cpus,
+            num_gpus=self.plan.gpus,
+            max_restarts=-1,  # a photo's own retries bound the work; the actor itself comes back always
+            max_concurrency=3,  # a job, a look's thumbnail beside it, and Ray's own calls
+        )
+        wanted = [
+            actor_class.remote(max(1, int(self.plan.cpus)))
+            for _ in range(self.plan.actors - len(self.actors))
+        ]
+        for actor in self.started(wanted):
+            with self._lock:
+                self.actors.append(actor)
+            self.idle.put(actor)
+        if not self.actors:
+            raise SettingsError("no Ray actor could start: the cluster has no CPU (or GPU) free for one")
 
     def started(self, actors: list[Any]) -> list[Any]:
         """The actors that came up within :data:`ACTOR_START_TIMEOUT`; the others are killed (Ray
         had no room for them: a node left, or the plan outgrew the cluster)."""
-        pings = {actor.pid.remote(): actor for actor in actors}
+        pings = {actor.__ray_ready__.remote(): actor for actor in actors}
         ready, _ = self.ray.wait(list(pings), num_returns=len(pings), timeout=ACTOR_START_TIMEOUT)
         alive = []
         for ping, actor in pings.items():
             try:
                 if ping in ready:
-                    self.ray.get(ping)
+                    self.ray.get(ping, timeout=ACTOR_START_TIMEOUT)
                     alive.append(actor)
                     continue
             except self.ray.exceptions.RayError:
@@ -298,89 +451,203 @@ class RayEngine(Engine):
             self.ray.kill(actor, no_restart=True)
         return alive
 
-    def worker_pids(self) -> list[int]:
-        """The process ids of the actors (for tests that kill one)."""
-        return self.ray.get([actor.pid.remote() for actor in self.actors])
-
-    def start(self) -> None:
-        """Start the planned actors; a :class:`SettingsError` when none can start."""
-        wanted = [self.new_actor() for _ in range(self.plan.actors - len(self.actors))]
-        self.actors += self.started(wanted)
-        if not self.actors:
-            raise SettingsError("no Ray actor could start: the cluster has no CPU (or GPU) free for one")
-
     def run(self, tasks: Sequence[DreamTask], report: OutcomeCallback) -> None:
-        ray = self.ray
+        """Dream ``tasks`` on the pool, one per idle actor at a time, and ``report`` each ending
+        (one at a time). Ctrl-C, or a report that raises, cancels the photos still dreaming: they
+        are not reported, so a rerun of a batch dreams them."""
+        if not tasks:
+            return
         self.start()
-        waiting: deque[tuple[DreamTask, int]] = deque((task, 1) for task in tasks)
-        idle = list(self.actors)
-        running: dict[Any, tuple[Any, DreamTask, int]] = {}
-        while waiting or running:
-            while waiting and idle:
-                task, attempt = waiting.popleft()
-                shipped = self.ship(task)
-                if isinstance(shipped, Outcome):
-                    report(task, shipped)
-                    continue
-                actor = idle.pop()
-                running[actor.run.remote(*shipped)] = (actor, task, attempt)
-            if not running:
-                continue
-            (ref,), _ = ray.wait(list(running), num_returns=1)
-            actor, task, attempt = running.pop(ref)
+        todo = deque(tasks)
+        stopping = threading.Event()
+        reporting = threading.Lock()
+
+        def work() -> None:
+            while not stopping.is_set():
+                try:
+                    task = todo.popleft()
+                except IndexError:
+                    return
+                outcome = self.dream(task, stop=stopping.is_set)
+                if outcome.cancelled and stopping.is_set():
+                    return
+                with reporting:
+                    report(task, outcome)
+
+        count = min(len(self.actors), len(tasks))
+        with ThreadPoolExecutor(count, thread_name_prefix="reverie-ray") as threads:
+            runs = [threads.submit(work) for _ in range(count)]
             try:
-                error, seconds, data, _ = ray.get(ref)
-            except ray.exceptions.RayTaskError as failure:  # a bug in the worker, not a lost worker
-                idle.append(actor)
-                report(task, Outcome(internal_error(failure)))
+                for each in runs:
+                    each.result()
+            finally:
+                stopping.set()
+
+    def dream(
+        self,
+        task: DreamTask,
+        watch: Callable[[Update], None] | None = None,
+        stop: Callable[[], bool] = never,
+        shared: bool = False,
+    ) -> Outcome:
+        """Dream one photo on the pool and write its result: checked here, shipped as bytes, its
+        updates passed to ``watch`` as they come; ``stop`` (asked every :data:`WAIT_STEP` seconds)
+        cancels it. An actor of its own, waiting for one to be idle; ``shared``: any actor, even one
+        dreaming another photo (a small task, such as a look's thumbnail, that should not wait).
+
+        A photo that loses its worker (its process killed, stopped, its node gone) runs again on the
+        next idle actor, ``retries`` times, then fails with a message."""
+        shipped = self.ship(task)
+        if isinstance(shipped, Outcome):
+            return shipped
+        lost = 0
+        while True:
+            actor = self.any_actor() if shared else self.borrow(stop)
+            if actor is None:
+                return Outcome("cancelled", cancelled=True) if stop() else Outcome("no Ray workers are left")
+            try:
+                ending = self.awake(actor) or self.follow(actor, task, shipped, watch, stop)
+            finally:
+                if not shared and actor in self.actors:
+                    self.idle.put(actor)
+            if isinstance(ending, Outcome):
+                return ending
+            if stop():  # cancelled while its worker was being lost: not run again
+                return Outcome("cancelled", cancelled=True)
+            lost += 1
+            if lost > self.retries:
+                return Outcome(f"the worker running this job was lost {lost} times; last: {ending.why}")
+            log.warning("%s: %s; running it again", task.source, ending.why)
+            with self._lock:
+                self.retried += 1
+            if watch is not None:
+                watch(Update(0.0, "the worker was lost: starting again"))
+
+    def awake(self, actor: Any) -> Lost | None:
+        """None once ``actor`` answers; else why not. A call with ``max_task_retries=-1`` waits while
+        Ray restarts an actor instead of failing at once; one that Ray is restarting has
+        :data:`ACTOR_START_TIMEOUT` seconds to come back or it leaves the pool (its node may have
+        left); any other that does not answer within ``stall_timeout`` is killed (:meth:`stalled`).
+        One gone for good leaves the pool."""
+        restarting = actor in self.restarting
+        ping = actor.__ray_ready__.options(max_task_retries=-1).remote()
+        try:
+            self.ray.get(ping, timeout=ACTOR_START_TIMEOUT if restarting else self.stall_timeout)
+        except self.ray.exceptions.GetTimeoutError:
+            if restarting:
+                self.evict(actor)
+                return Lost(f"its worker did not come back within {ACTOR_START_TIMEOUT:.0f} s")
+            self.stalled(actor, "a Ray worker")
+            return Lost(f"its worker did not answer for {self.stall_timeout:.0f} s")
+        except self.ray.exceptions.RayError as gone:
+            self.evict(actor)
+            return Lost(f"its worker is gone ({type(gone).__name__})")
+        self.restarting.discard(actor)
+        return None
+
+    def follow(
+        self,
+        actor: Any,
+        task: DreamTask,
+        shipped: tuple[str, bytes],
+        watch: Callable[[Update], None] | None,
+        stop: Callable[[], bool],
+    ) -> Outcome | Lost:
+        """The photo dreamed on ``actor`` until it ends: its outcome (the result written), or why it
+        lost its worker. The stream must move every ``stall_timeout`` seconds, or its actor is killed
+        (:meth:`stalled`).
+
+        Ray does not run the photo again itself (``max_task_retries=0``): its finite retries are
+        spent while the actor restarts, not on lost workers alone (ray-project/ray#44719), and a
+        retried stream resumes after the last event the driver saw, so the retry's first steps, a
+        restart and a model load show no progress and would look like a stall."""
+        ray = self.ray
+        stream = actor.dream.options(num_returns="streaming", max_task_retries=0).remote(*shipped)
+        heard, worker, cancelled = time.monotonic(), "its worker", False
+        while True:
+            if not cancelled and stop():
+                ray.cancel(stream)
+                cancelled = True
+            if not ray.wait([stream], timeout=WAIT_STEP)[0]:
+                if time.monotonic() - heard > self.stall_timeout:
+                    self.stalled(actor, worker)
+                    return Lost(f"{worker} sent nothing for {self.stall_timeout:.0f} s")
                 continue
-            except ray.exceptions.RayError as lost:
-                fresh = self.replace_actor(actor)
-                if fresh is not None:
-                    idle.append(fresh)
-                if attempt > self.retries:
-                    report(task, Outcome(f"worker lost {attempt} times ({one_line(lost)})"))
-                else:
-                    self.retried += 1
-                    waiting.appendleft((task, attempt + 1))
-                if not self.actors:  # the whole cluster is gone: what is left fails, once each
-                    while waiting:
-                        report(waiting.popleft()[0], Outcome("no Ray workers are left on the cluster"))
+            try:
+                event = ray.get(next(stream), timeout=self.stall_timeout)
+            except StopIteration:
+                return Outcome("internal error: the worker ended the photo without its result")
+            except ray.exceptions.TaskCancelledError:
+                return Outcome("cancelled", cancelled=True)
+            except ray.exceptions.RayTaskError as bug:  # raised by the worker's code: never run again
+                log.error("internal error dreaming %s on the cluster:\n%s", task.source, bug)
+                return Outcome(internal_error(bug))
+            except ray.exceptions.RayError as gone:  # its process died (Ray restarts it), its node left
+                self.restarting.add(actor)
+                return Lost(f"{worker} ended ({type(gone).__name__})")
+            heard, worker = time.monotonic(), event.worker
+            if isinstance(event, Ending):
+                return self.written(task, event)
+            if watch is not None:
+                watch(event)
+
+    def stalled(self, actor: Any, worker: str) -> None:
+        """Kill an actor that went ``stall_timeout`` seconds without a word: Ray restarts it. Where
+        the alive nodes no longer hold the pool (a node left), it leaves the pool for good instead."""
+        log.warning("%s sent nothing for %.0f s: killing it", worker, self.stall_timeout)
+        if len(self.actors) > plan_pool(alive_node_resources(self.ray), self.workers, self.use_gpus).actors:
+            self.evict(actor)
+        else:
+            self.ray.kill(actor, no_restart=False)
+            self.restarting.add(actor)
+
+    def evict(self, actor: Any) -> None:
+        """Take ``actor`` out of the pool for good (killed, and not restarted)."""
+        with self._lock:
+            member = actor in self.actors
+            self.actors = [other for other in self.actors if other is not actor]
+            self.restarting.discard(actor)
+        if member:
+            self.ray.kill(actor, no_restart=True)
+
+    def borrow(self, stop: Callable[[], bool]) -> Any | None:
+        """An idle actor of the pool, waiting while all are busy; None once ``stop`` says so or the
+        pool is empty."""
+        while self.actors and not stop():
+            try:
+                actor = self.idle.get(timeout=WAIT_STEP)
+            except queue.Empty:
                 continue
-            idle.append(actor)
-            if not error:
-                error = write_result(Path(str(task.output)), data)
-            report(task, Outcome(error, seconds))
+            if actor in self.actors:  # an actor that left the pool meanwhile is dropped
+                return actor
+        return None
+
+    def any_actor(self) -> Any | None:
+        """An actor of the pool, busy or not (each in turn); None when the pool is empty."""
+        with self._lock:
+            self._turn += 1
+            return self.actors[self._turn % len(self.actors)] if self.actors else None
 
     def ship(self, task: DreamTask) -> tuple[str, bytes] | Outcome:
         """The task as JSON with its photo's bytes, checked here first (a bad photo fails at once)."""
         try:
             checked = task.check()
             return checked.to_json(), Path(str(checked.source)).read_bytes()
-        except (ReverieError, OSError) as error:
-            return Outcome(one_line(error))
+        except ReverieError as error:
+            return Outcome.failed(error)
+        except OSError as error:
+            return Outcome.failed(ImageError(f"cannot read {task.source}: {one_line(error)}"))
 
-    def replace_actor(self, dead: Any, shrink: bool = True) -> Any | None:
-        """A fresh actor in place of one that died, or None: with ``shrink``, the pool shrinks when
-        the alive nodes no longer hold as many actors (a node left); and an actor that cannot start
-        is given up on."""
-        self.ray.kill(dead, no_restart=True)
-        with self._lock:
-            if shrink:
-                nodes = alive_node_resources(self.ray)
-                if len(self.actors) > plan_pool(nodes, self.workers, self.use_gpus).actors:
-                    self.actors = [actor for actor in self.actors if actor is not dead]
-                    return None
-            self.actors = [actor for actor in self.actors if actor is not dead]
-        return self.spawn()
-
-    def spawn(self) -> Any | None:
-        """One more started actor in the pool, or None when Ray has no room for it."""
-        fresh = next(iter(self.started([self.new_actor()])), None)
-        if fresh is not None:
-            with self._lock:
-                self.actors.append(fresh)
-        return fresh
+    def written(self, task: DreamTask, ending: Ending) -> Outcome:
+        """A worker's ending, its image written atomically to the task's output when it was dreamed."""
+        if ending.outcome.error:
+            return ending.outcome
+        path = Path(str(task.output))
+        try:
+            write_bytes_atomically(path, ending.image)
+        except OSError as error:
+            return Outcome.failed(OutputPathError(f"could not write {path}: {one_line(error)}"))
+        return ending.outcome
 
     def close(self) -> None:
         for actor in self.actors:
@@ -390,24 +657,11 @@ class RayEngine(Engine):
             self.ray.shutdown()
 
 
-def ray_engine(option: str | None, workers: int | None, retries: int, device: str) -> RayEngine:
+def ray_engine(
+    option: str | None, workers: int | None, retries: int, device: str, stall_timeout: float | None = None
+) -> RayEngine:
     """The engine for a ``--ray`` option's value: ``"local"`` (``--ray`` alone) or an address."""
-    return RayEngine(None if option == LOCAL_RAY else option, workers, retries, device)
-
-
-def internal_error(failure: BaseException) -> str:
-    """What went wrong inside a worker, in one line: the exception it raised, not Ray's wrapping."""
-    cause = getattr(failure, "cause", None) or failure
-    return f"internal error: {type(cause).__name__}: {one_line(cause)}"
-
-
-def write_result(path: Path, data: bytes) -> str:
-    """Write a returned image atomically; the error text, or "" when it was written."""
-    try:
-        write_bytes_atomically(path, data)
-    except OSError as error:
-        return f"could not write {path}: {one_line(error)}"
-    return ""
+    return RayEngine(None if option == LOCAL_RAY else option, workers, retries, device, stall_timeout)
 
 
 def connect(ray: Any, address: str | None) -> None:

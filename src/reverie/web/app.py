@@ -83,6 +83,9 @@ class WebConfig:
     allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES
     #: Run jobs on Ray actors: "local" starts a Ray instance here, else a cluster's address.
     ray_address: str | None = None
+    #: On Ray, seconds a job may go without progress before its actor is killed and it runs again
+    #: (None: :data:`reverie.cluster.STALL_TIMEOUT`).
+    stall_timeout: float | None = None
     #: The access token every request must carry; empty: none (loopback servers by default).
     token: str = ""
     #: Uploads decoded at once; others wait their turn, so memory stays bounded.
@@ -183,7 +186,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         raise SettingsError(f"cannot use data folder {config.data_dir}: {one_line(error)}") from None
     cluster = None
     if config.ray_address is not None:
-        cluster = ray_engine(config.ray_address, config.workers, retries=1, device=config.device)
+        cluster = ray_engine(config.ray_address, config.workers, 1, config.device, config.stall_timeout)
     workers = Workers(store, config.device, config.workers or 1, config.max_pixels, cluster)
     looks = LookThumbnails(config.data_dir / "looks", config.device)
     decodes = threading.BoundedSemaphore(config.decodes)

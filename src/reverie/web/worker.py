@@ -3,10 +3,11 @@
 Each worker is a thread that claims the oldest queued job and runs its task either here, on one
 :class:`reverie.Dreamer` per model shared by the threads (one thread by default: one job at a time
 per device is fastest, since a dream already uses every core or the whole GPU), or, with
-``serve --ray``, on its own Ray actor (:mod:`reverie.cluster`), which sends progress and previews back
-while it dreams. A job reports progress after every step and a preview after every octave;
-cancelling or stopping the server is noticed at the next step; a job never stays "running" after
-its worker is gone.
+``serve --ray``, on an idle actor of the Ray pool (:meth:`reverie.cluster.RayEngine.dream`: one
+thread per actor), which streams progress and previews back while it dreams. A job reports progress
+after every step and a preview after every octave; cancelling or stopping the server is noticed at
+the next step (on Ray, ``ray.cancel`` delivers it); a job never stays "running" after its worker is
+gone.
 """
 
 from __future__ import annotations
@@ -14,23 +15,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from reverie.cluster import (
-    PROGRESS_TIMEOUT,
     Cancelled,
     Dreamers,
     Outcome,
     RayEngine,
+    Update,
     internal_error,
-    preview_jpeg,
-    progress_stage,
     run_here,
-    write_result,
+    update_of,
 )
-from reverie.errors import ReverieError, one_line, reason
+from reverie.errors import ReverieError, one_line
 from reverie.io.images import DEFAULT_MAX_PIXELS
 from reverie.io.paths import write_bytes_atomically
 from reverie.render import Progress
@@ -94,10 +93,8 @@ class Workers:
         self.stopping = threading.Event()
         self.cancelled: set[str] = set()
         self.interrupted = 0  # jobs stopped by stop(), for the shutdown message
-        self.retried = 0  # jobs run again after their Ray worker was lost
         self.threads: list[threading.Thread] = []
         self.dreamers = Dreamers()
-        self._dreamers_lock = threading.Lock()
 
     def start(self) -> None:
         interrupted = self.store.interrupt_running()
@@ -106,12 +103,8 @@ class Workers:
         if self.cluster is not None:
             self.cluster.start()
             self.count = len(self.cluster.actors)
-            #: Each worker thread's own actor (None while one cannot start).
-            self.slots: list[Any] = list(self.cluster.actors)
         for slot in range(self.count):
-            thread = threading.Thread(
-                target=self.run, args=(slot,), name=f"reverie-worker-{slot}", daemon=True
-            )
+            thread = threading.Thread(target=self.run, name=f"reverie-worker-{slot}", daemon=True)
             thread.start()
             self.threads.append(thread)
 
@@ -131,7 +124,7 @@ class Workers:
     def cancel(self, job_id: str) -> None:
         self.cancelled.add(job_id)
 
-    def run(self, slot: int = 0) -> None:
+    def run(self) -> None:
         """Take jobs until stopped. Nothing a job or the store does ends this loop: a job's error
         fails that job, and a store that cannot be read or written is tried again, more slowly."""
         delay = 0.0
@@ -150,28 +143,28 @@ class Workers:
                 self.wake.wait(1.0)
                 self.wake.clear()
                 continue
-            self.dream(job, slot)
+            self.dream(job)
 
     def task(self, job: Job) -> Task:
         """The job's task, as the form's was checked: the stored upload into the result file."""
         return job_task(self.store, job, self.device, self.max_pixels)
 
-    def dream(self, job: Job, slot: int = 0) -> None:
+    def dream(self, job: Job) -> None:
         """Run one claimed job to a finished state; never raises."""
         try:
-            status, error = self.ending(job, slot)
+            status, error = self.ending(job)
         except Exception as error:  # a bug: keep the worker alive, record it, log the traceback
             log.exception("job %s failed unexpectedly", job.id)
-            status, error = FAILED, f"internal error: {type(error).__name__}"
+            status, error = FAILED, internal_error(error)
         finally:
             self.cancelled.discard(job.id)
         if error and status == FAILED:
             log.warning("job %s failed: %s", job.id, error)
         self.record(job, status, error)
 
-    def ending(self, job: Job, slot: int) -> tuple[str, str]:
+    def ending(self, job: Job) -> tuple[str, str]:
         """(status, error in the page's words) of a job once it has run."""
-        outcome = self.run_on_cluster(job, slot) if self.cluster else self.run_here(job)
+        outcome = self.run_on_cluster(job) if self.cluster else self.run_here(job)
         if outcome.cancelled:
             status = INTERRUPTED if self.stopping.is_set() and job.id not in self.cancelled else CANCELLED
             self.interrupted += status == INTERRUPTED
@@ -210,14 +203,25 @@ class Workers:
         except Exception as error:
             log.warning("could not record the progress of job %s: %s", job.id, one_line(error))
 
+    def watcher(self, job: Job) -> Callable[[Update], None]:
+        """What records a job's updates: every preview and every (re)start (progress 0: the page
+        says so at once), the progress of steps at most every REPORT_EVERY seconds."""
+        last = 0.0
+
+        def watch(update: Update) -> None:
+            nonlocal last
+            if update.preview or update.fraction == 0.0 or time.monotonic() - last > REPORT_EVERY:
+                self.report(job, update.fraction, update.stage, update.preview)
+                last = time.monotonic()
+
+        return watch
+
     def checked_task(self, job: Job) -> Task | Outcome:
         """The job's task checked (its upload still there, its settings still good), or why not."""
         try:
             return self.task(job).check()
         except ReverieError as error:
-            return Outcome(one_line(error), failure=error)
-        except OSError as error:
-            return Outcome(reason(error))
+            return Outcome.failed(error)
 
     # ------------------------------------------------------------------------------------ here
 
@@ -225,23 +229,12 @@ class Workers:
         task = self.checked_task(job)
         if isinstance(task, Outcome):
             return task
-        try:
-            with self._dreamers_lock:  # one Dreamer per model, even when two threads want it at once
-                self.dreamers.for_task(task)
-        except ReverieError as error:
-            return Outcome(one_line(error), failure=error)
-        except (RuntimeError, MemoryError, OSError) as error:
-            return Outcome(reason(error))
-        last_report = 0.0
+        watch = self.watcher(job)
 
         def progress(event: Progress) -> None:
-            nonlocal last_report
             if self.should_stop(job):
                 raise Cancelled
-            preview = preview_jpeg(event.image) if event.image is not None else b""
-            if preview or time.monotonic() - last_report > REPORT_EVERY:
-                self.report(job, event.fraction, progress_stage(event), preview)
-                last_report = time.monotonic()
+            watch(update_of(event))
 
         def frame_done(done: int, total: int) -> None:
             if self.should_stop(job):
@@ -252,64 +245,13 @@ class Workers:
 
     # ------------------------------------------------------------------------------- on a cluster
 
-    def run_on_cluster(self, job: Job, slot: int) -> Outcome:
-        """Send the job to this worker's actor and relay its progress until it ends.
-
-        A lost actor is replaced; the job runs again on the fresh one (``cluster.retries`` times),
-        then fails with a message (Retry queues it again). A bug in the worker fails the job at once.
-        """
+    def run_on_cluster(self, job: Job) -> Outcome:
+        """The job dreamed on an idle actor, its updates recorded as they come. A cancel or the
+        server's stop reaches the actor through Ray; a lost or stalled worker is restarted by Ray
+        and the job runs again (``cluster.retries`` times), then fails with a message (Retry queues
+        it again); a bug in the worker fails it at once."""
         assert self.cluster is not None
-        ray = self.cluster.ray
         task = self.checked_task(job)
         if isinstance(task, Outcome):
             return task
-        photo = Path(str(task.source)).read_bytes()
-        for attempt in range(1 + self.cluster.retries):
-            actor = self.actor_for(slot)
-            if actor is None:
-                return Outcome("no worker could start on the Ray cluster; press Retry later")
-            try:
-                error, seconds = self.relay(job, actor, task.to_json(), photo, Path(str(task.output)))
-            except ray.exceptions.RayTaskError as failure:
-                return Outcome(internal_error(failure))
-            except ray.exceptions.RayError as lost:  # a lost actor, or one that stopped answering
-                self.slots[slot] = self.cluster.replace_actor(actor, shrink=False)
-                if attempt == self.cluster.retries:
-                    return Outcome(f"the worker running this job was lost ({one_line(lost)}); press Retry")
-                log.warning("job %s lost its worker; running it again", job.id)
-                self.retried += 1
-                self.report(job, 0.0, "the worker was lost: starting again on a fresh one")
-                continue
-            return Outcome(error, seconds, cancelled=error == "cancelled")
-        raise AssertionError("unreachable")
-
-    def actor_for(self, slot: int) -> Any:
-        """This worker thread's actor; a new one if the last could not start (None if still none)."""
-        if self.slots[slot] is None:
-            self.slots[slot] = self.cluster.spawn()  # type: ignore[union-attr]
-        return self.slots[slot]
-
-    def relay(self, job: Job, actor: Any, task_json: str, photo: bytes, output: Path) -> tuple[str, float]:
-        """Run the job on ``actor``, passing its progress, previews and cancel on; write its result.
-
-        Each run has its own token, so a cancel meant for an earlier run never stops a retried one.
-        """
-        ray = self.cluster.ray  # type: ignore[union-attr]
-        token = f"{job.id}-{uuid.uuid4().hex}"
-        result = actor.run.remote(task_json, photo, token)
-        seen, asked_to_stop = 0, False
-        while not ray.wait([result], timeout=REPORT_EVERY)[0]:
-            if self.should_stop(job) and not asked_to_stop:
-                actor.cancel.remote(token)
-                asked_to_stop = True
-            fraction, stage, version, preview = ray.get(
-                actor.progress.remote(token, seen), timeout=PROGRESS_TIMEOUT
-            )
-            if stage:
-                self.report(job, fraction, stage, preview)
-                seen = version
-        error, seconds, data, preview = ray.get(result)
-        if not error:
-            self.report(job, 1.0, "done", preview)  # the last octave's preview, however quick the job
-            error = write_result(output, data)
-        return error, seconds
+        return self.cluster.dream(task, self.watcher(job), lambda: self.should_stop(job))
