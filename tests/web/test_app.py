@@ -273,3 +273,20 @@ def test_a_results_settings_name_uploads_as_uploaded_never_by_server_path(
     saved = client.app.state.store.path(client.app.state.store.get(job["id"]), "result")
     assert read_settings(saved).guide == "flowers.png"
     assert str(data_dir) not in str(read_metadata(saved))
+
+
+def test_a_looks_thumbnail_is_dreamed_on_the_jobs_model(
+    client: TestClient, chelsea_path: Path, monkeypatch
+) -> None:
+    from reverie.dreamer import Dreamer
+
+    loaded = []
+    load = Dreamer.for_task.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        Dreamer, "for_task", classmethod(lambda cls, task: loaded.append(task) or load(cls, task))
+    )
+    look = client.get("/api/looks/efficientnet_lite0/edges.jpg")
+    assert look.status_code == 200 and look.headers["content-type"] == "image/jpeg"
+    job = submit(client, png_bytes(chelsea_path), **QUICK)
+    assert wait_for(client, job["id"], finished)["status"] == "done"
+    assert len(loaded) == 1  # the look and the job dreamed on one copy of the model

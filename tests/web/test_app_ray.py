@@ -1,5 +1,5 @@
 """``reverie serve --ray``: web jobs on the actors of a real two-node Ray cluster, with live progress
-and previews, cancel, and a job whose worker is killed."""
+and previews, cancel, a job whose worker is killed, and the looks' thumbnails dreamed on the actors."""
 
 from __future__ import annotations
 
@@ -123,3 +123,10 @@ def test_a_job_that_loses_its_worker_twice_fails_with_a_message(
 
 def client_status(client: TestClient, job_id: str) -> str:
     return client.get(f"/api/jobs/{job_id}").json()["status"]
+
+
+def test_the_looks_are_dreamed_on_the_clusters_actors(cluster_client: TestClient) -> None:
+    response = cluster_client.get("/api/looks/efficientnet_lite0/textures.jpg")
+    assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(response.content)).width == 192
+    assert cluster_client.app.state.workers.dreamers._loaded == {}  # no model loaded in the server

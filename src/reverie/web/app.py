@@ -188,7 +188,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
     if config.ray_address is not None:
         cluster = ray_engine(config.ray_address, config.workers, 1, config.device, config.stall_timeout)
     workers = Workers(store, config.device, config.workers or 1, config.max_pixels, cluster)
-    looks = LookThumbnails(config.data_dir / "looks", config.device)
+    looks = LookThumbnails(config.data_dir / "looks", config.device, workers.dream_now)
     decodes = threading.BoundedSemaphore(config.decodes)
     limits = Limits(config.max_upload_bytes, config.max_pixels, config.max_frames)
     kinds = ["dream"] if cluster is not None else list(JOB_KINDS)

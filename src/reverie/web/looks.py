@@ -1,8 +1,9 @@
 """The page's looks: each preset shown as a small dream of the sample photo, with words for it.
 
 A thumbnail is dreamed by Reverie itself the first time the page asks for it (a second or two on a
-CPU) and cached in the data folder, named by everything that decides its pixels, so a new version
-of Reverie or of a preset makes new ones. The words come from the model's layer catalogue, the
+CPU), on the server's own workers (the models its jobs use: no second copy), and cached in the data
+folder, named by everything that decides its pixels, so a new version of Reverie or of a preset
+makes new ones. The words come from the model's layer catalogue, the
 same hints ``reverie layers`` prints.
 """
 
@@ -10,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from reverie.cluster import Dreamers, run_here
-from reverie.errors import ReverieError
+from reverie.cluster import Outcome
 from reverie.models import get_spec
 from reverie.objectives import parse_layer_spec
 from reverie.samples import sample_path
@@ -38,12 +39,13 @@ def look_description(model: str, preset: str) -> str:
 
 
 class LookThumbnails:
-    """Dreams and caches one thumbnail per (model, preset) in ``folder``."""
+    """Dreams and caches one thumbnail per (model, preset) in ``folder``. ``dream`` runs a thumbnail's
+    task where the server's jobs run (:meth:`reverie.web.worker.Workers.dream_now`)."""
 
-    def __init__(self, folder: Path, device: str) -> None:
+    def __init__(self, folder: Path, device: str, dream: Callable[[DreamTask], Outcome]) -> None:
         self.folder = folder
         self.device = device
-        self.dreamers = Dreamers()
+        self.dream = dream
         self._lock = threading.Lock()  # one thumbnail dreamed at a time; the others wait for the cache
 
     def path(self, model: str, preset: str) -> Path:
@@ -55,7 +57,9 @@ class LookThumbnails:
             if not path.exists():
                 self.folder.mkdir(parents=True, exist_ok=True)
                 task = DreamTask(sample_path("chelsea"), path, settings=settings, device=self.device)
-                outcome = run_here(task, self.dreamers)
-                if outcome.error:
-                    raise ReverieError(f"the {preset} thumbnail could not be dreamed: {outcome.error}")
+                outcome = self.dream(task)
+                if outcome.failure is not None:
+                    raise outcome.failure.prefixed(f"the {preset} thumbnail could not be dreamed: ")
+                if outcome.error:  # a bug, or no worker left: the server's failure, not the user's
+                    raise RuntimeError(f"the {preset} thumbnail could not be dreamed: {outcome.error}")
         return path

@@ -7,7 +7,7 @@ per device is fastest, since a dream already uses every core or the whole GPU), 
 thread per actor), which streams progress and previews back while it dreams. A job reports progress
 after every step and a preview after every octave; cancelling or stopping the server is noticed at
 the next step (on Ray, ``ray.cancel`` delivers it); a job never stays "running" after its worker is
-gone.
+gone. The page's look thumbnails dream on the same models: the jobs' Dreamers here, an actor on Ray.
 """
 
 from __future__ import annotations
@@ -222,6 +222,13 @@ class Workers:
             return self.task(job).check()
         except ReverieError as error:
             return Outcome.failed(error)
+
+    def dream_now(self, task: DreamTask) -> Outcome:
+        """Run a small task at once, beside the queue's jobs, on this server's models: the jobs'
+        Dreamers here, any actor on Ray (the page's look thumbnails: no second copy of a model)."""
+        if self.cluster is not None:
+            return self.cluster.dream(task, shared=True)
+        return run_here(task, self.dreamers)
 
     # ------------------------------------------------------------------------------------ here
 
