@@ -117,6 +117,15 @@ def ray_job(address: str, temporary: Path) -> Iterator[Any]:
         ray.shutdown()
 
 
+def test_the_stall_timeout_is_for_ray_workers(tmp_path: Path, chelsea_path: Path, capsys) -> None:
+    for command in (["batch", str(chelsea_path), "-o", str(tmp_path / "out")], ["serve"]):
+        assert main([*command, "--stall-timeout", "10"]) == 2
+        assert "--stall-timeout watches Ray workers: give --ray too" in capsys.readouterr().err
+    assert (
+        main(["batch", str(chelsea_path), "-o", str(tmp_path / "out"), "--ray", "--stall-timeout", "0"]) == 2
+    )
+
+
 @pytest.fixture(scope="module")
 def photo_folder(tmp_path_factory, chelsea_path: Path, coffee_path: Path) -> Path:
     """Six small photos: crops of the two samples."""

@@ -692,6 +692,7 @@ def serve(
         len(token) < 8 or not token.isascii() or not token.isprintable() or " " in token
     ):
         raise click.UsageError("--token must be at least 8 printable characters without spaces")
+    check_ray_option(ray_address, None, stall_timeout)
     resolve_device(device)
     limits = ServerLimits(**caps).validate()
     folder = Path(data_dir).expanduser() if data_dir else default_data_dir()
@@ -703,7 +704,6 @@ def serve(
         warn(f"--no-token on {host}: anyone who can reach this machine can use the server and see its jobs")
     elif token is None and not no_token and not is_loopback(host):
         token = secrets.token_urlsafe(24)
-    check_ray_option(ray_address, None, stall_timeout)
     config = WebConfig(
         folder, device, workers, limits.max_upload_mb * 1024 * 1024, limits.max_pixels, allowed_hosts(host),
         ray_address, stall_timeout, token=token or "", max_frames=limits.max_frames,
