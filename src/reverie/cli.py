@@ -441,8 +441,7 @@ STALL_TIMEOUT_OPTION = click.option(
     "--stall-timeout",
     type=click.FloatRange(min=1.0),
     metavar="SECONDS",
-    help="On Ray: a photo whose worker sends no progress for this long has it killed, and runs again "
-    "[5 minutes].",
+    help="On Ray: a worker that sends no progress for this long is killed; its photo runs again [300].",
 )
 
 
