@@ -117,7 +117,9 @@ def test_a_job_that_loses_its_worker_twice_fails_with_a_message(
     kill_all_workers(cluster_client)
     failed = wait_for(cluster_client, job["id"], finished, timeout=60)
     assert failed["status"] == "failed" and "the worker running this job was lost" in failed["error"]
-    assert cluster_client.post(f"/api/jobs/{job['id']}/retry").json()["status"] == "queued"
+    retried = cluster_client.post(f"/api/jobs/{job['id']}/retry")
+    # Queued again; the restarted actors are idle, so a worker may already have taken it.
+    assert retried.status_code == 200 and retried.json()["status"] in ("queued", "running")
     assert cluster_client.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
 
 
