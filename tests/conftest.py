@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,6 +23,20 @@ from reverie.tensors import resize_picture
 from videos import write_test_video
 
 torch.set_num_threads(max(1, torch.get_num_threads()))
+
+
+def reverie_temporaries() -> set[Path]:
+    """Folders and files Reverie names in the system's temporary folder (``reverie-*``)."""
+    return set(Path(tempfile.gettempdir()).glob("reverie-*"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_in_the_temporary_folder():
+    """The whole suite (killed workers included) leaves no ``reverie-*`` copy of a photo behind."""
+    before = reverie_temporaries()
+    yield
+    left = sorted(map(str, reverie_temporaries() - before))
+    assert not left, f"the tests left these in the temporary folder: {left}"
 
 
 @pytest.fixture(scope="session")

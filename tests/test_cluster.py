@@ -25,13 +25,12 @@ from reverie.cluster import (
     Outcome,
     PoolPlan,
     RayEngine,
-    encoded,
     import_ray,
     plan_pool,
     run_here,
 )
 from reverie.errors import DreamFailedError, ImageError, SettingsError
-from reverie.io.images import load_image, save_image
+from reverie.io.images import image_bytes, load_image, output_format, save_image
 from reverie.recipe import recipe
 from reverie.settings import DreamSettings
 from reverie.tasks import DreamResult, DreamTask, check_engine
@@ -64,10 +63,12 @@ def raise_(error: BaseException) -> Any:
 
 
 @pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp"])
-def test_a_workers_bytes_are_the_file_save_image_writes(tmp_path: Path, small_cat, suffix: str) -> None:
+def test_the_bytes_a_worker_sends_are_the_file_save_image_writes(
+    tmp_path: Path, small_cat, suffix: str
+) -> None:
     result = DreamResult(small_cat, check_engine(SETTINGS, "", "cpu", 10**8))
     written = save_image(tmp_path / f"here{suffix}", small_cat, recipe(result.settings))
-    assert encoded(result, tmp_path / f"there{suffix}") == written.read_bytes()
+    assert image_bytes(small_cat, output_format(written), recipe(result.settings)) == written.read_bytes()
 
 
 def test_the_pool_follows_the_clusters_resources() -> None:
@@ -120,10 +121,15 @@ def ray_job(address: str, temporary: Path) -> Iterator[Any]:
 def test_the_stall_timeout_is_for_ray_workers(tmp_path: Path, chelsea_path: Path, capsys) -> None:
     for command in (["batch", str(chelsea_path), "-o", str(tmp_path / "out")], ["serve"]):
         assert main([*command, "--stall-timeout", "10"]) == 2
-        assert "--stall-timeout watches Ray workers: give --ray too" in capsys.readouterr().err
-    assert (
-        main(["batch", str(chelsea_path), "-o", str(tmp_path / "out"), "--ray", "--stall-timeout", "0"]) == 2
-    )
+        assert "--stall-timeout is about Ray workers: give --ray too" in capsys.readouterr().err
+    for typed in (["--retries", "3"], ["--workers", "2"]):
+        assert main(["sweep", str(chelsea_path), "-o", "s.png", "--vary", "seed=1,2", *typed]) == 2
+        assert f"{typed[0]} is about Ray workers: give --ray too" in capsys.readouterr().err
+    batch = ["batch", str(chelsea_path), "-o", str(tmp_path / "out"), "--ray", "--stall-timeout", "0"]
+    assert main(batch) == 1
+    refused = "reverie: error: --stall-timeout must be between 1 and 86400 s; got 0.0\n"
+    assert capsys.readouterr().err == refused
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.fixture(scope="module")

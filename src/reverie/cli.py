@@ -23,6 +23,7 @@ from reverie.schema import Declared, declaration, declared, option_name, short_r
 from reverie.settings import (
     BATCH_FORMATS,
     LOCAL_RAY,
+    ClusterOptions,
     DreamSettings,
     LoopSettings,
     ServerLimits,
@@ -49,7 +50,14 @@ ENGINE_OPTIONS = ("weights", "device", "max_pixels")
 #: Every declared knob's flag, by field name: how an error names the option at fault.
 FLAGS = {
     item.name: option_name(item.name, item.knob)
-    for settings_class in (DreamSettings, ZoomSettings, VideoSettings, TaskOptions)
+    for settings_class in (
+        DreamSettings,
+        ZoomSettings,
+        VideoSettings,
+        TaskOptions,
+        ClusterOptions,
+        ServerLimits,
+    )
     for item in declared(settings_class)
 }
 #: The command line's words for the settings and files in a message.
@@ -437,67 +445,38 @@ RAY_OPTION = click.option(
 )
 
 
-STALL_TIMEOUT_OPTION = click.option(
-    "--stall-timeout",
-    type=click.FloatRange(min=1.0),
-    metavar="SECONDS",
-    help="On Ray: a worker that sends no progress for this long is killed; its photo runs again [300].",
-)
-
-
 def cluster_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``--ray [ADDRESS]``, ``--workers``, ``--retries`` and ``--stall-timeout``, shared by the commands
-    that can run on Ray."""
-    options = [
-        RAY_OPTION,
-        click.option(
-            "--workers", type=click.IntRange(1, 1024), help="Ray actors [one per GPU, else per 4 CPUs]."
-        ),
-        click.option(
-            "--retries",
-            type=click.IntRange(0, 100),
-            default=2,
-            show_default=True,
-            help="How often a photo may lose its worker (killed, stalled, its node gone).",
-        ),
-        STALL_TIMEOUT_OPTION,
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+    """``--ray [ADDRESS]`` and the cluster knobs (``--workers``, ``--retries``, ``--stall-timeout``),
+    shared by the commands that can run on Ray."""
+    return RAY_OPTION(knob_options(*declared(ClusterOptions))(function))
 
 
-def engine_for(
-    ray_address: str | None,
-    workers: int | None,
-    retries: int,
-    stall_timeout: float | None,
-    options: dict[str, Any],
-) -> Engine:
-    """This process, or Ray actors when --ray was given."""
-    from reverie.cluster import LocalEngine, ray_engine
-
-    if ray_address is None:
-        return LocalEngine()
-    return ray_engine(ray_address, workers, retries, options["device"], stall_timeout)
-
-
-def check_ray_option(ray_address: str | None, workers: int | None, stall_timeout: float | None) -> None:
-    """Ray installed, ``--ray``'s value an address rather than a photo it swallowed, and
-    ``--workers`` and ``--stall-timeout`` only with ``--ray``; before any work."""
+def checked_cluster(ctx: click.Context, ray_address: str | None, **knobs: Any) -> ClusterOptions:
+    """The cluster knobs, checked; Ray installed and ``--ray``'s value an address rather than a photo
+    it swallowed; a cluster knob typed without ``--ray`` a usage error. Before any work."""
     from reverie.cluster import import_ray
 
+    cluster = ClusterOptions(**knobs).validate()
     if ray_address is None:
-        if workers is not None:
-            raise click.UsageError("--workers counts Ray actors: give --ray too")
-        if stall_timeout is not None:
-            raise click.UsageError("--stall-timeout watches Ray workers: give --ray too")
-        return
+        for name in knobs:
+            if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+                raise click.UsageError(f"{FLAGS[name]} is about Ray workers: give --ray too")
+        return cluster
     if ray_address != LOCAL_RAY and Path(ray_address).exists():
         raise click.UsageError(
             f"--ray took {ray_address!r} as a cluster address: put --ray after the photos, or --ray=ADDRESS"
         )
     import_ray()
+    return cluster
+
+
+def engine_for(ray_address: str | None, cluster: ClusterOptions, device: str) -> Engine:
+    """This process, or Ray actors when --ray was given."""
+    from reverie.cluster import LocalEngine, ray_engine
+
+    if ray_address is None:
+        return LocalEngine()
+    return ray_engine(ray_address, cluster.workers or None, cluster.retries, device, cluster.stall_timeout)
 
 
 @cli.command()
@@ -518,23 +497,23 @@ def batch(
     recursive: bool,
     output_format: str,
     ray_address: str | None,
-    workers: int | None,
+    workers: int,
     retries: int,
-    stall_timeout: float | None,
+    stall_timeout: float,
     **options: Any,
 ) -> None:
     """Dream every photo of the INPUTs (files, folders, globs) into OUTDIR; rerun to resume."""
     from reverie.batch import Batch, collect_items
     from reverie.tasks import check_engine
 
-    check_ray_option(ray_address, workers, stall_timeout)
+    cluster = checked_cluster(ctx, ray_address, workers=workers, retries=retries, stall_timeout=stall_timeout)
     folder = Path(outdir).expanduser()
     engine_options = engine(options)
     settings = check_engine(settings_for(ctx, options, None), **engine_options)
     items = collect_items(inputs, folder, recursive, f".{output_format}")
     make_output_folder(folder)
     work = Batch(items, folder, settings, **engine_options)
-    runner = engine_for(ray_address, workers, retries, stall_timeout, options)
+    runner = engine_for(ray_address, cluster, options["device"])
     started = time.perf_counter()
     try:
         with batch_reporter(options["quiet"], len(work.todo), folder) as report:
@@ -573,20 +552,20 @@ def sweep(
     output: str,
     vary: tuple[str, ...],
     ray_address: str | None,
-    workers: int | None,
+    workers: int,
     retries: int,
-    stall_timeout: float | None,
+    stall_timeout: float,
     **options: Any,
 ) -> None:
     """Dream INPUT with every combination of the varied knobs into one labelled grid, OUTPUT."""
     from reverie.sweep import parse_vary, plan_cells, run_sweep
 
-    check_ray_option(ray_address, workers, stall_timeout)
+    cluster = checked_cluster(ctx, ray_address, workers=workers, retries=retries, stall_timeout=stall_timeout)
     engine_options = engine(options)
     cells = plan_cells(
         settings_for(ctx, options, None), [parse_vary(text) for text in vary], **engine_options
     )
-    runner = engine_for(ray_address, workers, retries, stall_timeout, options)
+    runner = engine_for(ray_address, cluster, options["device"])
     try:
         with batch_reporter(options["quiet"], len(cells), Path(output).parent) as report:
             run_sweep(Path(input_path), Path(output), cells, runner, report, **engine_options)
@@ -653,7 +632,7 @@ class batch_reporter(Reporter):
     "--workers", type=click.IntRange(1, 1024), help="Jobs dreamed at once [1; on Ray: one per actor]."
 )
 @RAY_OPTION
-@STALL_TIMEOUT_OPTION
+@knob_option(declaration(ClusterOptions, "stall_timeout"))
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
 @knob_options(*declared(ServerLimits))
 @click.option(
@@ -672,13 +651,14 @@ def serve(
     data_dir: str | None,
     workers: int | None,
     ray_address: str | None,
-    stall_timeout: float | None,
+    stall_timeout: float,
     device: str,
     token: str | None,
     no_token: bool,
     **caps: Any,
 ) -> None:
     """Start the web app: upload photos, follow progress, download dreams (Ctrl-C stops it)."""
+    ctx = click.get_current_context()
     import secrets
 
     from reverie.devices import resolve_device
@@ -691,7 +671,7 @@ def serve(
         len(token) < 8 or not token.isascii() or not token.isprintable() or " " in token
     ):
         raise click.UsageError("--token must be at least 8 printable characters without spaces")
-    check_ray_option(ray_address, None, stall_timeout)
+    checked_cluster(ctx, ray_address, stall_timeout=stall_timeout)
     resolve_device(device)
     limits = ServerLimits(**caps).validate()
     folder = Path(data_dir).expanduser() if data_dir else default_data_dir()

@@ -23,13 +23,10 @@ Ray is an optional extra (``pip install 'reverie[ray]'``), imported only when as
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import os
 import queue
 import socket
-import tempfile
 import threading
 import time
 from collections import deque
@@ -52,13 +49,12 @@ from reverie.errors import (
     SettingsError,
     one_line,
 )
-from reverie.io.images import Picture, encoder_options, image_bytes, output_format, picture_to_pil
-from reverie.io.metadata import metadata_save_options
-from reverie.io.paths import write_bytes_atomically
+from reverie.io.images import Picture, image_bytes, output_format
+from reverie.io.paths import file_in_memory, write_bytes_atomically
 from reverie.recipe import recipe
 from reverie.render import Progress, ProgressCallback
-from reverie.settings import LOCAL_RAY
-from reverie.tasks import DreamResult, DreamTask, Task, task_from_json
+from reverie.settings import LOCAL_RAY, ClusterOptions
+from reverie.tasks import DreamTask, Task, task_from_json
 from reverie.tensors import from_tensor
 
 log = logging.getLogger("reverie.cluster")
@@ -66,7 +62,7 @@ log = logging.getLogger("reverie.cluster")
 #: CPUs each Ray actor asks for on CPU-only clusters: torch runs one actor's convolutions on them.
 CPUS_PER_ACTOR = 4
 #: Seconds a photo may go without progress before its actor is killed and the photo runs again.
-STALL_TIMEOUT = 300.0
+STALL_TIMEOUT: float = ClusterOptions.stall_timeout
 #: Seconds an actor may take to start (or, after a loss, to restart) before it leaves the pool.
 ACTOR_START_TIMEOUT = 120.0
 #: Seconds between looks at a stop request and a stall while waiting for a photo's next event.
@@ -236,8 +232,8 @@ class ClusterWorker:
 
     It keeps nothing that a restart would miss: Ray restarts it when its process dies, and the
     driver sends the photo it held again. A photo arrives as bytes and its dream leaves as bytes,
-    both held in memory (:func:`photo_file`), so a worker killed mid-photo leaves no copy of anyone's
-    photo on its node.
+    both held in memory (:func:`reverie.io.paths.file_in_memory`), so a worker killed mid-photo
+    leaves no copy of anyone's photo on its node.
     """
 
     def __init__(self, threads: int) -> None:
@@ -291,32 +287,15 @@ class ClusterWorker:
 
     def finish(self, task: DreamTask, photo: bytes, progress: ProgressCallback) -> Ending:
         """The photo dreamed from memory, and its dream as the bytes of the task's output file."""
-        with photo_file(photo) as path:
+        with file_in_memory(photo) as path:
             outcome, result = dreamed_here(replace(task, source=path, output=None), self.dreamers, progress)
         if outcome.failure is not None:  # it names the private copy: name the user's photo instead
             outcome = Outcome.failed(renamed(outcome.failure, path, Path(str(task.source))), outcome.seconds)
-        image = b"" if result is None else encoded(result, Path(str(task.output)))
+        image = b""
+        if result is not None:  # the bytes save_image would write, recipe and all
+            image_format = output_format(Path(str(task.output)))
+            image = image_bytes(result.picture, image_format, recipe(result.settings, task.file_names))
         return Ending(outcome, image, self.name)
-
-
-@contextlib.contextmanager
-def photo_file(photo: bytes) -> Iterator[Path]:
-    """A path that ``photo``'s bytes are read by. On Linux an anonymous file in memory (``memfd``):
-    it has no name in any folder and goes with the process, however it ends. Elsewhere (where Ray
-    runs a single machine only) a temporary file, removed once the photo is done."""
-    if not hasattr(os, "memfd_create"):
-        with tempfile.TemporaryDirectory(prefix="reverie-") as folder:
-            path = Path(folder) / "photo"
-            path.write_bytes(photo)
-            yield path
-        return
-    descriptor = os.memfd_create("reverie-photo")
-    try:
-        with open(descriptor, "wb", closefd=False) as stream:
-            stream.write(photo)
-        yield Path(f"/proc/self/fd/{descriptor}")
-    finally:
-        os.close(descriptor)
 
 
 def renamed(error: ReverieError, private: Path, public: Path) -> ReverieError:
@@ -329,19 +308,6 @@ def renamed(error: ReverieError, private: Path, public: Path) -> ReverieError:
 
     parts = [rename(part) for part in error.parts]
     return type(error)(*parts, field=error.field, value=error.value, limits=error.limits)
-
-
-def encoded(result: DreamResult, output: Path) -> bytes:
-    """The bytes :func:`reverie.io.images.save_image` writes to ``output`` for ``result``: its
-    format, with the settings that made it."""
-    image_format = output_format(output)
-    options = {
-        **encoder_options(image_format),
-        **metadata_save_options(image_format, recipe(result.settings)),
-    }
-    buffer = io.BytesIO()
-    picture_to_pil(result.picture, image_format).save(buffer, format=image_format, **options)
-    return buffer.getvalue()
 
 
 @dataclass(frozen=True)

@@ -206,6 +206,21 @@ class TaskOptions(Settings):
 
 
 @dataclass(frozen=True)
+class ClusterOptions(Settings):
+    """How a batch, a sweep or a web server spreads its work over a Ray cluster (``--ray``)."""
+
+    workers: int = knob(0, "Ray actors.", minimum=1, maximum=1024, zero="one per GPU, else one per 4 CPUs")
+    retries: int = knob(
+        2, "How often a photo may lose its worker (killed, stalled, its node gone) and run again.",
+        minimum=0, maximum=100,
+    )  # fmt: skip
+    stall_timeout: float = knob(
+        300.0, "A photo whose worker sends no progress for this long has the worker killed, and runs again.",
+        minimum=1, maximum=86_400, unit="s",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class ServerLimits(Settings):
     """What one web server (``reverie serve``) accepts from a job. The caps on knobs (steps, working
     size, frames) lower the library's own limits for a shared server; the form and the page show them."""

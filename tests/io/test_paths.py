@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from reverie.errors import ImageError, OutputPathError, VideoError
 from reverie.io import paths
+from reverie.io.images import load_image
 from reverie.io.paths import (
     atomic_output,
     check_output_location,
     current_umask,
     existing_file,
+    file_in_memory,
     new_file_mode,
     same_file,
 )
@@ -219,3 +222,13 @@ def test_current_umask_reads_without_changing_it(monkeypatch, umask_027):
     monkeypatch.setattr(paths, "open", no_proc, raising=False)  # the set-and-restore fallback
     assert current_umask() == 0o027
     assert os.umask(0o027) == 0o027
+
+
+def test_a_file_in_memory_is_read_like_a_file_and_named_in_no_folder(
+    tmp_path: Path, chelsea_path: Path
+) -> None:
+    before = set(Path(tempfile.gettempdir()).iterdir())
+    with file_in_memory(chelsea_path.read_bytes()) as path:
+        assert load_image(path).size == (451, 300)
+        assert set(Path(tempfile.gettempdir()).iterdir()) == before  # nothing to clean up if killed
+    assert not path.exists()

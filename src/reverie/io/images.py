@@ -40,6 +40,7 @@ import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, features
@@ -432,21 +433,27 @@ def save_image(
     """
     path = check_image_output(path, protect)
     image_format = output_format(path)
-    image = picture_to_pil(picture, image_format)
-    options = {**encoder_options(image_format), **metadata_save_options(image_format, metadata)}
+    image = picture_to_pil(picture, image_format)  # a picture that cannot be saved opens no file
     try:
         with atomic_output(path) as temporary, open(temporary, "wb") as stream:
-            image.save(stream, format=image_format, **options)
+            encode(image, image_format, metadata, stream)
     except (OSError, ValueError) as err:
         raise ImageError("could not write ", File(path), f" as {image_format}: {reason(err)}") from None
     return path
 
 
-def image_bytes(picture: Picture, image_format: str = "PNG") -> bytes:
-    """``picture`` encoded in memory (a preview to send, say), without metadata."""
+def image_bytes(picture: Picture, image_format: str = "PNG", metadata: Metadata | None = None) -> bytes:
+    """``picture`` encoded in memory, exactly as :func:`save_image` writes it to a file of that
+    format: a preview to send, or a worker's result on its way to the machine that saves it."""
     buffer = io.BytesIO()
-    picture_to_pil(picture, image_format).save(buffer, format=image_format, **encoder_options(image_format))
+    encode(picture_to_pil(picture, image_format), image_format, metadata, buffer)
     return buffer.getvalue()
+
+
+def encode(image: Image.Image, image_format: str, metadata: Metadata | None, stream: BinaryIO) -> None:
+    """Write ``image`` to ``stream`` in ``image_format``, with its quality and ``metadata``."""
+    options = {**encoder_options(image_format), **metadata_save_options(image_format, metadata)}
+    image.save(stream, format=image_format, **options)
 
 
 def picture_to_pil(picture: Picture, image_format: str) -> Image.Image:
