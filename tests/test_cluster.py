@@ -29,7 +29,7 @@ from reverie.cluster import (
     plan_pool,
     run_here,
 )
-from reverie.errors import DreamFailedError, ImageError, SettingsError
+from reverie.errors import DreamFailedError, ImageError, ResourceError
 from reverie.io.images import image_bytes, load_image, output_format, save_image
 from reverie.recipe import recipe
 from reverie.settings import DreamSettings
@@ -92,7 +92,7 @@ def test_without_ray_the_option_names_the_extra(
     monkeypatch, tmp_path: Path, chelsea_path: Path, capsys
 ) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)
-    with pytest.raises(SettingsError, match=r"pip install 'reverie\[ray\]'"):
+    with pytest.raises(ResourceError, match=r"pip install 'reverie\[ray\]'"):
         import_ray()
     code = main(["batch", str(chelsea_path), "-o", str(tmp_path / "out"), "--ray"])
     assert (

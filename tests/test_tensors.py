@@ -9,7 +9,7 @@ import torch
 from reverie.errors import DreamFailedError
 from reverie.io.images import Picture, load_image
 from reverie.samples import sample_path
-from reverie.tensors import fit_around, fit_within, from_tensor, resize_picture, resize_planes, to_tensor
+from reverie.tensors import fit_around, fit_within, from_tensor, resize_picture, to_tensor
 
 
 @pytest.fixture(scope="module")
@@ -119,13 +119,6 @@ def test_resize_ignores_colour_hidden_under_transparency():
     assert resized.rgb[visible][:, 0].max() < 0.02  # no red fringe on the blue edge
     assert resized.rgb[visible][:, 2].min() > 0.98
     assert rgb[0, 0, 0] == 1.0 and rgb[0, 7, 2] == 1.0  # the picture resized is left as it was
-
-
-def test_resize_planes_keeps_each_channel():
-    planes = np.stack([np.full((6, 9), value, np.float32) for value in (0.1, 0.5, 0.9, 0.25)], axis=2)
-    resized = resize_planes(planes, (4, 3))
-    assert resized.shape == (3, 4, 4) and resized.dtype == np.float32
-    assert np.allclose(resized, [0.1, 0.5, 0.9, 0.25], atol=1e-5)
 
 
 # ------------------------------------------------------------------------------------------ tensors

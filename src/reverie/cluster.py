@@ -44,9 +44,9 @@ from reverie.errors import (
     ImageError,
     OutputPathError,
     Part,
+    ResourceError,
     ReverieError,
     Setting,
-    SettingsError,
     one_line,
 )
 from reverie.io.images import Picture, image_bytes, output_format
@@ -189,7 +189,7 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise SettingsError("--ray needs Ray: pip install 'reverie[ray]'") from None
+        raise ResourceError("--ray needs Ray: pip install 'reverie[ray]'") from None
     return ray
 
 
@@ -398,7 +398,7 @@ class RayEngine(Engine):
                 self.actors.append(actor)
             self.idle.put(actor)
         if not self.actors:
-            raise SettingsError("no Ray actor could start: the cluster has no CPU (or GPU) free for one")
+            raise ResourceError("no Ray actor could start: the cluster has no CPU (or GPU) free for one")
 
     def started(self, actors: list[Any]) -> list[Any]:
         """The actors that came up within :data:`ACTOR_START_TIMEOUT`; the others are killed (Ray
@@ -644,7 +644,7 @@ def connect(ray: Any, address: str | None) -> None:
         )
     except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as error:
         where = "a local Ray instance" if address == "local" else f"the Ray cluster at {address}"
-        raise SettingsError(f"cannot reach {where}: {one_line(error)}") from None
+        raise ResourceError(f"cannot reach {where}: {one_line(error)}") from None
 
 
 def alive_node_resources(ray: Any) -> list[dict[str, float]]:

@@ -156,6 +156,12 @@ class SettingsError(ReverieError):
     """A setting is out of range, of the wrong type, or malformed."""
 
 
+class ResourceError(ReverieError):
+    """Something Reverie was pointed at cannot be used now: a port in use, a Ray cluster out of reach
+    or without room, a data folder another server holds, an optional package not installed. Not a
+    malformed setting: the same command may work later, or elsewhere."""
+
+
 class DreamFailedError(ReverieError):
     """A dream could not be completed from these settings: its objective or gradient stopped being
     a finite number (weights or step sizes that overflow), or it ran out of memory."""

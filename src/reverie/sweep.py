@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from reverie.cluster import Engine, Outcome
-from reverie.errors import SettingsError, did_you_mean
+from reverie.errors import DreamFailedError, SettingsError, did_you_mean
 from reverie.io.images import (
     DEFAULT_MAX_PIXELS,
     Picture,
@@ -157,7 +157,7 @@ def run_sweep(
 
     engine.run(tasks, collect)
     if failures:
-        raise SettingsError(f"{len(failures)} of {len(cells)} cells failed; first: {failures[0]}")
+        raise DreamFailedError(f"{len(failures)} of {len(cells)} cells failed; first: {failures[0]}")
     pictures = [load_image(Path(str(task.output))) for task in tasks]
     size = pictures[0].size
     columns = 1 + max(cell.column for cell in cells)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from reverie.errors import DreamFailedError
-from reverie.io.images import Picture, fit_within, resize_plane, resized_colour
+from reverie.io.images import Picture, fit_within, resized_colour
 
 
 def fit_around(size: tuple[int, int], min_side: int) -> tuple[int, int]:
@@ -45,11 +45,6 @@ def resize_picture(picture: Picture, size: tuple[int, int]) -> Picture:
         return picture
     rgb, alpha = resized_colour(lambda index: picture.rgb[:, :, index].copy(), picture.alpha, size)
     return Picture(rgb=rgb, alpha=alpha, source=picture.source)
-
-
-def resize_planes(planes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(H, W, C) float planes resized to (width, height), one channel at a time."""
-    return np.stack([resize_plane(planes[:, :, c], size) for c in range(planes.shape[2])], axis=2)
 
 
 def to_tensor(rgb: np.ndarray, share: bool = False) -> torch.Tensor:

@@ -29,7 +29,7 @@ WITH_BATCH_NORM = [name for name in list_models() if batch_norms(meta_model(name
 def test_folding_keeps_the_real_models_activations_and_gradients(lite0) -> None:
     fast = speed_up(load_model("efficientnet_lite0"))
     assert batch_norms(fast) == 0 and batch_norms(lite0) > 0
-    image = torch.rand(1, 3, 96, 128)
+    image = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(0))
     layers = ["blocks.8", "blocks.11"]
     gradients = []
     for model in (lite0, fast):
@@ -37,7 +37,10 @@ def test_folding_keeps_the_real_models_activations_and_gradients(lite0) -> None:
         found = model(x, layers)
         sum(a.mean() for a in found.values()).backward()
         gradients.append(x.grad)
-    assert torch.allclose(gradients[0], gradients[1], rtol=1e-3, atol=1e-3 * gradients[0].abs().max().item())
+    # The same gradient to rounding: elementwise bounds fail on about one random image in five, where
+    # a rounding difference moves an activation across ReLU6's clip and its gradient flips at a pixel
+    # (the whole gradient still agrees to 0.3% then; typically to 1e-6).
+    assert (gradients[0] - gradients[1]).norm() <= 1e-2 * gradients[0].norm()
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 #: (convolution attribute, batch-norm attribute) pairs where the norm directly follows the conv.
 #: Covers every architecture here: ``conv``/``bn`` units and EfficientNet's MBConv names.
@@ -20,23 +21,12 @@ CONV_BN_PAIRS = (
 )
 
 
-@torch.no_grad()
-def fold_batch_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> None:
-    """Fold an eval-mode batch norm into the convolution before it (in place).
-
-    ``bn(conv(x)) = scale * (W x + b - mean) + beta`` with ``scale = gamma / sqrt(var + eps)``,
-    which is one convolution with weights ``scale * W`` and bias ``scale * (b - mean) + beta``.
-    """
-    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(norm.running_mean)
-    conv.weight.mul_(scale.view(-1, 1, 1, 1))
-    conv.bias = nn.Parameter((bias - norm.running_mean) * scale + norm.bias, requires_grad=False)
-
-
 def fold_batch_norms(model: nn.Module) -> int:
     """Fold every conv -> batch-norm pair of a frozen ``model``; returns how many were folded.
 
-    The norms are replaced by ``nn.Identity`` so the forward code stays unchanged.
+    Each pair becomes one convolution (PyTorch's ``fuse_conv_bn_eval``: weights ``scale * W``, bias
+    ``scale * (b - mean) + beta`` with ``scale = gamma / sqrt(var + eps)``) and the norm an
+    ``nn.Identity``, so the forward code stays unchanged.
     """
     if model.training:
         raise ValueError("fold batch norms only in eval mode: training updates their statistics")
@@ -46,7 +36,7 @@ def fold_batch_norms(model: nn.Module) -> int:
             conv = getattr(module, conv_name, None)
             norm = getattr(module, norm_name, None)
             if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
-                fold_batch_norm(conv, norm)
+                setattr(module, conv_name, fuse_conv_bn_eval(conv, norm))
                 setattr(module, norm_name, nn.Identity())
                 folded += 1
     return folded

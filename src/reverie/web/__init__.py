@@ -14,7 +14,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from reverie.errors import SettingsError, one_line
+from reverie.errors import ResourceError, one_line
 from reverie.web.app import LOOPBACK_NAMES, WebConfig, create_app
 from reverie.web.jobs import held_data_folder
 
@@ -61,7 +61,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     try:
         address = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)[0][4]
     except socket.gaierror as error:
-        raise SettingsError(f"cannot listen on {host}: {one_line(error)}") from None
+        raise ResourceError(f"cannot listen on {host}: {one_line(error)}") from None
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -70,8 +70,8 @@ def listening_socket(host: str, port: int) -> socket.socket:
     except OSError as error:
         sock.close()
         if error.errno == errno.EADDRINUSE:
-            raise SettingsError(f"port {port} is in use; pick another with --port") from None
-        raise SettingsError(f"cannot listen on {host}:{port}: {one_line(error)}") from None
+            raise ResourceError(f"port {port} is in use; pick another with --port") from None
+        raise ResourceError(f"cannot listen on {host}:{port}: {one_line(error)}") from None
     sock.set_inheritable(True)
     return sock
 

@@ -31,7 +31,7 @@ from pydantic import BaseModel
 
 from reverie.classify import imagenet_class_names
 from reverie.cluster import ray_engine
-from reverie.errors import ReverieError, Setting, SettingsError, WeightsNotFoundError, one_line
+from reverie.errors import ResourceError, ReverieError, Setting, SettingsError, WeightsNotFoundError, one_line
 from reverie.io.images import save_image
 from reverie.models import get_spec, list_models
 from reverie.schema import check_field, check_type, declaration
@@ -183,7 +183,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
     try:
         store = JobStore(config.data_dir)
     except (OSError, sqlite3.Error) as error:  # a JobStoreError (a damaged database) passes as it is
-        raise SettingsError(f"cannot use data folder {config.data_dir}: {one_line(error)}") from None
+        raise ResourceError(f"cannot use data folder {config.data_dir}: {one_line(error)}") from None
     cluster = None
     if config.ray_address is not None:
         cluster = ray_engine(config.ray_address, config.workers, 1, config.device, config.stall_timeout)

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reverie.errors import ReverieError, SettingsError, one_line
+from reverie.errors import ResourceError, ReverieError, one_line
 from reverie.settings import DreamSettings
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED = (
@@ -39,8 +39,6 @@ QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED = (
 )  # fmt: skip
 #: States a job never leaves unless retried.
 FINISHED = frozenset({DONE, FAILED, CANCELLED, INTERRUPTED})
-#: What a job makes: one dreamed photo, a zoom animation, or a dreamed video.
-KINDS = ("dream", "zoom", "video")
 
 #: Folders of the data folder, by the role of the files they hold.
 FOLDERS = {
@@ -66,19 +64,15 @@ CREATE TABLE IF NOT EXISTS jobs (
     progress REAL NOT NULL DEFAULT 0,
     stage TEXT NOT NULL DEFAULT '',
     error TEXT NOT NULL DEFAULT '',
-    has_preview INTEGER NOT NULL DEFAULT 0
+    has_preview INTEGER NOT NULL DEFAULT 0,
+    kind TEXT NOT NULL DEFAULT 'dream',
+    options TEXT NOT NULL DEFAULT '{}',
+    files TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created);
 """
 #: The file a server holds locked in its data folder for as long as it runs.
 LOCK_FILE = "server.lock"
-
-#: Columns added after the first release, with their definitions; older databases gain them.
-ADDED_COLUMNS = {
-    "kind": "TEXT NOT NULL DEFAULT 'dream'",
-    "options": "TEXT NOT NULL DEFAULT '{}'",
-    "files": "TEXT NOT NULL DEFAULT '{}'",
-}
 
 
 class JobStoreError(ReverieError):
@@ -127,13 +121,6 @@ def display_name(name: str | None) -> str:
     return cleaned or "upload"
 
 
-def legacy_files(job_id: str) -> dict[str, str]:
-    """The files of a job stored before jobs named their files: the upload re-encoded as PNG, which
-    is also the picture shown, and a PNG result."""
-    name = f"{job_id}.png"
-    return {"source": name, "picture": name, "result": name}
-
-
 class JobStore:
     """The jobs table and the files beside it, in ``folder``."""
 
@@ -146,10 +133,6 @@ class JobStore:
         with self.connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
-            present = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
-            for column, definition in ADDED_COLUMNS.items():
-                if column not in present:
-                    db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {definition}")
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -208,7 +191,7 @@ class JobStore:
         """The file of ``job`` with ``role`` (a key of :data:`FOLDERS`); previews are always JPEG."""
         if role == "preview":
             return self.folder / "previews" / f"{job.id}.jpg"
-        name = (job.files or legacy_files(job.id)).get(role) or f"{job.id}.none"
+        name = job.files.get(role) or f"{job.id}.none"
         return self.folder / FOLDERS[role] / name
 
     def new_path(self, job_id: str, role: str, suffix: str) -> Path:
@@ -228,7 +211,7 @@ class JobStore:
                 (
                     job.id, QUEUED, time.time(), job.settings.to_json(), display_name(job.name),
                     job.width, job.height, job.kind, json.dumps(job.options),
-                    json.dumps(job.files or legacy_files(job.id)),
+                    json.dumps(job.files),
                 ),
             )  # fmt: skip
         return self.get(job.id)  # type: ignore[return-value]
@@ -339,13 +322,13 @@ def held_data_folder(folder: Path) -> Iterator[None]:
         folder.mkdir(parents=True, exist_ok=True)
         lock = open(folder / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 (closed below)
     except OSError as error:
-        raise SettingsError(f"cannot use data folder {folder}: {one_line(error)}") from None
+        raise ResourceError(f"cannot use data folder {folder}: {one_line(error)}") from None
     with lock:
         try:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
             if error.errno not in (errno.EWOULDBLOCK, errno.EACCES):
-                raise SettingsError(f"cannot lock data folder {folder}: {one_line(error)}") from None
+                raise ResourceError(f"cannot lock data folder {folder}: {one_line(error)}") from None
             lock.seek(0)
             raise folder_in_use(folder, lock.read().strip()) from None
         lock.truncate(0)
@@ -354,10 +337,10 @@ def held_data_folder(folder: Path) -> Iterator[None]:
         yield
 
 
-def folder_in_use(folder: Path, holder: str) -> SettingsError:
+def folder_in_use(folder: Path, holder: str) -> ResourceError:
     """The error for a data folder another process holds (``holder``: its process id, if known)."""
     process = f" (process {holder})" if holder.isdigit() else ""
-    return SettingsError(
+    return ResourceError(
         f"data folder {folder} is in use by another reverie serve{process}; "
         "stop that server, or give this one another --data-dir",
         field="data_dir",

@@ -36,7 +36,7 @@ from reverie.render import Progress
 from reverie.settings import VideoSettings, ZoomSettings
 from reverie.tasks import DreamTask, Task, VideoTask, ZoomTask
 from reverie.web.form import page_words
-from reverie.web.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, Job, JobStore, legacy_files
+from reverie.web.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, Job, JobStore
 
 log = logging.getLogger("reverie.web")
 
@@ -66,8 +66,7 @@ def page_names(store: JobStore, job: Job) -> dict[Path, str]:
     """How the page's user knows each of a job's files, for messages that name them."""
     what = {"source": f"your {'video' if job.kind == 'video' else 'photo'} {job.name!r}"}
     what.update(guide="your guide image", mask="your mask", result="the result", picture="the photo")
-    roles = job.files or legacy_files(job.id)
-    return {store.path(job, role): words for role, words in what.items() if role in roles}
+    return {store.path(job, role): words for role, words in what.items() if role in job.files}
 
 
 class Workers:
