@@ -340,14 +340,14 @@ def precision_check() -> dict[str, float]:
     the same kind, so bf16 counts as visually equivalent when it differs from fp32 no more than a
     second fp32 seed does, and reaches the same objective.
     """
-    from reverie import Dreamer, load_image
+    from reverie import Dreamer, dream, load_image
     from reverie.samples import sample_path
 
     dreamer = Dreamer(device="cpu")
     cat = load_image(sample_path("chelsea"))
-    fp32 = dreamer.dream(cat).picture.rgb
-    other_seed = dreamer.dream(cat, seed=1).picture.rgb
-    bf16 = dreamer.dream(cat, precision="bf16").picture.rgb
+    fp32 = dream(cat, dreamer=dreamer).picture.rgb
+    other_seed = dream(cat, dreamer=dreamer, seed=1).picture.rgb
+    bf16 = dream(cat, dreamer=dreamer, precision="bf16").picture.rgb
     return {
         "psnr_bf16_vs_fp32": psnr(bf16, fp32),
         "psnr_seed1_vs_seed0": psnr(other_seed, fp32),

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 import reverie.render
-from reverie import Dreamer
+from reverie import Dreamer, dream
 from reverie.io.images import load_image
 from reverie.samples import sample_path
 from reverie.tensors import resize_picture
@@ -40,11 +40,11 @@ def set_mode(mode: str) -> None:
 def timed(dreamer: Dreamer, picture, mode: str) -> tuple[float, np.ndarray, np.ndarray]:
     """Seconds per dream (after a warm-up) and two results of the same settings."""
     set_mode(mode)
-    first = dreamer.dream(picture, **SETTINGS).picture.rgb
+    first = dream(picture, dreamer=dreamer, **SETTINGS).picture.rgb
     torch.cuda.synchronize()
     started = time.perf_counter()
     for _ in range(REPEATS):
-        last = dreamer.dream(picture, **SETTINGS).picture.rgb
+        last = dream(picture, dreamer=dreamer, **SETTINGS).picture.rgb
     torch.cuda.synchronize()
     return (time.perf_counter() - started) / REPEATS, first, last
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from reverie import Dreamer, load_image
+from reverie import Dreamer, dream, load_image
 from reverie.samples import sample_path
 
 DOCS = Path(__file__).parent
@@ -33,11 +33,11 @@ def main() -> None:
     cat = load_image(sample_path("chelsea"))
     tiles = [labelled(to_pil(cat.rgb), "photo")]
     for preset in PRESETS:
-        dreamed = to_pil(dreamer.dream(cat, preset=preset).picture.rgb)
+        dreamed = to_pil(dream(cat, dreamer=dreamer, preset=preset).picture.rgb)
         if preset == "patterns":
             dreamed.save(DOCS / "chelsea-dream.jpg", quality=90)
         tiles.append(labelled(dreamed, preset))
-    coffee = dreamer.dream(sample_path("coffee"), preset="objects").picture
+    coffee = dream(sample_path("coffee"), dreamer=dreamer, preset="objects").picture
     tiles.append(labelled(to_pil(coffee.rgb).resize(tiles[0].size), "objects (coffee)"))
     width, height = tiles[0].size
     sheet = Image.new("RGB", (width * 3, height * 2), "white")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from reverie import devices
+from reverie import devices, dream
 from reverie.devices import cpu_flags, resolve_device, warn_if_bf16_is_slow
 from reverie.errors import SettingsError
 
@@ -103,9 +103,9 @@ def eight_bit(rgb) -> np.ndarray:
 @gpu
 def test_a_gpu_dream_is_the_same_watched_or_not_and_run_after_run(gpu_dreamer, chelsea_path) -> None:
     events = []
-    watched = gpu_dreamer.dream(chelsea_path, progress=events.append, **GPU_SETTINGS).picture.rgb
-    unwatched = gpu_dreamer.dream(chelsea_path, **GPU_SETTINGS).picture.rgb
-    again = gpu_dreamer.dream(chelsea_path, **GPU_SETTINGS).picture.rgb
+    watched = dream(chelsea_path, dreamer=gpu_dreamer, progress=events.append, **GPU_SETTINGS).picture.rgb
+    unwatched = dream(chelsea_path, dreamer=gpu_dreamer, **GPU_SETTINGS).picture.rgb
+    again = dream(chelsea_path, dreamer=gpu_dreamer, **GPU_SETTINGS).picture.rgb
     assert len(events) == 3 * 4 and events[-1].image.device.type == "cuda"
     assert np.abs(eight_bit(watched) - eight_bit(unwatched)).max() <= 1
     assert np.abs(eight_bit(unwatched) - eight_bit(again)).max() <= 1
@@ -118,11 +118,13 @@ def test_a_gpu_dream_honours_masks_colours_and_bf16(gpu_dreamer, small_cat, tmp_
     mask = np.zeros((80, 120), np.uint8)
     mask[:, 60:] = 255
     Image.fromarray(mask).save(tmp_path / "mask.png")
-    masked = gpu_dreamer.dream(small_cat, mask=str(tmp_path / "mask.png"), steps=4, octaves=2, max_side=0)
+    masked = dream(
+        small_cat, dreamer=gpu_dreamer, mask=str(tmp_path / "mask.png"), steps=4, octaves=2, max_side=0
+    )
     change = np.abs(masked.picture.rgb - small_cat.rgb).mean(axis=2)
     assert change[:, :45].max() == 0.0 and change[:, 75:].mean() > 0.01
-    half = gpu_dreamer.dream(small_cat, precision="bf16", steps=4, octaves=2, max_side=0).picture.rgb
-    full = gpu_dreamer.dream(small_cat, steps=4, octaves=2, max_side=0).picture.rgb
+    half = dream(small_cat, dreamer=gpu_dreamer, precision="bf16", steps=4, octaves=2, max_side=0).picture.rgb
+    full = dream(small_cat, dreamer=gpu_dreamer, steps=4, octaves=2, max_side=0).picture.rgb
     assert not np.array_equal(half, full) and np.abs(half - small_cat.rgb).mean() > 0.01
 
 

@@ -42,9 +42,9 @@ def test_dream_function_checks_before_loading(tmp_path: Path, monkeypatch) -> No
 
 
 def test_dreamer_accepts_paths_pictures_and_arrays(dreamer: Dreamer, chelsea_path: Path) -> None:
-    from_path = dreamer.dream(chelsea_path, **QUICK).picture
-    from_picture = dreamer.dream(reverie.load_image(chelsea_path), **QUICK).picture
-    from_array = dreamer.dream(reverie.load_image(chelsea_path).rgb, **QUICK).picture
+    from_path = dream(chelsea_path, dreamer=dreamer, **QUICK).picture
+    from_picture = dream(reverie.load_image(chelsea_path), dreamer=dreamer, **QUICK).picture
+    from_array = dream(reverie.load_image(chelsea_path).rgb, dreamer=dreamer, **QUICK).picture
     assert np.array_equal(from_path.rgb, from_picture.rgb) and np.array_equal(
         from_picture.rgb, from_array.rgb
     )
@@ -53,50 +53,54 @@ def test_dreamer_accepts_paths_pictures_and_arrays(dreamer: Dreamer, chelsea_pat
 
 def test_dream_file_writes_what_dream_returns(dreamer: Dreamer, small_cat: Picture, tmp_path: Path) -> None:
     output = tmp_path / "out.png"
-    written = dreamer.dream_file(small_cat, output, DreamSettings(**QUICK), seed=2)
+    written = dream(small_cat, output, settings=DreamSettings(**QUICK), dreamer=dreamer, seed=2)
     assert np.allclose(reverie.load_image(output).rgb, written.picture.rgb, atol=0.5 / 255 + 1e-6)
     assert read_settings(output).seed == 2
     with pytest.raises(reverie.PixelLimitError, match="raise the limit with max_pixels"):
-        dreamer.dream_file(output, tmp_path / "no.png", max_pixels=1000)  # the result is 96x64
+        dream(output, tmp_path / "no.png", dreamer=dreamer, max_pixels=1000)  # the result is 96x64
     assert not (tmp_path / "no.png").exists()
 
 
 def test_a_result_saves_itself_and_becomes_a_pillow_image(
     dreamer: Dreamer, small_cat: Picture, tmp_path: Path
 ) -> None:
-    result = dreamer.dream(small_cat, DreamSettings(**QUICK), seed=4)
+    result = dream(small_cat, settings=DreamSettings(**QUICK), dreamer=dreamer, seed=4)
     written = result.save(tmp_path / "kept.webp")
     assert written == tmp_path / "kept.webp" and read_settings(written) == result.settings
     image = result.to_pil()
     assert image.mode == "RGB" and image.size == result.picture.size
     assert np.array_equal(np.asarray(image), np.asarray(Image.open(result.save(tmp_path / "kept.png"))))
     alpha = np.ones((small_cat.height, small_cat.width), np.float32)
-    assert dreamer.dream(Picture(small_cat.rgb, alpha), **QUICK).to_pil().mode == "RGBA"
+    assert dream(Picture(small_cat.rgb, alpha), dreamer=dreamer, **QUICK).to_pil().mode == "RGBA"
 
 
 def test_alpha_is_carried_through(dreamer: Dreamer, small_cat: Picture) -> None:
     alpha = np.tile(np.linspace(0, 1, small_cat.width, dtype=np.float32), (small_cat.height, 1))
-    result = dreamer.dream(Picture(small_cat.rgb, alpha), **QUICK).picture
+    result = dream(Picture(small_cat.rgb, alpha), dreamer=dreamer, **QUICK).picture
     assert result.alpha is not None
     assert np.allclose(result.alpha, resize_picture(Picture(small_cat.rgb, alpha), (96, 64)).alpha)
 
 
 def test_settings_without_a_model_follow_the_dreamers_model(small_cat: Picture) -> None:
-    result = Dreamer("efficientnet_lite1", device="cpu").dream(small_cat, DreamSettings(steps=1, octaves=1))
+    result = dream(
+        small_cat,
+        settings=DreamSettings(steps=1, octaves=1),
+        dreamer=Dreamer("efficientnet_lite1", device="cpu"),
+    )
     assert result.settings.model == "efficientnet_lite1" and result.settings.layers == "blocks.11,blocks.15"
 
 
 def test_mistakes_get_library_errors(dreamer: Dreamer, small_cat: Picture) -> None:
     with pytest.raises(SettingsError, match="unknown setting"):
-        dreamer.dream(small_cat, stepz=3)
+        dream(small_cat, dreamer=dreamer, stepz=3)
     with pytest.raises(SettingsError, match="holds efficientnet_lite0"):
-        dreamer.dream(small_cat, DreamSettings(model="efficientnet_lite1"))
+        dream(small_cat, settings=DreamSettings(model="efficientnet_lite1"), dreamer=dreamer)
     with pytest.raises(SettingsError, match="unknown preset"):
-        dreamer.dream(small_cat, preset="nope", layers="blocks.3", steps=1, octaves=1)
+        dream(small_cat, dreamer=dreamer, preset="nope", layers="blocks.3", steps=1, octaves=1)
     with pytest.raises(ImageError, match="shape"):
-        dreamer.dream(np.zeros((10, 10), dtype=np.float32))
+        dream(np.zeros((10, 10), dtype=np.float32), dreamer=dreamer)
     with pytest.raises(ImageError, match=r"\[0, 1\]"):
-        dreamer.dream((small_cat.rgb * 255).astype(np.uint8))
+        dream((small_cat.rgb * 255).astype(np.uint8), dreamer=dreamer)
 
 
 def test_the_readme_api_example_runs(chelsea_path: Path, tmp_path: Path) -> None:
@@ -105,7 +109,7 @@ def test_the_readme_api_example_runs(chelsea_path: Path, tmp_path: Path) -> None
 
     quick = DreamSettings(preset="objects", steps=1, octaves=1, max_side=64)
     task = DreamTask(chelsea_path, tmp_path / "dream.png", settings=quick).check()
-    result = task.run(Dreamer.for_task(task))
+    result = task.run(task.new_dreamer())
     assert (
         read_settings(tmp_path / "dream.png") == result.settings
         and result.settings.layers == "blocks.12,blocks.14"
@@ -134,7 +138,7 @@ def logit(dreamer: Dreamer, picture: Picture, index: int) -> float:
 
 
 def test_class_objective_raises_its_logit(dreamer: Dreamer, small_cat: Picture) -> None:
-    result = dreamer.dream(small_cat, layers="class:espresso", **WORKING).picture
+    result = dream(small_cat, dreamer=dreamer, layers="class:espresso", **WORKING).picture
     assert logit(dreamer, result, 967) > logit(dreamer, small_cat, 967) + 1.0
 
 
@@ -145,8 +149,8 @@ def test_guided_dream_moves_towards_the_guide(
     prepared = dreamer.prepare(check_settings(DreamSettings(**guided)))
     objective = prepared.objective
     assert isinstance(objective.terms[0], GuideTerm) and objective.terms[0].features is not None
-    result = dreamer.dream(small_cat, **guided).picture
-    plain = dreamer.dream(small_cat, **{**guided, "layers": "blocks.9", "guide": ""}).picture
+    result = dream(small_cat, dreamer=dreamer, **guided).picture
+    plain = dream(small_cat, dreamer=dreamer, **{**guided, "layers": "blocks.9", "guide": ""}).picture
 
     def match(picture: Picture) -> float:
         with torch.no_grad():
@@ -166,7 +170,7 @@ def test_guide_alone_turns_every_layer_into_a_guide_term(dreamer: Dreamer, coffe
 def test_a_small_guide_image_is_read_enlarged(dreamer: Dreamer, small_cat: Picture, tmp_path: Path) -> None:
     tiny = tmp_path / "tiny.png"
     Image.new("RGB", (12, 12), (200, 30, 30)).save(tiny)
-    result = dreamer.dream(small_cat, layers="guide:blocks.9", guide=str(tiny), steps=1, octaves=1)
+    result = dream(small_cat, dreamer=dreamer, layers="guide:blocks.9", guide=str(tiny), steps=1, octaves=1)
     assert result.picture.size == small_cat.size
 
 
@@ -178,8 +182,12 @@ def test_mask_leaves_black_pixels_unchanged(
     mask[:, 60:] = 255
     Image.fromarray(mask).save(tmp_path / "mask.png")
     events = []
-    result = dreamer.dream(
-        small_cat, progress=events.append if watched else None, mask=str(tmp_path / "mask.png"), **WORKING
+    result = dream(
+        small_cat,
+        dreamer=dreamer,
+        progress=events.append if watched else None,
+        mask=str(tmp_path / "mask.png"),
+        **WORKING,
     ).picture
     change = np.abs(result.rgb - small_cat.rgb).mean(axis=2)
     assert change[:, :45].max() == 0.0  # black, beyond the feathered edge: untouched
@@ -188,8 +196,8 @@ def test_mask_leaves_black_pixels_unchanged(
 
 
 def test_keep_colors_keeps_chroma_and_changes_luma(dreamer: Dreamer, small_cat: Picture) -> None:
-    plain = dreamer.dream(small_cat, **{**WORKING, "max_side": 0}).picture.rgb
-    kept = dreamer.dream(small_cat, keep_colors=True, **{**WORKING, "max_side": 0}).picture.rgb
+    plain = dream(small_cat, dreamer=dreamer, **{**WORKING, "max_side": 0}).picture.rgb
+    kept = dream(small_cat, dreamer=dreamer, keep_colors=True, **{**WORKING, "max_side": 0}).picture.rgb
 
     def chroma(rgb: np.ndarray) -> np.ndarray:
         return rgb - luma(rgb)[..., None]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 import torch
 
+from reverie import objectives
 from reverie.errors import SettingsError, UnknownLayerError
 from reverie.models import get_spec
 from reverie.models.base import LOGITS
@@ -17,6 +20,9 @@ from reverie.objectives import (
     layer,
     parse_layer_spec,
 )
+from reverie.render import render
+from reverie.settings import DreamSettings
+from reverie.tensors import to_tensor
 
 
 def test_parse_layers_channels_and_weights() -> None:
@@ -95,3 +101,39 @@ def test_guide_term_pulls_each_position_towards_its_closest_guide_feature() -> N
     # Position 1 is most like guide feature 0 (3), position 2 like feature 1 (2): mean 2.5, / 2 channels.
     assert term({"a": activation}).item() == pytest.approx(2.5 / 2)
     assert guide("a").as_guided() == guide("a") and layer("a").as_guided() == guide("a")
+
+
+def test_a_new_term_kind_is_one_registered_class(lite0, small_cat, monkeypatch) -> None:
+    """Adding an objective is one class: the parser, the checks and the render loop take it as is."""
+    monkeypatch.setattr(objectives, "TERM_KINDS", dict(objectives.TERM_KINDS))
+
+    @objectives.term_kind("energy")
+    @dataclass(frozen=True)
+    class EnergyTerm:
+        """The mean square of a layer's activation (the original DeepDream's L2 objective)."""
+
+        layer: str
+        weight: float = 1.0
+
+        def score(self, activation: torch.Tensor) -> torch.Tensor:
+            return self.weight * activation.square().mean()
+
+        def spec(self) -> str:
+            return f"energy:{self.layer}"
+
+        def check(self, model) -> None:
+            model.layer(self.layer)
+
+        @classmethod
+        def parse(cls, detail: str, weight: float) -> EnergyTerm:
+            return cls(detail, weight)
+
+    objective = parse_layer_spec("energy:blocks.8=2,blocks.4")
+    assert objective.terms[0] == EnergyTerm("blocks.8", 2.0) and objective.layers == ["blocks.8", "blocks.4"]
+    with pytest.raises(UnknownLayerError, match=r"did you mean blocks\.8"):
+        parse_layer_spec("energy:block.8").check(lite0)
+    image = to_tensor(small_cat.rgb)
+    energy = parse_layer_spec("energy:blocks.8")
+    before = energy(lite0(image, energy.layers)).item()
+    dreamed = render(lite0, energy, image, DreamSettings(steps=3, octaves=1, max_side=0))
+    assert energy(lite0(dreamed, energy.layers)).item() > 1.1 * before

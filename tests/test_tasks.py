@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from reverie import Dreamer, load_image
+from reverie import Dreamer, dream, load_image
 from reverie.cli import main
 from reverie.errors import (
     ImageError,
@@ -99,8 +99,8 @@ def test_the_api_with_and_without_a_callback_matches_the_cli(
     cli_results: dict[str, Path], chelsea_path: Path, dreamer: Dreamer
 ) -> None:
     events = []
-    watched = dreamer.dream(chelsea_path, progress=events.append, **SETTINGS).picture.rgb
-    unwatched = dreamer.dream(chelsea_path, **SETTINGS).picture.rgb
+    watched = dream(chelsea_path, dreamer=dreamer, progress=events.append, **SETTINGS).picture.rgb
+    unwatched = dream(chelsea_path, dreamer=dreamer, **SETTINGS).picture.rgb
     assert len(events) == 3 * 3
     assert np.array_equal(watched, unwatched)
     assert_same_pixels(to_uint8(watched).astype(int), pixels(cli_results["quiet"]))
@@ -295,10 +295,10 @@ def test_outputs_never_overwrite_the_input_guide_or_mask(
 
 def test_a_picture_smaller_than_the_network_dreams_at_its_own_size(dreamer: Dreamer, small_cat) -> None:
     icon = resize_picture(small_cat, (16, 16))  # the network needs 32 px per side
-    result = dreamer.dream(icon, steps=3, octaves=1, step_size=0.05).picture
+    result = dream(icon, dreamer=dreamer, steps=3, octaves=1, step_size=0.05).picture
     assert result.size == (16, 16)
     assert np.abs(result.rgb - icon.rgb).mean() > 0.01
-    thin = dreamer.dream(resize_picture(small_cat, (120, 8)), steps=1, octaves=2).picture
+    thin = dream(resize_picture(small_cat, (120, 8)), dreamer=dreamer, steps=1, octaves=2).picture
     assert thin.size == (120, 8)
 
 

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 from reverie.version import __version__
 
 if TYPE_CHECKING:
+    from reverie.api import dream
     from reverie.classify import Prediction, classify, imagenet_class_names
-    from reverie.dreamer import Dreamer, PreparedDream, dream
+    from reverie.dreamer import Dreamer, PreparedDream
     from reverie.errors import (
         DreamFailedError,
         ImageError,
@@ -58,7 +59,7 @@ _HOMES = {
     "imagenet_class_names": "reverie.classify",
     "Dreamer": "reverie.dreamer",
     "PreparedDream": "reverie.dreamer",
-    "dream": "reverie.dreamer",
+    "dream": "reverie.api",
     "DreamFailedError": "reverie.errors",
     "ImageError": "reverie.errors",
     "OutputPathError": "reverie.errors",

@@ -240,12 +240,11 @@ def run_task(task: Task, options: dict[str, Any]) -> tuple[Task, Any, float]:
 
     Returns the checked task, its result and the seconds it took.
     """
-    from reverie.dreamer import Dreamer
     from reverie.tasks import VideoTask, ZoomTask
 
     started = time.perf_counter()
     checked = task.check()
-    dreamer = Dreamer.for_task(checked)
+    dreamer = checked.new_dreamer()
     if isinstance(checked, ZoomTask | VideoTask):
         reporter: Reporter = frame_reporter(options["quiet"])
     else:

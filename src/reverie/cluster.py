@@ -115,12 +115,10 @@ class Dreamers:
         self._lock = threading.Lock()
 
     def for_task(self, task: Task) -> Any:
-        from reverie.dreamer import Dreamer
-
         key = (task.settings.model, task.weights, task.device)
         with self._lock:
             if key not in self._loaded:
-                self._loaded[key] = Dreamer.for_task(task)
+                self._loaded[key] = task.new_dreamer()
             return self._loaded[key]
 
 

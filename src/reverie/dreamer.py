@@ -1,9 +1,8 @@
-"""The engine and the Python API: :class:`Dreamer` (a model loaded once), :class:`PreparedDream`
-(checked settings bound to it) and the one-call :func:`dream`.
+"""The engine: :class:`Dreamer` (a model loaded once, on a device) and :class:`PreparedDream`
+(checked settings bound to it, ready to dream picture after picture).
 
-Every job is a task (:mod:`reverie.tasks`) that checks itself once and then runs on a Dreamer; the
-API methods here build those tasks, as the CLI and the web app do, so every front end gives the
-same pixels for the same settings.
+It knows nothing of jobs: every job is a task (:mod:`reverie.tasks`) that checks itself once and
+then runs on a Dreamer; :func:`reverie.api.dream` is the one-call convenience on top of both.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from reverie.models.optimise import speed_up
 from reverie.objectives import Objective, parse_layer_spec
 from reverie.render import ProgressCallback, render
 from reverie.settings import DreamSettings
-from reverie.tasks import DreamResult, DreamTask, Source, Task
 from reverie.tensors import fit_around, from_tensor, resize_picture, to_tensor, working_picture
 from reverie.weights import find_weights
 
@@ -34,7 +32,8 @@ GUIDE_MAX_SIDE = 512
 
 
 class Dreamer:
-    """A loaded model that dreams many images: ``Dreamer().dream("cat.jpg").picture``."""
+    """A loaded model (its weights found and folded for speed) on a device, that dreams many
+    pictures: ``dream("cat.jpg", dreamer=Dreamer())``, or ``task.run(dreamer)``."""
 
     def __init__(
         self,
@@ -48,11 +47,6 @@ class Dreamer:
         self.weights_path = find_weights(get_spec(model), weights)
         self.model: Backbone = speed_up(load_model(model, self.weights_path, self.device))
 
-    @classmethod
-    def for_task(cls, task: Task) -> Dreamer:
-        """The Dreamer a checked task asks for (its model, weights and device)."""
-        return cls(task.settings.model, task.weights or None, task.device)
-
     def prepare(self, settings: DreamSettings, max_pixels: int = DEFAULT_MAX_PIXELS) -> PreparedDream:
         """Bind checked settings (a task's ``check()`` made them) to this model; ``max_pixels``
         bounds the guide and mask images it reads."""
@@ -61,51 +55,6 @@ class Dreamer:
                 f"settings ask for model {settings.model} but this Dreamer holds {self.model_name}"
             )
         return PreparedDream(self, settings, max_pixels)
-
-    def dream(
-        self,
-        image: Source,
-        settings: DreamSettings | None = None,
-        progress: ProgressCallback | None = None,
-        **changes: object,
-    ) -> DreamResult:
-        """Dream ``image`` (a path, a :class:`Picture`, or an (H, W, 3) array in [0, 1]).
-
-        Keyword arguments override single settings: ``dreamer.dream(img, steps=20, layers="blocks.9")``.
-        The result is at the working resolution (the input reduced to ``max_side``); alpha is kept.
-        """
-        return self.dream_task(image, None, settings, **changes).run(self, progress)
-
-    def dream_file(
-        self,
-        source: Source,
-        output: PathLike,
-        settings: DreamSettings | None = None,
-        progress: ProgressCallback | None = None,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        **changes: object,
-    ) -> DreamResult:
-        """Dream ``source`` into the file ``output``, atomically, with the settings stored in it.
-
-        The output path is checked before any work and the input is never overwritten;
-        ``max_pixels`` bounds the input (a decompression-bomb guard).
-        """
-        task = self.dream_task(source, output, settings, max_pixels, **changes)
-        return task.run(self, progress)
-
-    def dream_task(
-        self,
-        source: Source,
-        output: PathLike | None,
-        settings: DreamSettings | None,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        **changes: object,
-    ) -> DreamTask:
-        """A dream task for this Dreamer's model and device (settings without a model get this one)."""
-        settings = (settings or DreamSettings()).with_changes(**changes)
-        settings = settings if settings.model else settings.with_changes(model=self.model_name)
-        engine = {"weights": str(self.weights_path), "device": str(self.device), "max_pixels": max_pixels}
-        return DreamTask(source, output, settings=settings, **engine)
 
     def objective(self, settings: DreamSettings, max_pixels: int = DEFAULT_MAX_PIXELS) -> Objective:
         """The objective ``settings`` ask for, with the guide image's features bound.
@@ -184,28 +133,3 @@ class PreparedDream:
             weights = load_mask(self.settings.mask, size, self.max_pixels)
             self._masks[size] = torch.from_numpy(weights)[None, None].to(self.dreamer.device)
         return self._masks[size]
-
-
-def dream(
-    image: Source,
-    output: PathLike | None = None,
-    *,
-    model: str = DEFAULT_MODEL,
-    weights: PathLike | None = None,
-    device: str = "auto",
-    progress: ProgressCallback | None = None,
-    **settings: object,
-) -> DreamResult:
-    """One-call DeepDream: ``dream("cat.jpg", "dream.png", layers="blocks.9", steps=20)``.
-
-    Everything is checked before the model loads; use :class:`Dreamer` to dream many images with
-    one model.
-    """
-    task = DreamTask(
-        image,
-        output,
-        settings=DreamSettings(model=model).with_changes(**settings),
-        weights=str(weights or ""),
-        device=device,
-    ).check()
-    return task.run(Dreamer.for_task(task), progress)

@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -30,6 +30,7 @@ from reverie.animate.coherence import CoherentDreamer
 from reverie.animate.frames import FrameStore, job_fingerprint
 from reverie.animate.zoom import FrameCallback, zoom_sequence
 from reverie.devices import resolve_device
+from reverie.dreamer import Dreamer, PreparedDream
 from reverie.errors import File, ImageError, Setting, SettingsError, VideoError, did_you_mean
 from reverie.io.images import (
     DEFAULT_MAX_PIXELS,
@@ -62,9 +63,6 @@ from reverie.settings import DreamSettings, Settings, TaskOptions, VideoSettings
 from reverie.sheet import contact_sheet, spread_layers
 from reverie.tensors import fit_within, working_picture
 from reverie.weights import find_weights
-
-if TYPE_CHECKING:
-    from reverie.dreamer import Dreamer, PreparedDream
 
 PathLike = str | os.PathLike[str]
 TaskT = TypeVar("TaskT", bound="Task")
@@ -177,6 +175,10 @@ class Task:
             check_output(output, protect=task.protected())
             task = replace(task, output=Path(output).expanduser().absolute())
         return marked_checked(task)
+
+    def new_dreamer(self) -> Dreamer:
+        """A Dreamer that holds what this (checked) task asks for: its model, weights and device."""
+        return Dreamer(self.settings.model, self.weights or None, self.device)
 
     def prepare(self, dreamer: Dreamer, settings: DreamSettings | None = None) -> PreparedDream:
         """``settings`` (default: the task's) bound to ``dreamer``, which must hold what the task

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reverie import Dreamer, DreamSettings
+from reverie import Dreamer, DreamSettings, dream
 from reverie.animate.metrics import exposure_drift
 from reverie.animate.zoom import zoom_and_rotate
 from reverie.io.images import Picture
@@ -52,9 +52,11 @@ def test_each_frame_takes_its_own_seed(dreamer: Dreamer, small_cat: Picture) -> 
     """Frame i is the dream of frame i - 1 (zoom 0: not moved) with seed + i."""
     motion = ZoomSettings(frames=2, zoom=0.0, stabilise=False)
     first, second = ZoomTask(small_cat, motion=motion, settings=QUICK).frames(dreamer)
-    assert np.array_equal(first, dreamer.dream(small_cat, QUICK).picture.rgb)
-    assert np.array_equal(second, dreamer.dream(Picture(first), QUICK.with_changes(seed=1)).picture.rgb)
-    assert not np.array_equal(second, dreamer.dream(Picture(first), QUICK).picture.rgb)
+    assert np.array_equal(first, dream(small_cat, settings=QUICK, dreamer=dreamer).picture.rgb)
+    assert np.array_equal(
+        second, dream(Picture(first), settings=QUICK.with_changes(seed=1), dreamer=dreamer).picture.rgb
+    )
+    assert not np.array_equal(second, dream(Picture(first), settings=QUICK, dreamer=dreamer).picture.rgb)
 
 
 @pytest.mark.parametrize("suffix", [".gif", ".mp4"])

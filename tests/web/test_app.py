@@ -278,13 +278,11 @@ def test_a_results_settings_name_uploads_as_uploaded_never_by_server_path(
 def test_a_looks_thumbnail_is_dreamed_on_the_jobs_model(
     client: TestClient, chelsea_path: Path, monkeypatch
 ) -> None:
-    from reverie.dreamer import Dreamer
+    from reverie.tasks import Task
 
     loaded = []
-    load = Dreamer.for_task.__func__  # type: ignore[attr-defined]
-    monkeypatch.setattr(
-        Dreamer, "for_task", classmethod(lambda cls, task: loaded.append(task) or load(cls, task))
-    )
+    load = Task.new_dreamer
+    monkeypatch.setattr(Task, "new_dreamer", lambda task: loaded.append(task) or load(task))
     look = client.get("/api/looks/efficientnet_lite0/edges.jpg")
     assert look.status_code == 200 and look.headers["content-type"] == "image/jpeg"
     job = submit(client, png_bytes(chelsea_path), **QUICK)
