@@ -25,6 +25,20 @@ from videos import write_test_video
 torch.set_num_threads(max(1, torch.get_num_threads()))
 
 
+#: Fixtures that start other processes (a Ray cluster, a real ``reverie serve``) or a browser: a test
+#: using one is slow (``pytest -m "not slow"`` leaves it out).
+SLOW_FIXTURES = frozenset(
+    {"ray_cluster", "cluster_client", "server", "page", "loopback_server", "open_server"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a slow fixture as ``slow``."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def reverie_temporaries() -> set[Path]:
     """Folders and files Reverie names in the system's temporary folder (``reverie-*``)."""
     return set(Path(tempfile.gettempdir()).glob("reverie-*"))

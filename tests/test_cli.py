@@ -438,3 +438,35 @@ def test_a_dream_whose_gradient_stops_being_finite_saves_nothing(
         and err == "reverie: error: the dream's gradient stopped being a finite number; nothing was saved\n"
     )
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_bug_is_one_line_that_says_it_is_one(
+    chelsea_path: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("shapes do not match\nand a long trace")
+
+    monkeypatch.setattr("reverie.render.region_gradient", broken)
+    code, _, err = run_cli(
+        ["dream", str(chelsea_path), "-o", str(tmp_path / "x.png"), "--steps", "1"], capsys
+    )
+    assert (code, err) == (
+        1,
+        "reverie: internal error: RuntimeError: shapes do not match (please report it)\n",
+    )
+
+
+def test_running_out_of_memory_names_the_options_that_help(
+    chelsea_path: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    import torch
+
+    def too_big(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr("reverie.render.region_gradient", too_big)
+    code, _, err = run_cli(
+        ["dream", str(chelsea_path), "-o", str(tmp_path / "x.png"), "--steps", "1"], capsys
+    )
+    assert (code, err) == (1, "reverie: error: out of memory: try a smaller --tile-size or --max-side\n")
+    assert list(tmp_path.iterdir()) == []

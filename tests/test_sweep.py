@@ -27,6 +27,8 @@ def test_knobs_parse_in_their_settings_types() -> None:
     assert parse_vary("seed=2,2,1") == Knob("seed", (2, 1))  # each value once
     for text, message in [
         ("colour=1,2", "cannot vary 'colour'"),
+        ("stepsize=1", r"cannot vary .stepsize. \(did you mean step-size\?\); knobs: steps, step-size, "),
+        ("octave_scale=x", "not a valid float"),
         ("guide=a.png,b.png", "cannot vary 'guide'"),
         ("seed=one", "not a valid int"),
         ("seed=", "no values"),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from click.core import ParameterSource
 
-from reverie.errors import ReverieError, Setting, Words, one_line
+from reverie.errors import ReverieError, Setting, Words, internal_error, one_line, out_of_memory
 from reverie.models import DEFAULT_MODEL, get_spec, list_models
 from reverie.schema import Declared, declaration, declared, option_name, short_range
 from reverie.settings import (
@@ -791,11 +791,14 @@ def main(argv: list[str] | None = None) -> int:
     except ReverieError as error:
         click.echo(f"reverie: error: {cli_message(error)}", err=True)
         return 1
-    except MemoryError:
-        click.echo("reverie: error: out of memory; try a smaller --tile-size or --max-side", err=True)
-        return 1
-    except RuntimeError as error:  # from torch: report it in one line, as every other failure
-        click.echo(f"reverie: error: {one_line(error)}", err=True)
+    except (MemoryError, RuntimeError) as error:  # PyTorch's OutOfMemoryError is a RuntimeError
+        torch = sys.modules.get("torch")
+        if isinstance(error, MemoryError) or (
+            torch is not None and isinstance(error, torch.OutOfMemoryError)
+        ):
+            click.echo(f"reverie: error: {cli_message(out_of_memory())}", err=True)
+        else:  # a bug, not the user's mistake: one line all the same, and said to be one
+            click.echo(f"reverie: {internal_error(error)} (please report it)", err=True)
         return 1
     except click.ClickException as error:
         click.echo(f"reverie: error: {error.format_message()}", err=True)

@@ -39,15 +39,15 @@ from typing import Any
 import torch
 
 from reverie.errors import (
-    DreamFailedError,
     File,
     ImageError,
     OutputPathError,
     Part,
     ResourceError,
     ReverieError,
-    Setting,
+    internal_error,
     one_line,
+    out_of_memory,
 )
 from reverie.io.images import Picture, image_bytes, output_format
 from reverie.io.paths import file_in_memory, write_bytes_atomically
@@ -148,19 +148,6 @@ def dreamed_here(
 def run_here(task: Task, dreamers: Dreamers, progress: ProgressCallback | None = None) -> Outcome:
     """Check and run one task in this process: how it ended (see :func:`dreamed_here`)."""
     return dreamed_here(task, dreamers, progress)[0]
-
-
-def out_of_memory() -> DreamFailedError:
-    """A dream too big for the memory of its device: the user can ask for a smaller one."""
-    return DreamFailedError(
-        "out of memory: try a smaller ", Setting("tile_size"), " or ", Setting("max_side")
-    )
-
-
-def internal_error(failure: BaseException) -> str:
-    """A bug in one line: the exception raised, not Ray's wrapping of it (a worker's ``cause``)."""
-    cause = getattr(failure, "cause", None) or failure
-    return f"internal error: {type(cause).__name__}: {one_line(cause)}"
 
 
 class LocalEngine(Engine):

@@ -167,6 +167,20 @@ class DreamFailedError(ReverieError):
     a finite number (weights or step sizes that overflow), or it ran out of memory."""
 
 
+def out_of_memory() -> DreamFailedError:
+    """A dream too big for its device's memory (``MemoryError``, or PyTorch's ``OutOfMemoryError``):
+    the user can ask for a smaller one."""
+    return DreamFailedError(
+        "out of memory: try a smaller ", Setting("tile_size"), " or ", Setting("max_side")
+    )
+
+
+def internal_error(failure: BaseException) -> str:
+    """A bug in one line: the exception raised, not a wrapping of it (a Ray worker's ``cause``)."""
+    cause = getattr(failure, "cause", None) or failure
+    return f"internal error: {type(cause).__name__}: {one_line(cause)}"
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """``" (did you mean blocks.8?)"`` when ``word`` is a near miss of one of ``choices`` (a typo, a
     missing letter, the wrong case), else ``""``: for messages that also list every valid name."""

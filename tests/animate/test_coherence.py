@@ -70,6 +70,7 @@ def test_dreamed_video_keeps_frame_count_rate_and_audio(
     assert seen == [(i, 10) for i in range(1, 11)]
 
 
+@pytest.mark.slow
 def test_flow_makes_the_dream_flicker_much_less(coherent_runs, pan_video: Path) -> None:
     sources = list(read_frames(pan_video))
     flicker = {name: temporal_flicker(frames, sources) for name, frames in coherent_runs.items()}

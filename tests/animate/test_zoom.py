@@ -34,6 +34,7 @@ def test_zoom_and_rotate_moves_pixels_about_the_centre() -> None:
     assert np.unravel_index(turned[..., 0].argmax(), (41, 41)) == (10, 20)  # counter-clockwise: up
 
 
+@pytest.mark.slow
 def test_stabilised_zoom_holds_exposure_and_saturation(dreamer: Dreamer, small_cat: Picture) -> None:
     """Fed-back zooms drift; with the statistics match the drift all but vanishes."""
     steady = list(

@@ -63,6 +63,7 @@ def run_command_line(args: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
 
 
+@pytest.mark.slow
 def test_broken_videos_give_one_error_line_and_no_ffmpeg_log(
     tmp_path: Path, pan_video: Path, cat_strip: Picture
 ) -> None:

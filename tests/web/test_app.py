@@ -57,6 +57,7 @@ def test_a_job_runs_and_its_dream_downloads(client: TestClient, chelsea_path: Pa
     assert [j["id"] for j in client.get("/api/jobs").json()] == [job["id"]]
 
 
+@pytest.mark.slow
 def test_progress_and_previews_arrive_and_a_running_job_cancels(
     client: TestClient, chelsea_path: Path
 ) -> None:

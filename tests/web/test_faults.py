@@ -98,6 +98,7 @@ def wait_until_finished(store: JobStore, ids: list[str], timeout: float = 120) -
 # ---------------------------------------------------------------------------------- the worker
 
 
+@pytest.mark.slow
 def test_the_worker_survives_a_full_disk_and_serves_the_queue(tmp_path: Path, chelsea_path: Path) -> None:
     store = DiskFillingStore(tmp_path)
     first, second = add_photo_job(store, chelsea_path), add_photo_job(store, chelsea_path)
@@ -141,6 +142,7 @@ def filled_store(folder: Path, chelsea_path: Path, jobs: int = 120) -> JobStore:
     return store
 
 
+@pytest.mark.slow
 def test_a_damaged_database_is_refused_at_start_with_what_to_do(tmp_path: Path, chelsea_path: Path) -> None:
     store = filled_store(tmp_path / "data", chelsea_path)
     damage(store.database)
@@ -153,6 +155,7 @@ def test_a_damaged_database_is_refused_at_start_with_what_to_do(tmp_path: Path, 
     assert "damaged" in lines[0] and "move it away" in lines[0] and "restore a backup" in lines[0]
 
 
+@pytest.mark.slow
 def test_an_emptied_database_beside_job_files_is_refused(tmp_path: Path, chelsea_path: Path) -> None:
     store = filled_store(tmp_path / "data", chelsea_path, jobs=2)
     store.database.write_bytes(b"")
@@ -162,6 +165,7 @@ def test_an_emptied_database_beside_job_files_is_refused(tmp_path: Path, chelsea
     assert re.fullmatch(expected + r"it was cut short; move it away .*\n", refused.stderr), refused.stderr
 
 
+@pytest.mark.slow
 def test_job_files_without_records_are_reported_at_start_and_left_alone(
     tmp_path: Path, chelsea_path: Path
 ) -> None:
@@ -185,6 +189,7 @@ def wait_for_status(server: Server, job_id: str, status: str, timeout: float = 1
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_a_second_server_on_a_data_folder_is_refused_and_leaves_the_first_ones_jobs(
     tmp_path: Path, chelsea_path: Path
 ) -> None:
@@ -213,6 +218,7 @@ def test_a_second_server_on_a_data_folder_is_refused_and_leaves_the_first_ones_j
         again.stop()
 
 
+@pytest.mark.slow
 def test_a_taken_port_is_one_line_and_no_address_is_announced(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -321,6 +327,7 @@ def peak_memory_bytes(pid: int) -> int:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux's /proc")
+@pytest.mark.slow
 def test_huge_pictures_in_small_files_at_once_cost_bounded_memory(tmp_path: Path) -> None:
     big = io.BytesIO()
     Image.new("RGB", (7720, 5140), (120, 40, 200)).save(big, "PNG", compress_level=9)  # 39.7 MP
@@ -399,6 +406,7 @@ def test_other_sites_are_refused_even_with_the_token(open_server: Server, chelse
     assert accepted.status_code == 201, accepted.text
 
 
+@pytest.mark.slow
 def test_a_server_for_other_machines_makes_a_token_unless_told_not_to(tmp_path: Path) -> None:
     server = Server(tmp_path / "made", host="0.0.0.0")
     try:

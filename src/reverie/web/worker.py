@@ -25,11 +25,10 @@ from reverie.cluster import (
     Outcome,
     RayEngine,
     Update,
-    internal_error,
     run_here,
     update_of,
 )
-from reverie.errors import ReverieError, one_line
+from reverie.errors import ReverieError, internal_error, one_line
 from reverie.io.images import DEFAULT_MAX_PIXELS
 from reverie.io.paths import write_bytes_atomically
 from reverie.render import Progress
