@@ -4,7 +4,7 @@ A settings class (:mod:`reverie.settings`) declares each field with :func:`knob`
 declaration come the library's checks (:func:`check_field`, raising a :class:`SettingsError` that
 carries the field, the value and the limit it missed), the command line's options and their help
 (:mod:`reverie.cli`), the web form's inputs and the OpenAPI schema (:mod:`reverie.web.form`, through
-:func:`json_schema`), the range text in messages and help (:func:`range_text`), and the tasks' JSON.
+:func:`bounds_schema`), the range text in messages and help (:func:`range_text`), and the tasks' JSON.
 A server that wants a lower cap than the library (steps on a shared server) derives a tighter knob
 with :meth:`Knob.capped` rather than stating a second bound.
 
@@ -245,18 +245,9 @@ def option_name(name: str, rules: Knob | None = None) -> str:
 
 # ---------------------------------------------------------------------------------------- schema
 
-JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string"}
 
-
-def json_schema(item: Declared, rules: Knob | None = None) -> dict[str, Any]:
-    """The JSON Schema of one knob (``rules``: a capped knob in its place): type, bounds, default,
-    description. A knob whose 0 means something else is ``0, or the range``."""
-    rules = rules or item.knob
-    schema: dict[str, Any] = {"type": JSON_TYPES[item.kind]}
+def bounds_schema(rules: Knob) -> dict[str, Any]:
+    """The knob's bounds and choices in JSON Schema words (for OpenAPI): ``{"minimum": 1,
+    "maximum": 200}``, or for a knob whose 0 means something else, 0 or the range."""
     bounds = {key: value for key, value in rules.limits().items() if key != "zero"}
-    if rules.zero:
-        schema = {"anyOf": [{"const": 0}, {**schema, **bounds}]}
-    else:
-        schema.update(bounds)
-    schema.update(default=item.default, description=rules.help)
-    return schema
+    return {"anyOf": [{"const": 0}, bounds]} if rules.zero else bounds

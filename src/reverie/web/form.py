@@ -30,7 +30,7 @@ from reverie.errors import (
     Words,
     did_you_mean,
 )
-from reverie.schema import Declared, Knob, check_field, declaration, number_text, short_range
+from reverie.schema import Declared, Knob, bounds_schema, check_field, declaration, number_text, short_range
 from reverie.settings import DreamSettings, TaskOptions, VideoSettings, ZoomSettings
 
 #: The knobs the page offers, by the settings class that declares them, in the page's order.
@@ -61,10 +61,6 @@ class FormField:
     rules: Knob
     default: Any
 
-    @property
-    def name(self) -> str:
-        return self.item.name
-
 
 def form_fields(caps: Mapping[str, int]) -> dict[str, FormField]:
     """Every knob of the form, with ``caps`` (cap field -> value, see :data:`CAPPED_BY`) applied."""
@@ -81,7 +77,7 @@ def form_fields(caps: Mapping[str, int]) -> dict[str, FormField]:
 
 def form_model(fields: Mapping[str, FormField]) -> type[BaseModel]:
     """The pydantic model of the form: each knob's type, default, label and help, and its bounds in
-    the schema (JSON Schema words, as :meth:`Knob.limits` gives them). Pydantic parses the types;
+    the schema (:func:`reverie.schema.bounds_schema`). Pydantic parses the types;
     the bounds are enforced by :func:`check_form`, the library's check, so a message reads the same
     whichever bound is missed."""
     definitions: dict[str, Any] = {
@@ -89,12 +85,13 @@ def form_model(fields: Mapping[str, FormField]) -> type[BaseModel]:
         "format": (Literal[ZOOM_FORMATS], Field("mp4", description="Zoom: the file type.")),
     }
     for name, entry in fields.items():
-        bounds = {key: value for key, value in entry.rules.limits().items() if key != "zero"}
-        extra = {**bounds, **({"multipleOf": entry.rules.step} if entry.rules.step else {})}
         definitions[name] = (
             entry.item.kind,
             Field(
-                entry.default, title=entry.rules.label, description=entry.rules.help, json_schema_extra=extra
+                entry.default,
+                title=entry.rules.label,
+                description=entry.rules.help,
+                json_schema_extra=bounds_schema(entry.rules),
             ),
         )
     # Extra fields are kept (the uploads arrive in the same form) and refused by check_form, so a
