@@ -413,8 +413,8 @@ def test_zoom_and_video_commands(tmp_path: Path, chelsea_path: Path, pan_video: 
     code, out, err = run_cli(["video", str(chelsea_path), "-o", str(tmp_path / "still.mp4"), *QUICK], capsys)
     assert (code, out) == (1, "") and not (tmp_path / "still.mp4").exists()
     assert err == (
-        f"reverie: error: {chelsea_path} is a still picture, not a video; "
-        "to make a video from a photo, make a zoom of it (reverie zoom)\n"
+        f"reverie: error: {chelsea_path} is a still picture, not a video: "
+        "to make a video from a photo, use reverie zoom\n"
     )
 
 
@@ -440,19 +440,24 @@ def test_a_dream_whose_gradient_stops_being_finite_saves_nothing(
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("bug", [RuntimeError, ValueError, KeyError, OverflowError])
 def test_a_bug_is_one_line_that_says_it_is_one(
-    chelsea_path: Path, tmp_path: Path, capsys, monkeypatch
+    bug: type[Exception], chelsea_path: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     def broken(*args, **kwargs):
-        raise RuntimeError("shapes do not match\nand a long trace")
+        raise bug("shapes do not match\nand a long trace")
 
     monkeypatch.setattr("reverie.render.region_gradient", broken)
-    code, _, err = run_cli(
-        ["dream", str(chelsea_path), "-o", str(tmp_path / "x.png"), "--steps", "1"], capsys
-    )
-    assert (code, err) == (
-        1,
-        "reverie: internal error: RuntimeError: shapes do not match (please report it)\n",
+    args = ["dream", str(chelsea_path), "-o", str(tmp_path / "x.png"), "--steps", "1"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 1 and err.startswith(f"reverie: internal error: {bug.__name__}: ") and err.count("\n") == 1
+    assert err.endswith(" (please report it)\n") and "Traceback" not in err
+
+
+def test_a_number_too_large_for_any_float_is_one_line(chelsea_path: Path, capsys) -> None:
+    code, _, err = run_cli(["dream", str(chelsea_path), "-o", "never.png", "--seed", "9" * 400], capsys)
+    assert code == 1 and err.startswith(
+        "reverie: error: --seed must be at least 0 and less than 2**63; got 99"
     )
 
 
@@ -462,7 +467,7 @@ def test_running_out_of_memory_names_the_options_that_help(
     import torch
 
     def too_big(*args, **kwargs):
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
     monkeypatch.setattr("reverie.render.region_gradient", too_big)
     code, _, err = run_cli(

@@ -10,6 +10,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import torch
 from reverie.batch import Batch, Manifest, collect_items
 from reverie.cli import main
 from reverie.cluster import (
+    ClusterWorker,
     Dreamers,
     LocalEngine,
     Outcome,
@@ -31,9 +33,9 @@ from reverie.cluster import (
 )
 from reverie.errors import DreamFailedError, ImageError, ResourceError
 from reverie.io.images import image_bytes, load_image, output_format, save_image
-from reverie.recipe import recipe
+from reverie.recipe import read_settings, recipe
 from reverie.settings import DreamSettings
-from reverie.tasks import DreamResult, DreamTask, check_engine
+from reverie.tasks import DreamResult, DreamTask, check_engine, task_from_json
 from reverie.tensors import resize_picture
 
 SETTINGS = DreamSettings(steps=2, octaves=2, max_side=96)
@@ -55,7 +57,9 @@ def test_only_a_users_mistake_or_a_lack_of_memory_fails_a_photo_and_a_bug_is_rai
             run_here(task, Dreamers())
         endings: list[Outcome] = []
         LocalEngine().run([task, task], lambda _task, outcome, found=endings: found.append(outcome))
-        assert endings == [Outcome(f"internal error: {type(bug).__name__}: a bug")] * 2  # each photo, once
+        assert (
+            endings == [Outcome(f"internal error: {type(bug).__name__}: a bug", bug=type(bug).__name__)] * 2
+        )  # each photo, once
 
 
 def raise_(error: BaseException) -> Any:
@@ -69,6 +73,37 @@ def test_the_bytes_a_worker_sends_are_the_file_save_image_writes(
     result = DreamResult(small_cat, check_engine(SETTINGS, "", "cpu", 10**8))
     written = save_image(tmp_path / f"here{suffix}", small_cat, recipe(result.settings))
     assert image_bytes(small_cat, output_format(written), recipe(result.settings)) == written.read_bytes()
+
+
+def test_a_worker_dreams_with_the_guide_and_mask_it_was_sent(
+    tmp_path: Path, chelsea_path: Path, coffee_path: Path
+) -> None:
+    """The driver's guide and mask paths need not exist where the worker runs: their bytes travel."""
+    guide, mask = tmp_path / "flowers.png", tmp_path / "sky.png"
+    guide.write_bytes(coffee_path.read_bytes())
+    save_image(mask, type(load_image(chelsea_path))(np.ones((30, 40, 3), np.float32)))
+    settings = SETTINGS.with_changes(guide=str(guide), mask=str(mask))
+    task = DreamTask(chelsea_path, tmp_path / "out.png", settings=settings, device="cpu").check()
+    files = {"guide": guide.read_bytes(), "mask": mask.read_bytes()}
+    elsewhere = tmp_path / "gone"  # the same task as another node sees it: no such files there
+    moved = task.settings.with_changes(guide=str(elsewhere / "flowers.png"), mask=str(elsewhere / "sky.png"))
+    ending = ClusterWorker(1).finish(
+        replace(task_from_json(task.to_json()), settings=moved),
+        chelsea_path.read_bytes(),
+        files,
+        lambda e: None,
+    )
+    assert ending.outcome == Outcome("", ending.outcome.seconds) and ending.image
+    result = tmp_path / "result.png"
+    result.write_bytes(ending.image)
+    stored = read_settings(result)
+    assert (stored.guide, stored.mask) == ("flowers.png", "sky.png")  # named as the user named them
+    broken = ClusterWorker(1).finish(
+        replace(task_from_json(task.to_json()), settings=moved), b"not a photo", files, lambda e: None
+    )
+    assert (
+        broken.outcome.failure is not None and str(chelsea_path) in broken.outcome.error
+    )  # not a /proc path
 
 
 def test_the_pool_follows_the_clusters_resources() -> None:

@@ -137,3 +137,12 @@ def test_a_new_term_kind_is_one_registered_class(lite0, small_cat, monkeypatch) 
     before = energy(lite0(image, energy.layers)).item()
     dreamed = render(lite0, energy, image, DreamSettings(steps=3, octaves=1, max_side=0))
     assert energy(lite0(dreamed, energy.layers)).item() > 1.1 * before
+
+
+@pytest.mark.parametrize("text", ["guide", "class=2"])
+def test_a_term_kind_without_its_detail_says_so(text: str) -> None:
+    with pytest.raises(
+        SettingsError, match=f"{text.split('=')[0]} term {text!r} names nothing after"
+    ) as caught:
+        parse_layer_spec(text)
+    assert caught.value.field == "layers"

@@ -147,8 +147,9 @@ def test_from_tensor_clamps_and_refuses_nan():
     values = torch.tensor([[[[-1.0]], [[0.5]], [[2.0]]]], dtype=torch.float64)
     clamped = from_tensor(values)
     assert clamped.dtype == np.float32 and clamped.tolist() == [[[0.0, 0.5, 1.0]]]
-    with pytest.raises(DreamFailedError, match="NaN"):
-        from_tensor(torch.tensor([[[float("nan")]], [[1.0]], [[0.25]]]))
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(DreamFailedError, match="not finite"):
+            from_tensor(torch.tensor([[[bad]], [[1.0]], [[0.25]]]))
     grad = torch.zeros(1, 3, 2, 2, requires_grad=True)
     assert from_tensor(grad * 2).shape == (2, 2, 3)  # detached, no autograd error
 

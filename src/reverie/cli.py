@@ -627,12 +627,9 @@ class batch_reporter(Reporter):
 @click.option(
     "--data-dir", type=click.Path(file_okay=False), help="Jobs, uploads and results [~/.local/share/reverie]."
 )
-@click.option(
-    "--workers", type=click.IntRange(1, 1024), help="Jobs dreamed at once [1; on Ray: one per actor]."
-)
 @RAY_OPTION
 @knob_option(declaration(ClusterOptions, "stall_timeout"))
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
+@knob_option(declaration(TaskOptions, "device"))
 @knob_options(*declared(ServerLimits))
 @click.option(
     "--token",
@@ -648,7 +645,6 @@ def serve(
     host: str,
     port: int,
     data_dir: str | None,
-    workers: int | None,
     ray_address: str | None,
     stall_timeout: float,
     device: str,
@@ -673,17 +669,14 @@ def serve(
     checked_cluster(ctx, ray_address, stall_timeout=stall_timeout)
     resolve_device(device)
     limits = ServerLimits(**caps).validate()
-    folder = Path(data_dir).expanduser() if data_dir else default_data_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise click.ClickException(f"cannot use data folder {folder}: {one_line(error)}") from None
+    folder = Path(data_dir).expanduser() if data_dir else default_data_dir()  # made, and held, by serve
     if no_token and not is_loopback(host):
         warn(f"--no-token on {host}: anyone who can reach this machine can use the server and see its jobs")
     elif token is None and not no_token and not is_loopback(host):
         token = secrets.token_urlsafe(24)
     config = WebConfig(
-        folder, device, workers, limits.max_upload_mb * 1024 * 1024, limits.max_pixels, allowed_hosts(host),
+        folder, device, limits.workers or None, limits.max_upload_mb * 1024 * 1024, limits.max_pixels,
+        allowed_hosts(host),
         ray_address, stall_timeout, token=token or "", max_frames=limits.max_frames,
         max_steps=limits.max_steps, max_side=limits.max_side,
     )  # fmt: skip
@@ -791,17 +784,16 @@ def main(argv: list[str] | None = None) -> int:
     except ReverieError as error:
         click.echo(f"reverie: error: {cli_message(error)}", err=True)
         return 1
-    except (MemoryError, RuntimeError) as error:  # PyTorch's OutOfMemoryError is a RuntimeError
+    except click.ClickException as error:
+        click.echo(f"reverie: error: {error.format_message()}", err=True)
+        return 1
+    except Exception as error:  # the command line never shows a traceback
         torch = sys.modules.get("torch")
-        if isinstance(error, MemoryError) or (
-            torch is not None and isinstance(error, torch.OutOfMemoryError)
-        ):
+        out_of = (MemoryError,) + ((torch.cuda.OutOfMemoryError,) if torch is not None else ())
+        if isinstance(error, out_of):
             click.echo(f"reverie: error: {cli_message(out_of_memory())}", err=True)
         else:  # a bug, not the user's mistake: one line all the same, and said to be one
             click.echo(f"reverie: {internal_error(error)} (please report it)", err=True)
-        return 1
-    except click.ClickException as error:
-        click.echo(f"reverie: error: {error.format_message()}", err=True)
         return 1
     return 0
 

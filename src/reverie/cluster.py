@@ -9,9 +9,9 @@ On Ray, every actor is a process holding its own :class:`reverie.Dreamer`, and R
 knows: it restarts an actor whose process dies (``max_restarts``), queues calls to an actor while it
 restarts (``max_task_retries=-1``), streams each photo's progress back (a generator method) and
 cancels (``ray.cancel``). This module adds what Ray cannot know: the driver checks each task, ships
-the photo's bytes with the task's JSON and writes the returned image atomically (so the cluster
-needs no shared folder for photos and results; weights, guide and mask files must be at the same
-paths on every node); a photo whose worker is lost runs again on the next idle actor, up to
+the bytes of the photo and of its guide and mask images with the task's JSON, and writes the
+returned image atomically (so the cluster needs no shared folder for any of them; weight files must
+be at the same paths on every node); a photo whose worker is lost runs again on the next idle actor, up to
 ``retries`` times (``--retries``; a bug, raised in the worker, is never run again); and every wait
 has a deadline: a photo that reports no progress for ``stall_timeout`` seconds (a hung driver, a
 stopped process) has its actor killed, which Ray restarts. When the alive nodes no longer hold the
@@ -23,6 +23,7 @@ Ray is an optional extra (``pip install 'reverie[ray]'``), imported only when as
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -42,16 +43,16 @@ from reverie.errors import (
     File,
     ImageError,
     OutputPathError,
-    Part,
     ResourceError,
     ReverieError,
     internal_error,
     one_line,
     out_of_memory,
+    reason,
 )
 from reverie.io.images import Picture, image_bytes, output_format
 from reverie.io.paths import file_in_memory, write_bytes_atomically
-from reverie.recipe import recipe
+from reverie.recipe import FILE_SETTINGS, recipe
 from reverie.render import Progress, ProgressCallback
 from reverie.settings import LOCAL_RAY, ClusterOptions
 from reverie.tasks import DreamTask, Task, task_from_json
@@ -79,6 +80,15 @@ class Outcome:
     seconds: float = 0.0
     cancelled: bool = False
     failure: ReverieError | None = None
+    #: The type of the exception a bug raised (``error`` then says ``internal error: ...``): a web page
+    #: names only that, its log the rest.
+    bug: str = ""
+
+    @classmethod
+    def of_bug(cls, error: BaseException) -> Outcome:
+        """A task a bug ended: ``internal error: ...`` in one line, not the user's failure."""
+        cause = getattr(error, "cause", None) or error  # a Ray worker's exception, unwrapped
+        return cls(internal_error(cause), bug=type(cause).__name__)
 
     @classmethod
     def failed(cls, failure: ReverieError, seconds: float = 0.0) -> Outcome:
@@ -140,7 +150,7 @@ def dreamed_here(
         return Outcome("cancelled", time.perf_counter() - started, cancelled=True), None
     except ReverieError as error:
         return Outcome.failed(error, time.perf_counter() - started), None
-    except (MemoryError, torch.OutOfMemoryError):
+    except (MemoryError, torch.cuda.OutOfMemoryError):  # torch.OutOfMemoryError's older name
         return Outcome.failed(out_of_memory(), time.perf_counter() - started), None
     return Outcome("", time.perf_counter() - started), result
 
@@ -162,7 +172,7 @@ class LocalEngine(Engine):
                 outcome = run_here(task, self.dreamers)
             except Exception as error:  # a bug: this photo fails with it, once; the others go on
                 log.exception("internal error dreaming %s", task.source)
-                outcome = Outcome(internal_error(error))
+                outcome = Outcome.of_bug(error)
             report(task, outcome)
 
 
@@ -227,9 +237,12 @@ class ClusterWorker:
         #: Names this process in the driver's logs and messages (where to look for its own logs).
         self.name = f"pid {os.getpid()} on {socket.gethostname()}"
 
-    def dream(self, task_json: str, photo: bytes) -> Iterator[Update | Ending]:
+    def dream(
+        self, task_json: str, photo: bytes, files: dict[str, bytes] | None = None
+    ) -> Iterator[Update | Ending]:
         """One photo dreamed: an :class:`Update` as it starts and one per step, then its
         :class:`Ending`, each streamed to the driver as it comes (call with ``num_returns="streaming"``).
+        ``files``: the bytes of the task's guide and mask images, by setting.
 
         The dream runs on a thread of its own while this generator relays its events and watches for
         ``ray.cancel``, which it passes on at the dream's next step.
@@ -248,7 +261,7 @@ class ClusterWorker:
 
         def work() -> None:
             try:
-                events.put(self.finish(task, photo, progress))
+                events.put(self.finish(task, photo, files or {}, progress))
             except BaseException as bug:  # raised again below: Ray reports it as the task's error
                 events.put(bug)
 
@@ -270,28 +283,36 @@ class ClusterWorker:
         finally:
             stop.set()  # the driver went away or Ray closed the stream: the dream stops too
 
-    def finish(self, task: DreamTask, photo: bytes, progress: ProgressCallback) -> Ending:
-        """The photo dreamed from memory, and its dream as the bytes of the task's output file."""
-        with file_in_memory(photo) as path:
-            outcome, result = dreamed_here(replace(task, source=path, output=None), self.dreamers, progress)
-        if outcome.failure is not None:  # it names the private copy: name the user's photo instead
-            outcome = Outcome.failed(renamed(outcome.failure, path, Path(str(task.source))), outcome.seconds)
+    def finish(
+        self, task: DreamTask, photo: bytes, files: dict[str, bytes], progress: ProgressCallback
+    ) -> Ending:
+        """The photo dreamed from memory (its guide and mask too: the driver's paths need not exist
+        here), and its dream as the bytes of the task's output file."""
+        with contextlib.ExitStack() as held:
+            source = held.enter_context(file_in_memory(photo))
+            copies = {name: held.enter_context(file_in_memory(data)) for name, data in files.items()}
+            public = {source: Path(str(task.source))}
+            public |= {copies[name]: Path(getattr(task.settings, name)) for name in copies}
+            names = {name: Path(getattr(task.settings, name)).name for name in copies} | task.file_names
+            here = replace(
+                task, source=source, output=None, file_names=names,
+                settings=task.settings.with_changes(**{name: str(path) for name, path in copies.items()}),
+            )  # fmt: skip
+            outcome, result = dreamed_here(here, self.dreamers, progress)
+        if outcome.failure is not None:  # it names the private copies: name the user's files instead
+            outcome = Outcome.failed(renamed(outcome.failure, public), outcome.seconds)
         image = b""
         if result is not None:  # the bytes save_image would write, recipe and all
             image_format = output_format(Path(str(task.output)))
-            image = image_bytes(result.picture, image_format, recipe(result.settings, task.file_names))
+            image = image_bytes(result.picture, image_format, recipe(result.settings, names))
         return Ending(outcome, image, self.name)
 
 
-def renamed(error: ReverieError, private: Path, public: Path) -> ReverieError:
-    """``error`` naming the file ``public`` wherever it names ``private`` (a worker's copy of it)."""
-
-    def rename(part: Part) -> Part:
-        if isinstance(part, File):
-            return File(public) if part.path == private else part
-        return part.replace(str(private), str(public)) if isinstance(part, str) else part
-
-    parts = [rename(part) for part in error.parts]
+def renamed(error: ReverieError, public: dict[Path, Path]) -> ReverieError:
+    """``error`` naming each file by its ``public`` path where it names a worker's private copy."""
+    parts = [
+        File(public.get(part.path, part.path)) if isinstance(part, File) else part for part in error.parts
+    ]
     return type(error)(*parts, field=error.field, value=error.value, limits=error.limits)
 
 
@@ -367,7 +388,7 @@ class RayEngine(Engine):
         self.retried = 0
 
     def start(self) -> None:
-        """Start the planned actors; a :class:`SettingsError` when none can start."""
+        """Start the planned actors; a :class:`ResourceError` when none can start."""
         actor_class = self.ray.remote(ClusterWorker).options(
             num_cpus=self.plan.cpus,
             num_gpus=self.plan.gpus,
@@ -500,7 +521,7 @@ class RayEngine(Engine):
         self,
         actor: Any,
         task: DreamTask,
-        shipped: tuple[str, bytes],
+        shipped: tuple[str, bytes, dict[str, bytes]],
         watch: Callable[[Update], None] | None,
         stop: Callable[[], bool],
     ) -> Outcome | Lost:
@@ -532,7 +553,7 @@ class RayEngine(Engine):
                 return Outcome("cancelled", cancelled=True)
             except ray.exceptions.RayTaskError as bug:  # raised by the worker's code: never run again
                 log.error("internal error dreaming %s on the cluster:\n%s", task.source, bug)
-                return Outcome(internal_error(bug))
+                return Outcome.of_bug(bug)
             except ray.exceptions.RayError as gone:  # its process died (Ray restarts it), its node left
                 self.restarting.add(actor)
                 return Lost(f"{worker} ended ({type(gone).__name__})")
@@ -579,15 +600,21 @@ class RayEngine(Engine):
             self._turn += 1
             return self.actors[self._turn % len(self.actors)] if self.actors else None
 
-    def ship(self, task: DreamTask) -> tuple[str, bytes] | Outcome:
-        """The task as JSON with its photo's bytes, checked here first (a bad photo fails at once)."""
+    def ship(self, task: DreamTask) -> tuple[str, bytes, dict[str, bytes]] | Outcome:
+        """The task as JSON with its photo's bytes and its guide's and mask's, checked here first (a
+        bad photo fails at once): the cluster needs no shared folder for any of them."""
         try:
-            checked = task.check()
-            return checked.to_json(), Path(str(checked.source)).read_bytes()
+            checked = task.ready()  # a task its front end checked is not checked again
+            files = {
+                name: Path(path).read_bytes()
+                for name in FILE_SETTINGS
+                if (path := getattr(checked.settings, name))
+            }
+            return checked.to_json(), Path(str(checked.source)).read_bytes(), files
         except ReverieError as error:
             return Outcome.failed(error)
         except OSError as error:
-            return Outcome.failed(ImageError(f"cannot read {task.source}: {one_line(error)}"))
+            return Outcome.failed(ImageError("cannot read ", File(task.source), f": {reason(error)}"))
 
     def written(self, task: DreamTask, ending: Ending) -> Outcome:
         """A worker's ending, its image written atomically to the task's output when it was dreamed."""
@@ -597,7 +624,7 @@ class RayEngine(Engine):
         try:
             write_bytes_atomically(path, ending.image)
         except OSError as error:
-            return Outcome.failed(OutputPathError(f"could not write {path}: {one_line(error)}"))
+            return Outcome.failed(OutputPathError("could not write ", File(path), f": {reason(error)}"))
         return ending.outcome
 
     def close(self) -> None:

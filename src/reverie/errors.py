@@ -38,16 +38,29 @@ class File:
         object.__setattr__(self, "path", Path(path))
 
 
-#: A piece of a message: plain words, or a setting or file each front end names its own way.
-Part = str | Setting | File
+@dataclass(frozen=True)
+class Command:
+    """A kind of job named inside a message (``"zoom"``): ``reverie zoom`` on the command line, the
+    page's name for that kind of job in the browser."""
+
+    name: str
+
+
+#: A piece of a message: plain words, or a setting, file or command each front end names its own way.
+Part = str | Setting | File | Command
+
+
+def command_line(name: str) -> str:
+    return f"reverie {name}"
 
 
 @dataclass(frozen=True)
 class Words:
-    """How one front end writes the settings and files a message names."""
+    """How one front end writes the settings, files and commands a message names."""
 
     setting: Callable[[str], str] = str
     file: Callable[[Path], str] = str
+    command: Callable[[str], str] = command_line
 
 
 #: Python's words: settings by their field names, files by their paths.
@@ -82,6 +95,8 @@ class ReverieError(Exception):
                 pieces.append(words.setting(part.name))
             elif isinstance(part, File):
                 pieces.append(words.file(part.path))
+            elif isinstance(part, Command):
+                pieces.append(words.command(part.name))
             else:
                 pieces.append(part)
         return "".join(pieces)
@@ -176,9 +191,8 @@ def out_of_memory() -> DreamFailedError:
 
 
 def internal_error(failure: BaseException) -> str:
-    """A bug in one line: the exception raised, not a wrapping of it (a Ray worker's ``cause``)."""
-    cause = getattr(failure, "cause", None) or failure
-    return f"internal error: {type(cause).__name__}: {one_line(cause)}"
+    """A bug in one line: ``internal error: TYPE: its first line``."""
+    return f"internal error: {type(failure).__name__}: {one_line(failure)}"
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -312,6 +312,8 @@ def parse_term(text: str) -> Term:
         raise layers_error(f"layer term {text!r} ends in ':' or '=' with nothing after it", value=text)
     weight = parse_weight(text, weight_text)
     if name in TERM_KINDS:
+        if not detail:
+            raise layers_error(f"{name} term {text!r} names nothing after '{name}:'", value=text)
         return TERM_KINDS[name](detail, weight)
     return LayerTerm.parse(name, detail, weight, text)
 

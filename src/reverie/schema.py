@@ -156,7 +156,7 @@ def check_field(name: str, value: object, kind: type, rules: Knob) -> None:
     if kind not in (int, float):
         return
     number: float = value  # type: ignore[assignment]  # an int stays exact: 2**63 - 1 is not 2**63
-    if not math.isfinite(number) or not in_range(number, rules):
+    if (isinstance(number, float) and not math.isfinite(number)) or not in_range(number, rules):
         raise SettingsError(
             Setting(name), f" must be {range_text(rules)}; got {value!r}", field=name, value=value,
             limits=rules.limits(),

@@ -222,9 +222,13 @@ class ClusterOptions(Settings):
 
 @dataclass(frozen=True)
 class ServerLimits(Settings):
-    """What one web server (``reverie serve``) accepts from a job. The caps on knobs (steps, working
-    size, frames) lower the library's own limits for a shared server; the form and the page show them."""
+    """How one web server (``reverie serve``) runs jobs, and what it accepts from one. The caps on
+    knobs (steps, working size, frames) lower the library's own limits for a shared server; the form
+    and the page show them."""
 
+    workers: int = knob(
+        0, "Jobs dreamed at once.", minimum=1, maximum=1024, zero="one here; on Ray, one per actor"
+    )
     max_upload_mb: int = knob(
         25, "Largest upload (photo, guide and mask, or video, together).", minimum=1, maximum=2048, unit="MB"
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,14 @@ from reverie.io.images import (
     save_image,
 )
 from reverie.recipe import recipe
+from reverie.schema import declared
 from reverie.settings import DreamSettings
 from reverie.sheet import labelled_grid
 from reverie.tasks import DreamTask, check_engine
 from reverie.tensors import resize_picture
 
 #: Settings that a sweep may vary: every dream knob but the file paths.
-KNOBS = tuple(item.name for item in fields(DreamSettings) if item.name not in ("guide", "mask"))
+KNOBS = tuple(item.name for item in declared(DreamSettings) if not item.knob.file)
 
 
 @dataclass(frozen=True)

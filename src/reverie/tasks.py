@@ -31,7 +31,7 @@ from reverie.animate.frames import FrameStore, job_fingerprint
 from reverie.animate.zoom import FrameCallback, zoom_sequence
 from reverie.devices import resolve_device
 from reverie.dreamer import Dreamer, PreparedDream
-from reverie.errors import File, ImageError, Setting, SettingsError, VideoError, did_you_mean
+from reverie.errors import Command, File, ImageError, Setting, SettingsError, VideoError, did_you_mean
 from reverie.io.images import (
     DEFAULT_MAX_PIXELS,
     Picture,
@@ -272,7 +272,7 @@ def check_settings(settings: DreamSettings, max_pixels: int = DEFAULT_MAX_PIXELS
                 probe_image(path, max_pixels)
             except ImageError as error:
                 raise error.prefixed(Setting(name), ": ", field=name) from None
-            files[name] = str(Path(path).expanduser().resolve())
+            files[name] = str(Path(path).expanduser().absolute())  # not resolved: /proc/self/fd links stay
     return settings.with_changes(**files)
 
 
@@ -478,8 +478,8 @@ class VideoTask(Task):
         info = probe_video(source)
         if info.still:
             raise VideoError(
-                File(source), " is a still picture, not a video; to make a video from a photo, make a zoom "
-                "of it (reverie zoom)", field="video",
+                File(source), " is a still picture, not a video: to make a video from a photo, use ",
+                Command("zoom"), field="video",
             )  # fmt: skip
         video_frame_size((info.width, info.height), settings.max_side)
         return marked_checked(replace(task, probe=info))

@@ -63,7 +63,7 @@ def to_tensor(rgb: np.ndarray, share: bool = False) -> torch.Tensor:
 def from_tensor(t: torch.Tensor) -> np.ndarray:
     """(1, 3, H, W) or (3, H, W) tensor -> (H, W, 3) float32 array clamped to [0, 1].
 
-    NaN is a :class:`DreamFailedError`, not black: a picture that holds it is a failed dream.
+    NaN or infinity is a :class:`DreamFailedError`, not black or white: such a picture is a failed dream.
     """
     if t.dim() == 4:
         if t.shape[0] != 1:
@@ -72,7 +72,7 @@ def from_tensor(t: torch.Tensor) -> np.ndarray:
     if t.dim() != 3 or t.shape[0] != 3:
         raise ValueError(f"expected a (1, 3, H, W) or (3, H, W) tensor, got shape {tuple(t.shape)}")
     values = t.detach().to("cpu", torch.float32)
-    if bool(values.isnan().any()):
-        raise DreamFailedError("the picture holds values that are not numbers (NaN)")
+    if not bool(values.isfinite().all()):
+        raise DreamFailedError("the picture holds values that are not finite numbers")
     values = values.clamp(0.0, 1.0)
     return np.ascontiguousarray(values.permute(1, 2, 0).numpy(), dtype=np.float32)

@@ -243,8 +243,7 @@ def test_a_video_of_a_still_picture_points_to_zoom(tmp_path: Path, cat) -> None:
     with pytest.raises(VideoError) as info:
         VideoTask(photo, output, settings=QUICK).check()
     assert str(info.value) == (
-        f"{photo} is a still picture, not a video; to make a video from a photo, make a zoom "
-        "of it (reverie zoom)"
+        f"{photo} is a still picture, not a video: to make a video from a photo, use reverie zoom"
     )
     assert not output.exists()
 

@@ -85,21 +85,22 @@ class FrameStore:
 
     def recorded_job(self) -> object:
         """The fingerprint an existing folder's job.json records; VideoError unless Reverie made it."""
-        refuse = f"{self.folder} exists but holds no Reverie frames"
+        refuse = (File(self.folder), " exists but holds no Reverie frames")
         action = "move it or choose another output"
         if not self.folder.is_dir() or not self.job_file.is_file():
-            raise VideoError(f"{refuse}: {action}")
+            raise VideoError(*refuse, f": {action}")
         try:
             marked = json.loads(self.job_file.read_text())
         except (OSError, ValueError):
             marked = None
         if not isinstance(marked, dict) or marked.get("made_by") != MADE_BY or "job" not in marked:
-            raise VideoError(f"{refuse} (its job.json is not Reverie's): {action}")
+            raise VideoError(*refuse, f" (its job.json is not Reverie's): {action}")
         if marked.get("frames_schema") != FRAMES_SCHEMA:
             raise VideoError(
-                f"{self.folder} holds frames in another Reverie's layout (schema "
+                File(self.folder),
+                " holds frames in another Reverie's layout (schema "
                 f"{marked.get('frames_schema')!r}, this one reads {FRAMES_SCHEMA}): delete it or choose "
-                "another output"
+                "another output",
             )
         return marked["job"]
 

@@ -353,8 +353,8 @@ class FrameReader:
                 raise VideoError(File(self.path), f" is corrupt: {failure}")
             if whole_packets_follow(packets, av):
                 raise VideoError(
-                    f"{self.path} is damaged after its first {self.count} frames: {failure}; "
-                    "repair or re-encode it"
+                    File(self.path),
+                    f" is damaged after its first {self.count} frames: {failure}; repair or re-encode it",
                 )
             self.cut_short = True
 

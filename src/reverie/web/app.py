@@ -31,7 +31,8 @@ from pydantic import BaseModel
 
 from reverie.classify import imagenet_class_names
 from reverie.cluster import ray_engine
-from reverie.errors import ResourceError, ReverieError, Setting, SettingsError, WeightsNotFoundError, one_line
+from reverie.dreamer import GUIDE_MAX_SIDE
+from reverie.errors import ResourceError, ReverieError, SettingsError, WeightsNotFoundError, one_line
 from reverie.io.images import save_image
 from reverie.models import get_spec, list_models
 from reverie.schema import check_field, check_type, declaration
@@ -42,6 +43,7 @@ from reverie.web.form import (
     FORM_KNOBS,
     JOB_KINDS,
     check_form,
+    check_values,
     error_response,
     form_fields,
     form_model,
@@ -65,6 +67,8 @@ MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".webp": "image/webp", 
 #: What each kind of job adds to the downloaded file's name.
 DOWNLOAD_WORDS = {"dream": "dream", "zoom": "zoom", "video": "dreamed"}
 SWAGGER_ASSETS = "/docs-assets"
+#: How often a web job whose Ray worker is lost runs again before it fails (the page offers Retry).
+WEB_RETRIES = 1
 
 
 @dataclass(frozen=True)
@@ -186,13 +190,15 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         raise ResourceError(f"cannot use data folder {config.data_dir}: {one_line(error)}") from None
     cluster = None
     if config.ray_address is not None:
-        cluster = ray_engine(config.ray_address, config.workers, 1, config.device, config.stall_timeout)
+        cluster = ray_engine(
+            config.ray_address, config.workers, WEB_RETRIES, config.device, config.stall_timeout
+        )
     workers = Workers(store, config.device, config.workers or 1, config.max_pixels, cluster)
     looks = LookThumbnails(config.data_dir / "looks", config.device, workers.dream_now)
     decodes = threading.BoundedSemaphore(config.decodes)
     limits = Limits(config.max_upload_bytes, config.max_pixels, config.max_frames)
     kinds = ["dream"] if cluster is not None else list(JOB_KINDS)
-    fields = form_fields(config.caps())
+    fields = form_fields(config.caps(), kinds)
     DreamForm = form_model(fields)
     page_html = render_page(
         (files("reverie.web") / "static" / "index.html").read_text(encoding="utf-8"), fields
@@ -269,8 +275,6 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         guide: Annotated[UploadFile | None, File(description="A guide image: borrow its motifs")] = None,
         mask: Annotated[UploadFile | None, File(description="Dream only where this image is white")] = None,
     ) -> JobView:
-        if form.kind not in kinds:
-            raise HTTPException(400, "this server dreams photos only (its jobs run on a Ray cluster)")
         check_form(form, fields)
         settings = DreamSettings(**{name: getattr(form, name) for name in FORM_KNOBS[DreamSettings]})
         options: dict[str, Any] = {}
@@ -334,7 +338,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         picture_path = store.new_path(job_id, "picture", ".png")
         save_image(picture_path, picture)
         names["picture"] = picture_path.name
-        for extra, upload, side in (("guide", guide, 512), ("mask", mask, settings.max_side)):
+        for extra, upload, side in (("guide", guide, GUIDE_MAX_SIDE), ("mask", mask, settings.max_side)):
             if upload is not None:
                 received.append(receive(upload, uploads, extra, limits))
                 _, extra_suffix = check_picture(received[-1], limits, side, decodes)
@@ -378,9 +382,16 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
             raise HTTPException(409, f"job is {job.status}; only queued or running jobs can be cancelled")
         return job_view(existing_job(store, job_id), store)
 
+    def within_rules(job: Job) -> None:
+        """A stored job still within this server's rules (a restart may have lowered a cap)."""
+        zoom_format = store.path(job, "result").suffix[1:] if job.kind == "zoom" else "mp4"
+        options = {**job.options.get("motion", {}), **job.options.get("coherence", {})}
+        check_values({"kind": job.kind, "format": zoom_format, **job.settings.to_dict(), **options}, fields)
+
     @app.post("/api/jobs/{job_id}/retry", response_model=JobView, summary="Queue a stopped job again")
     def retry(job_id: str) -> JobView:
         job = existing_job(store, job_id)
+        within_rules(job)
         workers.cancelled.discard(job_id)  # a cancel that came too late must not stop the new run
         if job.status not in FINISHED or job.status == "done" or not store.requeue(job_id):
             raise HTTPException(409, f"job is {job.status}; only failed, cancelled or interrupted jobs retry")
@@ -399,22 +410,28 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         if seed is not None:
             check_field("seed", seed, int, SEED.knob)
         job = existing_job(store, job_id)
+        within_rules(job)
         fresh_id = new_job_id()
-        copied = {}
-        for role in job.files or {}:
-            if role in ("result", "preview"):
-                continue
-            source = store.path(job, role)
-            target = store.new_path(fresh_id, role, source.suffix)
-            shutil.copyfile(source, target)
-            copied[role] = target.name
-        new_seed = secrets.randbelow(NEW_SEEDS) if seed is None else seed
-        settings = job.settings.with_changes(seed=new_seed)
-        suffix = store.path(job, "result").suffix
-        fresh = draft_job(
-            fresh_id, job.kind, settings, job.options, copied, job.name, (job.width, job.height), suffix[1:]
-        )
-        store.add(checked_job(fresh))
+        copied: dict[str, Path] = {}
+        try:
+            for role in job.files:
+                if role not in ("result", "preview"):
+                    source = store.path(job, role)
+                    copied[role] = store.new_path(fresh_id, role, source.suffix)
+                    shutil.copyfile(source, copied[role])
+            new_seed = secrets.randbelow(NEW_SEEDS) if seed is None else seed
+            settings = job.settings.with_changes(seed=new_seed)
+            suffix = store.path(job, "result").suffix
+            files_of_job = {role: path.name for role, path in copied.items()}
+            fresh = draft_job(
+                fresh_id, job.kind, settings, job.options, files_of_job, job.name, (job.width, job.height),
+                suffix[1:],
+            )  # fmt: skip
+            store.add(checked_job(fresh))
+        except BaseException:  # nothing of a job that was refused stays behind
+            for path in copied.values():
+                path.unlink(missing_ok=True)
+            raise
         workers.wake.set()
         return job_view(existing_job(store, fresh_id), store)
 
@@ -566,17 +583,11 @@ def check_engine_settings(settings: DreamSettings, config: WebConfig) -> None:
 
 def unreadable(form: type[BaseModel], name: str, value: Any) -> ReverieError:
     """The structured error of a form value that is not of its field's type (``steps=lots``)."""
-    field = form.model_fields[name]
-    kind = field.annotation if field.annotation in (int, float, bool, str) else str
     try:
-        check_type(name, value, kind)  # type: ignore[arg-type]
+        check_type(name, value, form.model_fields[name].annotation)  # type: ignore[arg-type]
     except SettingsError as error:
         return error
-    choices = getattr(field.annotation, "__args__", ())
-    return SettingsError(
-        Setting(name), f" must be one of {', '.join(map(str, choices))}; got {value!r}",
-        field=name, value=value, limits={"enum": list(choices)},
-    )  # fmt: skip
+    raise AssertionError(f"pydantic refused {name}={value!r}, which is of its type")
 
 
 def existing_job(store: JobStore, job_id: str) -> Job:

@@ -14,23 +14,24 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from reverie.errors import (
     PixelLimitError,
+    ResourceError,
     ReverieError,
     SettingsError,
     UnsupportedImageError,
     Words,
     did_you_mean,
 )
-from reverie.schema import Declared, Knob, bounds_schema, check_field, declaration, number_text, short_range
+from reverie.schema import Declared, Knob, bounds_schema, check_field, declaration, number_text, range_text
 from reverie.settings import DreamSettings, TaskOptions, VideoSettings, ZoomSettings
 
 #: The knobs the page offers, by the settings class that declares them, in the page's order.
@@ -41,49 +42,66 @@ FORM_KNOBS: dict[type, tuple[str, ...]] = {
     ZoomSettings: ("frames", "zoom", "rotate", "fps", "stabilise"),
     VideoSettings: ("blend", "flow"),
 }  # fmt: skip
+#: What a job makes, and how the page names each kind.
+JOB_KINDS = {"dream": "A dreamed photo", "zoom": "A zoom animation", "video": "A dreamed video"}
+#: The settings classes whose knobs a job of each kind takes (a photo's form ignores the zoom's).
+KIND_SETTINGS: dict[str, tuple[type, ...]] = {
+    "dream": (DreamSettings,),
+    "zoom": (DreamSettings, ZoomSettings),
+    "video": (DreamSettings, VideoSettings),
+}
+#: File types of a zoom, and how the page names each.
+ZOOM_FORMATS = {"mp4": "MP4 video", "gif": "GIF", "webp": "WebP"}
 #: Web defaults that differ from the library's: a working size quick enough on a CPU.
 WEB_DEFAULTS = {"max_side": 768}
-#: Files a job takes, and how the page names each.
-UPLOAD_LABELS = {"image": "Photo", "video": "Video", "guide": "Guide image", "mask": "Mask"}
-#: What a job makes.
-JOB_KINDS = ("dream", "zoom", "video")
-#: File types of a zoom.
-ZOOM_FORMATS = ("mp4", "gif", "webp")
+#: The form's two fields that are not settings: their labels and help.
+CHOICE_LABELS = {"kind": "What to make", "format": "File type"}
+CHOICE_HELP = {
+    "kind": "What to make: a dreamed photo, a zoom animation or a dreamed video.",
+    "format": "Zoom: the file type.",
+}
+#: The files a job may take, and how the page names the two that are not settings.
+UPLOADS = ("image", "video", "guide", "mask")
+UPLOAD_LABELS = {"image": "Photo", "video": "Video"}
 #: Server settings that lower a knob's maximum (``reverie serve --max-steps``...): knob -> cap field.
 CAPPED_BY = {"steps": "max_steps", "max_side": "max_side", "frames": "max_frames"}
 
 
 @dataclass(frozen=True)
 class FormField:
-    """A knob as this server's form offers it: its declaration and its rules after the caps."""
+    """A knob as this server's form offers it: its declaration, its rules after the caps, and its
+    default (the web's, no higher than the cap)."""
 
     item: Declared
     rules: Knob
     default: Any
 
 
-def form_fields(caps: Mapping[str, int]) -> dict[str, FormField]:
-    """Every knob of the form, with ``caps`` (cap field -> value, see :data:`CAPPED_BY`) applied."""
+def form_fields(caps: Mapping[str, int], kinds: Sequence[str] = tuple(JOB_KINDS)) -> dict[str, FormField]:
+    """Every field of the form: what to make (``kinds``: those this server makes), the zoom's file
+    type, and every knob, with ``caps`` (cap field -> value, see :data:`CAPPED_BY`) applied."""
+    choices = {"kind": tuple(kinds), "format": tuple(ZOOM_FORMATS)}
     found = {}
+    for name, values in choices.items():
+        rules = Knob(CHOICE_HELP[name], choices=values, label=CHOICE_LABELS[name])
+        found[name] = FormField(Declared(name, str, values[0], rules), rules, values[0])
     for settings_class, names in FORM_KNOBS.items():
         for name in names:
             item = declaration(settings_class, name)
-            rules = item.knob
+            rules, default = item.knob, WEB_DEFAULTS.get(name, item.default)
             if name in CAPPED_BY:
                 rules = rules.capped(caps[CAPPED_BY[name]])
-            found[name] = FormField(item, rules, WEB_DEFAULTS.get(name, item.default))
+                default = min(default, rules.maximum)
+            found[name] = FormField(item, rules, default)
     return found
 
 
 def form_model(fields: Mapping[str, FormField]) -> type[BaseModel]:
-    """The pydantic model of the form: each knob's type, default, label and help, and its bounds in
-    the schema (:func:`reverie.schema.bounds_schema`). Pydantic parses the types;
-    the bounds are enforced by :func:`check_form`, the library's check, so a message reads the same
-    whichever bound is missed."""
-    definitions: dict[str, Any] = {
-        "kind": (Literal[JOB_KINDS], Field("dream", description="What to make.")),
-        "format": (Literal[ZOOM_FORMATS], Field("mp4", description="Zoom: the file type.")),
-    }
+    """The pydantic model of the form: each field's type, default, label and help, and its bounds
+    or choices in the schema (:func:`reverie.schema.bounds_schema`). Pydantic parses the types; the
+    rules are enforced by :func:`check_form`, the library's check, so a message reads the same
+    whichever rule is missed."""
+    definitions: dict[str, Any] = {}
     for name, entry in fields.items():
         definitions[name] = (
             entry.item.kind,
@@ -104,17 +122,29 @@ class UnknownFieldError(SettingsError):
 
 
 def check_form(form: BaseModel, fields: Mapping[str, FormField]) -> None:
-    """Every knob of a parsed form within this server's rules, and no field the form does not have;
-    the first mistake raised, naming its field, as the library names it."""
+    """A parsed form within this server's rules: no field the form does not have, a kind this
+    server makes, and every knob that kind of job takes (a photo's form may carry a zoom's knobs
+    from the page; they are not its business). The first mistake is raised, naming its field, as
+    the library names it."""
     for name in form.model_extra or {}:
-        if name not in UPLOAD_LABELS:
-            known = [*type(form).model_fields, *UPLOAD_LABELS]
+        if name not in UPLOADS:
+            known = [*fields, *UPLOADS]
             raise UnknownFieldError(
                 f"the form has no field {name!r}{did_you_mean(name, known)}; fields: {', '.join(known)}",
                 field=name, limits={"enum": known},
             )  # fmt: skip
+    check_values({name: getattr(form, name) for name in fields}, fields)
+
+
+def check_values(values: Mapping[str, Any], fields: Mapping[str, FormField]) -> None:
+    """``values`` (field -> value: a form's, or a stored job's) within this server's rules, for the
+    kind of job they make."""
+    kind = fields["kind"]
+    check_field("kind", values["kind"], str, kind.rules)
+    taken = {name for settings_class in KIND_SETTINGS[values["kind"]] for name in FORM_KNOBS[settings_class]}
     for name, entry in fields.items():
-        check_field(name, getattr(form, name), entry.item.kind, entry.rules)
+        if name in taken or name == "format":
+            check_field(name, values[name], entry.item.kind, entry.rules)
 
 
 def server_caps(fields: Mapping[str, FormField]) -> dict[str, float]:
@@ -127,15 +157,22 @@ def server_caps(fields: Mapping[str, FormField]) -> dict[str, float]:
 
 def page_words(names: Mapping[Path, str] | None = None) -> Words:
     """The page's words for a message: settings by their form labels, the user's files as the user
-    knows them (``names``: path -> words), any other file of the server as "a file on the server"."""
+    knows them (``names``: path -> words), any other file of the server as "a file on the server",
+    a command by the page's name for its kind of job."""
     known = {Path(path): words for path, words in (names or {}).items()}
-    return Words(setting=setting_label, file=lambda path: known.get(path, "a file on the server"))
+    return Words(
+        setting=setting_label,
+        file=lambda path: known.get(path, "a file on the server"),
+        command=lambda name: repr(JOB_KINDS.get(name, name)),
+    )
 
 
 def setting_label(name: str) -> str:
     """The form's label of a setting, else its name in words."""
     if name in UPLOAD_LABELS:
         return UPLOAD_LABELS[name]
+    if name in CHOICE_LABELS:
+        return CHOICE_LABELS[name]
     for settings_class in (DreamSettings, ZoomSettings, VideoSettings, TaskOptions):
         try:
             label = declaration(settings_class, name).knob.label
@@ -162,8 +199,8 @@ def error_response(error: ReverieError, names: Mapping[Path, str] | None = None)
 
 #: Fields a 422 may name: the knobs, the job's kind and format, and its files.
 FORM_FIELD_NAMES = frozenset(
-    {name for names in FORM_KNOBS.values() for name in names} | {"kind", "format"} | set(UPLOAD_LABELS)
-)
+    {name for names in FORM_KNOBS.values() for name in names} | {"kind", "format"}
+) | set(UPLOADS)
 
 
 def status_of(error: ReverieError) -> int:
@@ -172,6 +209,8 @@ def status_of(error: ReverieError) -> int:
         return 415
     if isinstance(error, PixelLimitError):
         return 413
+    if isinstance(error, ResourceError):  # the server cannot do it now; it may later
+        return 503
     return 400
 
 
@@ -190,16 +229,18 @@ def json_safe(value: Any) -> Any:
 
 # ------------------------------------------------------------------------------------------ page
 
-#: ``{{steps.attrs}}``, ``{{steps.label}}``, ``{{steps.help}}``, ``{{steps.range}}`` in the page.
-MARKER = re.compile(r"\{\{(\w+)\.(attrs|label|help|range)\}\}")
+#: ``{{steps.attrs}}``, ``{{steps.label}}``, ``{{steps.help}}``, ``{{steps.range}}`` in the page, and
+#: ``{{kind.choices}}``, ``{{format.choices}}`` for radio buttons and options.
+MARKER = re.compile(r"\{\{(\w+)\.(attrs|label|help|range|choices)\}\}")
 
 
 def input_attributes(entry: FormField) -> dict[str, str]:
     """The HTML attributes of a knob's input: min, max, step and value, from its rules."""
     rules, attributes = entry.rules, {}
     if entry.item.kind in (int, float):
-        if rules.minimum is not None:
-            attributes["min"] = number_text(0 if rules.zero else rules.minimum)
+        if rules.minimum is not None:  # an exclusive minimum: the least value the input steps to
+            low = rules.minimum + (rules.step or 0) if rules.above else rules.minimum
+            attributes["min"] = number_text(0 if rules.zero else low)
         if rules.maximum is not None:
             attributes["max"] = number_text(rules.maximum - (1 if rules.below else 0))
         attributes["step"] = (
@@ -211,25 +252,31 @@ def input_attributes(entry: FormField) -> dict[str, str]:
     return attributes
 
 
-def range_words(entry: FormField) -> str:
-    """A knob's range as the page says it: ``1 to 200``, ``more than 0, up to 1``."""
-    rules = entry.rules
-    if rules.minimum is None or rules.maximum is None or rules.choices:
-        return short_range(rules)
-    low, high = number_text(rules.minimum), number_text(rules.maximum)
-    if rules.above:
-        return f"more than {low}, up to {high}"
-    return f"{low} to {high}{' ' + rules.unit if rules.unit else ''}"
+def choices_html(name: str, entry: FormField) -> str:
+    """The choices of ``kind`` as radio buttons, of ``format`` as a select's options, by their labels."""
+    labels = {"kind": JOB_KINDS, "format": ZOOM_FORMATS}[name]
+    if name == "kind":
+        return "\n".join(
+            f'<label><input type="radio" name="kind" value="{value}"{" checked" * (value == entry.default)}> '
+            f"{html.escape(labels[value])}</label>"
+            for value in entry.rules.choices
+        )
+    return "".join(
+        f'<option value="{value}">{html.escape(labels[value])}</option>' for value in entry.rules.choices
+    )
 
 
 def render_page(template: str, fields: Mapping[str, FormField]) -> str:
-    """The page with every knob's marker replaced by what the form's rules say."""
+    """The page with every field's marker replaced by what the form's rules say."""
 
     def replace(found: re.Match[str]) -> str:
-        entry = fields[found[1]]
-        if found[2] == "attrs":
+        name, part = found[1], found[2]
+        entry = fields[name]
+        if part == "attrs":
             return " ".join(f'{key}="{html.escape(value)}"' for key, value in input_attributes(entry).items())
-        text = {"label": entry.rules.label, "help": entry.rules.help, "range": range_words(entry)}[found[2]]
+        if part == "choices":
+            return choices_html(name, entry)
+        text = {"label": entry.rules.label, "help": entry.rules.help, "range": range_text(entry.rules)}[part]
         return html.escape(text)
 
     return MARKER.sub(replace, template)

@@ -309,7 +309,7 @@ class JobStore:
 
 @contextmanager
 def held_data_folder(folder: Path) -> Iterator[None]:
-    """``folder`` kept for this process while the block runs; a :class:`SettingsError` if another
+    """``folder`` kept for this process while the block runs; a :class:`ResourceError` if another
     process holds it.
 
     A second server on the same folder would take the first one's running jobs for jobs left by a

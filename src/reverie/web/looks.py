@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reverie.cluster import Outcome
+from reverie.errors import ResourceError
 from reverie.models import get_spec
 from reverie.objectives import parse_layer_spec
 from reverie.samples import sample_path
@@ -60,6 +61,6 @@ class LookThumbnails:
                 outcome = self.dream(task)
                 if outcome.failure is not None:
                     raise outcome.failure.prefixed(f"the {preset} thumbnail could not be dreamed: ")
-                if outcome.error:  # a bug, or no worker left: the server's failure, not the user's
-                    raise RuntimeError(f"the {preset} thumbnail could not be dreamed: {outcome.error}")
+                if outcome.error:  # a bug (logged where it ran), or no worker left: a 503, not a 500
+                    raise ResourceError(f"the {preset} thumbnail cannot be dreamed now: {outcome.error}")
         return path

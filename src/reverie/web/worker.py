@@ -28,7 +28,7 @@ from reverie.cluster import (
     run_here,
     update_of,
 )
-from reverie.errors import ReverieError, internal_error, one_line
+from reverie.errors import ReverieError, one_line
 from reverie.io.images import DEFAULT_MAX_PIXELS
 from reverie.io.paths import write_bytes_atomically
 from reverie.render import Progress
@@ -59,6 +59,12 @@ def job_task(store: JobStore, job: Job, device: str, max_pixels: int) -> Task:
     if job.kind == "video":
         return VideoTask(source, output, VideoSettings.from_dict(job.options.get("coherence", {})), **common)
     return DreamTask(source, output, **common)
+
+
+def bug_on_the_page(kind: str) -> str:
+    """A bug as the page tells it: its kind only (its message may name the server's files); the
+    server's log has the rest."""
+    return f"internal error ({kind}); the server's log has the details"
 
 
 def page_names(store: JobStore, job: Job) -> dict[Path, str]:
@@ -151,9 +157,9 @@ class Workers:
         """Run one claimed job to a finished state; never raises."""
         try:
             status, error = self.ending(job)
-        except Exception as error:  # a bug: keep the worker alive, record it, log the traceback
+        except Exception as bug:  # keep the worker alive, record it, log the traceback
             log.exception("job %s failed unexpectedly", job.id)
-            status, error = FAILED, internal_error(error)
+            status, error = FAILED, bug_on_the_page(type(bug).__name__)
         finally:
             self.cancelled.discard(job.id)
         if error and status == FAILED:
@@ -169,6 +175,9 @@ class Workers:
             return status, "cancelled" if status == CANCELLED else "server stopped"
         if outcome.failure is not None:
             return FAILED, outcome.failure.render(page_words(page_names(self.store, job)))
+        if outcome.bug:
+            log.error("job %s: %s", job.id, outcome.error)
+            return FAILED, bug_on_the_page(outcome.bug)
         return (FAILED, outcome.error) if outcome.error else (DONE, "")
 
     def record(self, job: Job, status: str, error: str) -> None:

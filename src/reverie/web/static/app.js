@@ -522,12 +522,10 @@ viewer.addEventListener("close", () => $("viewer-video").pause());
 
 async function start() {
   try {
-    const [server, found, names] = await Promise.all([api("/api/server"), api("/api/models"), api("/api/classes")]);
+    // The page offers only the kinds of job this server makes (the server writes them in).
+    const [found, names] = await Promise.all([api("/api/models"), api("/api/classes")]);
     models = found;
     classes = names;
-    for (const radio of form.querySelectorAll('input[name="kind"]')) {
-      radio.closest("label").hidden = !server.kinds.includes(radio.value);
-    }
     for (const model of models) modelSelect.add(new Option(model.name, model.name));
     fillClasses();
     restoreForm();
