@@ -27,6 +27,8 @@ QUICK = {"steps": "2", "octaves": "2", "max_side": "96", "seed": "4"}
 SLOW = {"steps": "200", "octaves": "3", "max_side": "256"}
 #: A few seconds on one CPU thread: time to kill its worker, then to finish.
 MEDIUM = {"steps": "30", "octaves": "2", "max_side": "160"}
+#: Minutes on one CPU thread, even on a fast machine: it must not end before it is killed twice.
+LOSING = {"steps": "200", "octaves": "4", "max_side": "1024"}
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +80,13 @@ def test_progress_and_previews_come_back_and_cancel_stops_the_job_on_the_cluster
 
 
 def kill_all_workers(client: TestClient) -> None:
-    """kill -9 every live actor of the web app's cluster: the job's, and the idle one."""
+    """kill -9 every live actor of the web app's cluster: the job's, and the idle one. An actor that
+    is restarting is waited for (a busy machine can take a while), so the job's is never missed."""
     cluster = client.app.state.workers.cluster
     for actor in list(cluster.actors):
-        with contextlib.suppress(cluster.ray.exceptions.RayError):  # one already dead
-            pid = cluster.ray.get(actor.__ray_call__.remote(lambda _worker: os.getpid()), timeout=10)
+        asked = actor.__ray_call__.options(max_task_retries=-1)  # waits while Ray restarts it
+        with contextlib.suppress(cluster.ray.exceptions.ActorDiedError):  # one gone for good
+            pid = cluster.ray.get(asked.remote(lambda _worker: os.getpid()), timeout=120)
             os.kill(pid, signal.SIGKILL)
 
 
@@ -105,7 +109,7 @@ def test_a_job_that_loses_its_worker_twice_fails_with_a_message(
     cluster_client: TestClient, chelsea_path: Path
 ) -> None:
     cluster = cluster_client.app.state.workers.cluster
-    job = submit(cluster_client, chelsea_path.read_bytes(), **SLOW)
+    job = submit(cluster_client, chelsea_path.read_bytes(), **LOSING)
     wait_for(cluster_client, job["id"], lambda j: j["status"] == "running" and j["progress"] > 0)
     retried = cluster.retried
     kill_all_workers(cluster_client)
