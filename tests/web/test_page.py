@@ -6,32 +6,17 @@ Playwright with ``executable_path``; Playwright's own browser download is never 
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from browsers import CHROMIUM, CHROMIUM_FLAGS
 from PIL import Image
 from web_server import Server
 
 from reverie.web.jobs import JobStore
-
-CHROMIUM = os.environ.get("REVERIE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path / "data")
-    yield running
-    running.kill()
 
 
 @pytest.fixture

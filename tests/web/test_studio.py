@@ -5,43 +5,14 @@ dark mode, the offline API docs."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+from browsers import api_job, open_page
 from PIL import Image
-from test_page import CHROMIUM, CHROMIUM_FLAGS
 from web_server import Server
-
-QUICK = {"steps": "2", "octaves": "1", "max_side": "128"}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's chromium (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path / "data")
-    yield running
-    running.kill()
-
-
-def open_page(browser, server: Server, width: int = 1100, height: int = 900, **options):
-    page = browser.new_page(accept_downloads=True, viewport={"width": width, "height": height}, **options)
-    page.goto(server.url)
-    page.wait_for_function("document.querySelectorAll('#model option').length > 0")
-    return page
 
 
 @pytest.fixture
@@ -49,13 +20,6 @@ def page(browser, server: Server):
     page = open_page(browser, server)
     yield page
     page.close()
-
-
-def api_job(server: Server, photo: Path, **fields: str) -> dict:
-    files = {"image": (photo.name, photo.read_bytes(), "image/png")}
-    response = server.post("/api/jobs", files=files, data={**QUICK, **fields})
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def fill(page, values: dict[str, str]) -> None:
@@ -69,16 +33,30 @@ def test_the_viewer_compares_before_and_after(page, server: Server, chelsea_path
     api_job(server, chelsea_path)
     card = page.locator("#jobs li").first
     expect(card).to_have_attribute("data-status", "done", timeout=60_000)
-    expect(card.locator(".status")).to_contain_text("128\u00d785")  # the result's own size, 128 by 85
-    card.locator("button.view").click()
+    expect(card.locator(".meta")).to_contain_text("128\u00d785")  # the result's own size, 128 by 85
+    card.locator(".thumb-button").click()
     expect(page.locator("#viewer")).to_be_visible()
     for picture in ("#compare-before", "#compare-after"):
         page.wait_for_function(f"document.querySelector('{picture}').naturalWidth === 128")
-    page.locator("#compare-slider").fill("20")
+    divider = page.locator("#divider")
+    divider.focus()
+    page.keyboard.press("Home")
+    for _ in range(4):
+        page.keyboard.press("ArrowRight")  # the divider moves; the viewer stays on this dream
+    expect(divider).to_have_attribute("aria-valuenow", "20")
     clip = page.eval_on_selector("#compare-after-box", "box => box.style.clipPath")
     assert clip == "inset(0px 0px 0px 20%)"
-    page.click("#viewer-close")
+    box = page.locator("#compare").bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2)  # drag on the picture
+    expect(divider).to_have_attribute("aria-valuenow", "75")
+    page.click("#viewer-actual")  # 100%: the picture at its own pixels
+    assert page.eval_on_selector("#compare", "c => c.getBoundingClientRect().width") == pytest.approx(
+        128, abs=1
+    )
+    page.keyboard.press("Escape")
     expect(page.locator("#viewer")).to_be_hidden()
+    expect(card.locator(".thumb-button")).to_be_focused()  # back where the viewer was opened
 
 
 def test_a_jobs_settings_can_be_reused_and_dreamed_again(page, server: Server, chelsea_path: Path) -> None:
@@ -87,8 +65,6 @@ def test_a_jobs_settings_can_be_reused_and_dreamed_again(page, server: Server, c
     api_job(server, chelsea_path, steps="3", seed="5", step_size="0.02", preset="textures")
     card = page.locator("#jobs li").first
     expect(card).to_have_attribute("data-status", "done", timeout=60_000)
-    card.locator("summary").click()
-    expect(card.locator("dl")).to_contain_text("strength")
     card.locator("button.reuse").click()
     assert [page.input_value(f"#{name}") for name in ("steps", "seed", "max_side")] == ["3", "5", "128"]
     assert float(page.input_value("#step_size")) == 0.02
@@ -144,7 +120,7 @@ def test_a_zoom_job_runs_from_the_page_and_plays(page, server: Server, chelsea_p
     card = page.locator("#jobs li").first
     expect(card).to_have_attribute("data-kind", "zoom")
     expect(card).to_have_attribute("data-status", "done", timeout=90_000)
-    card.locator("button.view").click()
+    card.locator(".thumb-button").click()
     page.wait_for_function("document.querySelector('#viewer-animation').naturalWidth > 0")
     page.click("#viewer-close")
     with page.expect_download() as info:
@@ -166,7 +142,7 @@ def test_a_video_job_shows_progress_per_frame_and_plays(page, server: Server, pa
     card = page.locator("#jobs li").first
     expect(card.locator(".status")).to_contain_text("frame", timeout=60_000)
     expect(card).to_have_attribute("data-status", "done", timeout=120_000)
-    card.locator("button.view").click()
+    card.locator(".thumb-button").click()
     page.wait_for_function("document.querySelector('#viewer-video').readyState >= 1", timeout=20_000)
     duration = page.eval_on_selector("#viewer-video", "video => video.duration")
     assert duration == pytest.approx(1.0, abs=0.15)  # 10 frames at 10 fps
@@ -181,7 +157,6 @@ def test_a_phone_screen_has_no_sideways_scrolling(browser, server: Server, chels
         card = phone.locator("#jobs li").first
         expect(card).to_have_attribute("data-status", "done", timeout=60_000)
         phone.set_input_files("#image-input", str(chelsea_path))
-        phone.locator("summary").first.click()
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page is {width} px wide on a 390 px screen"
         button = phone.locator("#submit").bounding_box()

@@ -16,6 +16,15 @@ let classes = [];
 let chosenFile = null;
 let pollTimer = null;
 let restoring = false;
+/** Jobs in the gallery's order (groups' cells in place), for the viewer's previous and next. */
+let shown = [];
+/** Each card of the gallery, by job id or "group:ID": patched in place, never rebuilt. */
+const cards = new Map();
+/** What was last announced of each job, so the live region speaks only of changes. */
+const heard = new Map();
+const PAGE = 24;
+let limit = PAGE;
+let looked = false;  // whether the gallery was read once (what was there before is not announced)
 
 function say(text, isError = false) {
   message.textContent = text || "";
@@ -83,14 +92,14 @@ function showKind() {
   const video = current === "video";
   input.accept = video ? "video/*" : "image/*";
   input.setAttribute("aria-label", video ? "Video to dream" : "Photo to dream");
-  $("drop-hint").firstChild.textContent = chosenFile ? `${chosenFile.name} · ` :
-    `Drop a ${video ? "video" : "photo"} here or `;
-  $("drop-hint").querySelector("u").textContent = chosenFile ? "choose another" : "choose a file";
+  $("drop-hint").textContent = chosenFile ? `${chosenFile.name}: drop or choose another to replace it` :
+    `Drop a ${video ? "video" : "photo"} here, or choose one:`;
   $("drop-types").textContent = video ? "MP4, MOV, WebM or MKV" : "JPEG, PNG, WebP, TIFF, BMP or GIF";
   $("zoom-knobs").hidden = current !== "zoom";
   $("video-knobs").hidden = !video;
   $("guide").closest("label").hidden = video;
   $("mask-tools").hidden = current !== "dream" || !chosenFile || video;
+  $("variations-box").hidden = current !== "dream";
   submit.textContent = { dream: "Dream", zoom: "Dream a zoom", video: "Dream the video" }[current];
   if (chosenFile && (chosenFile.type.startsWith("video/") !== video)) choose(null);
 }
@@ -219,7 +228,7 @@ function fillLooks(preferred) {
     label.className = "look";
     const radio = document.createElement("input");
     radio.type = "radio"; radio.name = "preset"; radio.value = look.name; radio.checked = look.name === wanted;
-    radio.addEventListener("change", saveForm);
+    radio.addEventListener("change", () => { dropClass(); saveForm(); });
     const picture = document.createElement("img");
     picture.src = look.thumbnail_url; picture.alt = ""; picture.loading = "lazy";
     picture.width = 192; picture.height = 128;
@@ -236,6 +245,11 @@ function fillLooks(preferred) {
   }
 }
 
+function fillLookFilter() {
+  const names = [...new Set(models.flatMap(model => Object.keys(model.presets)))];
+  $("filter-look").append(...names.map(name => new Option(name, name)));
+}
+
 function classLabel(entry) {
   return classes.filter(c => c.name === entry.name).length > 1 ? `${entry.name} (${entry.index})` : entry.name;
 }
@@ -245,17 +259,59 @@ function fillClasses() {
   list.replaceChildren(...classes.map(entry => new Option(`class ${entry.index}`, classLabel(entry))));
 }
 
+// "Dream of a thing" writes one class term into Layers; the chip shows it while it is there, and
+// removing it (the chip's button, an emptied box, another look) takes the term out again.
+const CLASS_TERM = /^class:(\d+)$/;
+
+function showClassChip() {
+  const found = CLASS_TERM.exec($("layers").value.trim());
+  const entry = found ? classes[Number(found[1])] : null;
+  $("class-chip").hidden = !entry;
+  if (entry) {
+    $("class-chip-text").textContent = `Dreaming of ${entry.name} (class ${entry.index}), instead of the look.`;
+    if (!$("class-name").value) $("class-name").value = classLabel(entry);
+  }
+}
+
+function dropClass() {
+  if (CLASS_TERM.test($("layers").value.trim())) $("layers").value = "";
+  $("class-name").value = "";
+  showClassChip();
+}
+
 $("class-name").addEventListener("change", () => {
   const typed = $("class-name").value.trim();
-  if (!typed) return;
+  if (!typed) { dropClass(); saveForm(); return; }
   const entry = classes.find(c => classLabel(c) === typed) || classes.find(c => c.name === typed);
   if (!entry) { say(`no ImageNet class is called "${typed}"; pick one from the list`, true); return; }
   $("layers").value = `class:${entry.index}`;  // an index is never ambiguous ("crane" is two classes)
-  say(`The dream will bring out ${entry.name} (class ${entry.index}).`);
+  showClassChip();
+  saveForm();
+});
+$("class-chip-remove").addEventListener("click", () => { dropClass(); saveForm(); $("class-name").focus(); });
+$("layers").addEventListener("input", showClassChip);
+modelSelect.addEventListener("change", () => { fillLooks(); saveForm(); });
+
+// ------------------------------------------------------------------------------------------- seed
+
+function seedLocked() { return $("seed-lock").getAttribute("aria-pressed") === "true"; }
+
+function randomSeed() { $("seed").value = String(Math.floor(Math.random() * 2 ** 31)); saveForm(); }
+
+$("seed-random").addEventListener("click", randomSeed);
+$("seed-lock").addEventListener("click", () => {
+  const locked = !seedLocked();
+  $("seed-lock").setAttribute("aria-pressed", String(locked));
+  $("seed-lock").textContent = locked ? "Locked" : "Unlocked";
   saveForm();
 });
 
-modelSelect.addEventListener("change", () => { fillLooks(); saveForm(); });
+// ------------------------------------------------------------------------------------- variations
+
+$("variations").addEventListener("change", () => {
+  for (const id of ["vary1", "values1", "vary2", "values2"]) $(id).disabled = !$("variations").checked;
+  submit.textContent = $("variations").checked ? "Dream the variations" : "Dream";
+});
 
 // -------------------------------------------------------------------------- form kept across reloads
 
@@ -263,7 +319,7 @@ const KEPT = ["model", "step_size", "steps", "octaves", "max_side", "seed", "lay
   "zoom", "rotate", "fps", "format", "stabilise", "blend", "flow"];
 
 function formValues() {
-  const values = { kind: kind(), preset: chosenPreset() };
+  const values = { kind: kind(), preset: chosenPreset(), seed_locked: seedLocked() };
   for (const id of KEPT) values[id] = $(id).type === "checkbox" ? $(id).checked : $(id).value;
   return values;
 }
@@ -272,7 +328,7 @@ function applyValues(values) {
   restoring = true;
   if (values.kind) {
     const radio = form.querySelector(`input[name="kind"][value="${values.kind}"]`);
-    if (radio && !radio.closest("label").hidden) radio.checked = true;
+    if (radio) radio.checked = true;
   }
   if (values.model && models.some(m => m.name === values.model)) modelSelect.value = values.model;
   fillLooks(values.preset);
@@ -280,6 +336,9 @@ function applyValues(values) {
     if (id === "model" || values[id] === undefined) continue;
     if ($(id).type === "checkbox") $(id).checked = Boolean(values[id]); else $(id).value = values[id];
   }
+  if (values.seed_locked === false && seedLocked()) $("seed-lock").click();
+  $("class-name").value = "";
+  showClassChip();
   restoring = false;
   showKind();
 }
@@ -298,10 +357,29 @@ function restoreForm() {
 
 // --------------------------------------------------------------------------------------- submit
 
+/** While an upload waits for the server, say whether it is sending or waiting for room. */
+function watchSending() {
+  let stopped = false;
+  const look = async () => {
+    if (stopped) return;
+    try {
+      const state = await api("/api/server");
+      if (!stopped && state.waiting_uploads > 0) {
+        say(`Waiting for room on the server (${state.waiting_uploads} upload(s) waiting)…`);
+      }
+    } catch (_) { /* the answer to the upload will say what went wrong */ }
+    if (!stopped) timer = setTimeout(look, 1000);
+  };
+  let timer = setTimeout(look, 1000);
+  return () => { stopped = true; clearTimeout(timer); };
+}
+
 form.addEventListener("submit", async event => {
   event.preventDefault();
   if (!chosenFile) { say(`choose a ${kind() === "video" ? "video" : "photo"} first`, true); return; }
+  if (!seedLocked()) randomSeed();
   const values = formValues();
+  delete values.seed_locked;
   const data = new FormData();
   for (const [key, value] of Object.entries(values)) {
     if (typeof value === "boolean") data.set(key, value ? "true" : "false"); else data.set(key, value);
@@ -312,51 +390,335 @@ form.addEventListener("submit", async event => {
     if (!painted) { say("paint where the photo may dream, or untick the mask", true); return; }
     data.set("mask", await maskBlob(), "mask.png");
   }
+  const sweep = $("variations").checked && kind() === "dream";
+  if (sweep) {
+    for (const id of ["vary1", "values1", "vary2", "values2"]) if ($(id).value) data.set(id, $(id).value);
+  }
   submit.disabled = true;
   clearFieldErrors();
   say("Sending…");
+  const stopWatching = watchSending();
   try {
-    const job = await api("/api/jobs", { method: "POST", body: data });
-    say(`${job.name} is queued.`);
+    const made = await api(sweep ? "/api/sweeps" : "/api/jobs", { method: "POST", body: data });
+    const jobs = Array.isArray(made) ? made : [made];
+    say(sweep ? `${jobs.length} variations of ${jobs[0].name} are queued.` : `${jobs[0].name} is queued.`);
     await refresh();
   } catch (error) {
     say(error.message.startsWith("Failed to fetch") ? "could not reach the server" : error.message, true);
     if (error.fields && error.fields.length) showFieldErrors(error.fields);
   } finally {
+    stopWatching();
     submit.disabled = !chosenFile;
   }
 });
 
-// ----------------------------------------------------------------------------------- job cards
+// ------------------------------------------------------------------------------------ the gallery
 
-const SETTING_NAMES = { model: "model", preset: "look", layers: "layers", steps: "steps", octaves: "octaves",
-  step_size: "strength", seed: "seed", max_side: "size", keep_colors: "keep colours" };
+const STATUS_WORDS = { queued: "queued", running: "dreaming", done: "done", failed: "failed",
+  cancelled: "cancelled", interrupted: "interrupted" };
 
-function settingsList(job) {
-  const list = document.createElement("dl");
-  const rows = Object.entries(SETTING_NAMES).map(([key, label]) => [label, job.settings[key]]);
-  if (job.options.motion) {
-    const m = job.options.motion;
-    rows.push(["frames", m.frames], ["zoom", `${m.zoom}%`], ["turn", `${m.rotate}°`], ["fps", m.fps]);
+function className(index) { const entry = classes[index]; return entry ? entry.name : `class ${index}`; }
+
+/** What a job dreams, in a few words: its classes, its look, or its layers. */
+function jobTitle(job) {
+  const s = job.settings;
+  const named = (s.layers || "").split(",").map(t => /^class:(\d+)/.exec(t.trim())).filter(Boolean);
+  if (named.length) return named.map(m => className(Number(m[1]))).join(" + ");
+  if (s.preset) return `${s.preset} look`;
+  const look = Object.entries(currentPresets(s.model)).find(([, layers]) => layers === s.layers);
+  return look ? `${look[0]} look` : s.layers;
+}
+
+function currentPresets(model) {
+  const found = models.find(m => m.name === model);
+  return found ? found.presets : {};
+}
+
+function when(seconds) {
+  const ago = Date.now() / 1000 - seconds;
+  if (ago < 60) return "just now";
+  if (ago < 3600) return `${Math.round(ago / 60)} min ago`;
+  if (ago < 86400) return `${Math.round(ago / 3600)} h ago`;
+  return new Date(seconds * 1000).toLocaleDateString();
+}
+
+function duration(seconds) {
+  if (seconds < 60) return `${Math.max(1, Math.round(seconds))} s`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+/** A place in the queue in words: "next in line", "2nd in line", "11th in line". */
+function placeInLine(n) {
+  if (n === 1) return "next in line";
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  return `${n}${teen ? "th" : { 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th"} in line`;
+}
+
+/** A job's state in words: its place in the queue or the time left, and its error. */
+function statusText(job) {
+  if (job.status === "queued") {
+    const place = job.queue_position ? ` · ${placeInLine(job.queue_position)}` : "";
+    const wait = job.eta_seconds ? ` · starts in about ${duration(job.eta_seconds)}` : "";
+    return `queued${place}${wait}`;
   }
-  if (job.options.coherence) rows.push(["blend", job.options.coherence.blend], ["follow motion", job.options.coherence.flow]);
-  if (job.has_guide) rows.push(["guide", "yes"]);
-  if (job.has_mask) rows.push(["mask", "painted"]);
-  for (const [label, value] of rows) {
-    if (value === "" || value === undefined) continue;
-    const term = document.createElement("dt"); term.textContent = label;
-    const detail = document.createElement("dd"); detail.textContent = String(value);
-    list.append(term, detail);
+  if (job.status === "running") {
+    const left = job.eta_seconds ? ` · about ${duration(job.eta_seconds)} left` : "";
+    return `dreaming ${Math.round(job.progress * 100)}%${left}${job.stage ? ` (${job.stage})` : ""}`;
   }
-  return list;
+  return STATUS_WORDS[job.status] || job.status;
+}
+
+function element(tag, className, text) {
+  const made = document.createElement(tag);
+  if (className) made.className = className;
+  if (text !== undefined) made.textContent = text;
+  return made;
 }
 
 function button(text, className, action) {
-  const element = document.createElement("button");
-  element.type = "button"; element.className = `secondary ${className}`; element.textContent = text;
-  element.addEventListener("click", action);
-  return element;
+  const made = element("button", `secondary ${className}`, text);
+  made.type = "button";
+  made.addEventListener("click", action);
+  return made;
 }
+
+function setText(node, text) { if (node.textContent !== text) node.textContent = text; }
+
+/** A card's picture: the dream (animated for zooms and videos), else its latest preview or photo. */
+function pictureOf(job) {
+  if (job.result_url && job.result_type === "video/mp4") return { video: job.result_url };
+  return { image: job.result_url || job.preview_url || job.source_url };
+}
+
+function makeCard(job) {
+  const card = element("li", "job");
+  card.dataset.id = job.id;
+  card.tabIndex = -1;
+  const open = element("button", "thumb-button");
+  open.type = "button";
+  open.addEventListener("click", () => openViewer(job.id));
+  const picture = element("img", "thumb");
+  picture.alt = "";
+  const badge = element("span", "badge");
+  const clip = element("video", "thumb");
+  clip.muted = true; clip.loop = true; clip.autoplay = true; clip.playsInline = true; clip.hidden = true;
+  clip.setAttribute("aria-hidden", "true");
+  open.append(picture, clip, badge);
+  const body = element("div", "card-body");
+  const title = element("h3", "title");
+  const meta = element("p", "meta");
+  const status = element("p", "status");
+  const bar = element("progress");
+  bar.max = 1;
+  const error = element("p", "error");
+  const summary = element("p", "summary");
+  const summaryText = element("span");
+  const copy = button("Copy settings", "copy", () => copySettings(latest(card)));
+  summary.append(summaryText, " ", copy);
+  const actions = element("div", "actions");
+  const download = element("a", "download button-link", "Download");
+  download.setAttribute("download", "");
+  const buttons = {
+    reuse: button("Use these settings", "reuse", () => useSettings(latest(card))),
+    again: button("Dream again", "again", () => act(`/api/jobs/${job.id}/again`, "POST",
+      `${latest(card).name} is queued again with a new seed.`)),
+    share: button("Share", "share", () => openShare(latest(card))),
+    cancel: button("Cancel", "cancel", () => act(`/api/jobs/${job.id}/cancel`)),
+    retry: button("Retry", "retry", () => act(`/api/jobs/${job.id}/retry`)),
+    delete: button("Delete", "delete", () => deleteJob(latest(card))),
+  };
+  actions.append(download, ...Object.values(buttons));
+  body.append(title, meta, status, bar, error, summary, actions);
+  card.append(open, body);
+  return { el: card, job, open, picture, clip, badge, title, meta, status, bar, error, summaryText, download, buttons };
+}
+
+function latest(card) { return cards.get(card.dataset.id).job; }
+
+/** Patch one card to ``job``: only what changed is touched, and a focused control that has to go
+ * hands the focus to the card's picture, so a keyboard user never falls back to the page's top. */
+function patchCard(record, job) {
+  record.job = job;
+  const { el } = record;
+  el.dataset.status = job.status;
+  el.dataset.kind = job.kind;
+  const title = jobTitle(job);
+  setText(record.title, title);
+  record.open.setAttribute("aria-label", `Open ${title} (${job.name}) in the viewer`);
+  record.open.disabled = !job.result_url && !job.preview_url && job.status !== "done";
+  setText(record.meta, `${job.name} · seed ${job.settings.seed} · ${job.width}×${job.height} · ${when(job.created)}`);
+  setText(record.status, statusText(job));
+  record.bar.hidden = !ACTIVE.has(job.status);
+  if (record.bar.value !== job.progress) record.bar.value = job.progress;
+  record.bar.setAttribute("aria-label", `progress of ${title}`);
+  setText(record.error, job.error && job.status !== "cancelled" ? job.error : "");
+  record.error.hidden = !record.error.textContent;
+  setText(record.summaryText, job.summary || "");
+  record.summaryText.parentElement.hidden = !job.summary;
+  setText(record.badge, job.kind === "dream" ? "" : job.kind);
+  record.badge.hidden = job.kind === "dream";
+  const picture = pictureOf(job);
+  record.clip.hidden = !picture.video;
+  record.picture.hidden = Boolean(picture.video);
+  if (picture.video && record.clip.getAttribute("src") !== picture.video) record.clip.src = picture.video;
+  if (picture.image && record.picture.getAttribute("src") !== picture.image) record.picture.src = picture.image;
+  record.download.hidden = !job.result_url;
+  if (job.result_url) {
+    record.download.href = job.result_url;
+    record.download.setAttribute("aria-label", `Download ${title} (${job.name})`);
+  }
+  const active = ACTIVE.has(job.status);
+  const state = {
+    reuse: true, again: !active, share: job.status === "done", cancel: active,
+    retry: ["failed", "cancelled", "interrupted"].includes(job.status), delete: job.status !== "running",
+  };
+  for (const [name, visible] of Object.entries(state)) hideKeepingFocus(record, record.buttons[name], !visible);
+  record.buttons.share.textContent = job.share_url ? "Shared: manage" : "Share";
+}
+
+function hideKeepingFocus(record, control, hidden) {
+  if (control.hidden === hidden) return;
+  const hadFocus = document.activeElement === control;
+  control.hidden = hidden;
+  if (hadFocus) (record.open.disabled ? record.el : record.open).focus({ preventScroll: true });
+}
+
+/** A group of variations (one sweep) as one card: a labelled grid whose cells open in the viewer. */
+function makeGroupCard(group) {
+  const card = element("li", "job group");
+  card.dataset.id = `group:${group.id}`;
+  card.tabIndex = -1;
+  const title = element("h3", "title");
+  const meta = element("p", "meta");
+  const grid = element("div", "variations");
+  grid.setAttribute("role", "group");
+  const actions = element("div", "actions");
+  const remove = button("Delete all", "delete", () => deleteGroup(card));
+  actions.append(remove);
+  card.append(title, meta, grid, actions);
+  return { el: card, group, title, meta, grid, cells: new Map(), remove, jobs: [] };
+}
+
+function patchGroupCard(record, group, jobs) {
+  record.jobs = jobs;
+  const first = jobs[0];
+  setText(record.title, `Variations: ${first.name}`);
+  const done = jobs.filter(job => job.status === "done").length;
+  setText(record.meta, `${group.rows} × ${group.columns} · ${done} of ${jobs.length} done · ${when(first.created)}`);
+  record.grid.style.setProperty("--columns", String(group.columns));
+  record.grid.setAttribute("aria-label", `Variations of ${first.name}`);
+  for (const job of jobs) {
+    let cell = record.cells.get(job.id);
+    if (!cell) {
+      cell = element("button", "cell");
+      cell.type = "button";
+      cell.append(element("img"), element("span", "cell-label"), element("span", "cell-status"));
+      cell.querySelector("img").alt = "";
+      cell.addEventListener("click", () => openViewer(job.id));
+      cell.style.gridRow = String(job.group.row + 1);
+      cell.style.gridColumn = String(job.group.column + 1);
+      record.cells.set(job.id, cell);
+      record.grid.append(cell);
+    }
+    const picture = pictureOf(job).image;
+    const img = cell.querySelector("img");
+    if (picture && img.getAttribute("src") !== picture) img.src = picture;
+    setText(cell.querySelector(".cell-label"), job.group.label);
+    setText(cell.querySelector(".cell-status"), job.status === "done" ? "" : statusText(job));
+    cell.setAttribute("aria-label", `${job.group.label}: ${statusText(job)}; open in the viewer`);
+  }
+  const running = jobs.some(job => job.status === "running");  // a running cell cannot be deleted
+  if (record.remove.hidden !== running) {
+    const hadFocus = document.activeElement === record.remove;
+    record.remove.hidden = running;
+    if (hadFocus) record.cells.values().next().value.focus({ preventScroll: true });
+  }
+}
+
+/** Put the gallery's cards in the order of ``jobs``, patching those there, adding new ones and
+ * removing those gone; nodes that stay are never moved or rebuilt. */
+function patchGallery(jobs) {
+  const entries = [];
+  const groups = new Map();
+  for (const job of jobs) {
+    if (!job.group) { entries.push({ key: job.id, job }); continue; }
+    let entry = groups.get(job.group.id);
+    if (!entry) {
+      entry = { key: `group:${job.group.id}`, group: job.group, jobs: [] };
+      groups.set(job.group.id, entry);
+      entries.push(entry);
+    }
+    entry.jobs.push(job);
+  }
+  const wanted = new Set(entries.map(entry => entry.key));
+  for (const [key, record] of cards) if (!wanted.has(key)) removeCard(key, record);
+  let before = jobList.firstElementChild;
+  for (const entry of entries) {
+    let record = cards.get(entry.key);
+    if (!record) {
+      record = entry.group ? makeGroupCard(entry.group) : makeCard(entry.job);
+      cards.set(entry.key, record);
+      jobList.insertBefore(record.el, before);
+    } else if (record.el !== before) {
+      jobList.insertBefore(record.el, before);  // only when the order changed
+    }
+    if (entry.group) patchGroupCard(record, entry.group, entry.jobs); else patchCard(record, entry.job);
+    before = record.el.nextElementSibling;
+  }
+  shown = entries.flatMap(entry => entry.group ? [...entry.jobs].sort((a, b) =>
+    a.group.row - b.group.row || a.group.column - b.group.column) : [entry.job]);
+  if (viewer.open) refreshViewer();
+}
+
+function removeCard(key, record) {
+  const hadFocus = record.el.contains(document.activeElement);
+  const next = record.el.nextElementSibling || record.el.previousElementSibling;
+  record.el.remove();
+  cards.delete(key);
+  if (hadFocus) (next ? next.querySelector("button:not([hidden]):not(:disabled)") || next : $("gallery-title")).focus();
+}
+
+/** Tell screen readers what changed: a job that arrived, started, finished or failed, and each
+ * quarter of a running one. The jobs already there when the page loads are not read out. */
+function announce(jobs, firstLook) {
+  const said = [];
+  for (const job of jobs) {
+    const quarter = job.status === "running" ? Math.floor(job.progress * 4) : -1;
+    const now = `${job.status}:${quarter}`;
+    const before = heard.get(job.id);
+    heard.set(job.id, now);
+    if (firstLook || before === now) continue;
+    if (job.status === "running") said.push(`${jobTitle(job)} of ${job.name}: ${statusText(job)}`);
+    else said.push(`${jobTitle(job)} of ${job.name}: ${STATUS_WORDS[job.status] || job.status}`);
+  }
+  if (said.length) $("announcer").textContent = said.join(". ");
+}
+
+async function refresh() {
+  clearTimeout(pollTimer);
+  try {
+    const query = new URLSearchParams({ limit: String(limit) });
+    if ($("filter-kind").value) query.set("kind", $("filter-kind").value);
+    if ($("filter-look").value) query.set("look", $("filter-look").value);
+    const response = await fetch(`/api/jobs?${query}`);
+    if (!response.ok) throw await apiError(response);
+    const jobs = await response.json();
+    const total = Number(response.headers.get("X-Total-Count") || jobs.length);
+    patchGallery(jobs);
+    announce(jobs, !looked);
+    looked = true;
+    $("no-jobs").hidden = jobs.length > 0;
+    setText($("job-count"), total ? `(${total})` : "");
+    $("more").hidden = total <= jobs.length;
+    pollTimer = setTimeout(refresh, jobs.some(job => ACTIVE.has(job.status)) ? 700 : 5000);
+  } catch (_) {
+    pollTimer = setTimeout(refresh, 5000);
+  }
+}
+
+for (const id of ["filter-kind", "filter-look"]) $(id).addEventListener("change", () => { limit = PAGE; refresh(); });
+$("more").addEventListener("click", () => { limit += PAGE; refresh(); });
 
 async function act(path, method = "POST", words = "") {
   try {
@@ -366,168 +728,244 @@ async function act(path, method = "POST", words = "") {
   await refresh();
 }
 
+async function deleteJob(job) {
+  if (!confirm(`Delete ${jobTitle(job)} of ${job.name} and its dream?`)) return;
+  await act(`/api/jobs/${job.id}`, "DELETE", `${job.name} deleted.`);
+}
+
+async function deleteGroup(card) {
+  const record = cards.get(card.dataset.id);
+  if (!confirm(`Delete all ${record.jobs.length} variations of ${record.jobs[0].name}?`)) return;
+  for (const job of record.jobs) {
+    try { await api(`/api/jobs/${job.id}`, { method: "DELETE" }); } catch (error) { say(error.message, true); }
+  }
+  await refresh();
+}
+
+async function copySettings(job) {
+  try {
+    await navigator.clipboard.writeText(job.summary || JSON.stringify(job.settings));
+    say("The settings are copied.");
+  } catch (_) { say("your browser did not allow copying; select the settings line instead", true); }
+}
+
 function useSettings(job) {
   const s = job.settings;
   const values = { kind: job.kind, model: s.model, preset: s.preset, steps: s.steps, octaves: s.octaves,
     step_size: s.step_size, seed: s.seed, max_side: s.max_side, keep_colors: s.keep_colors,
-    layers: s.preset && currentPresetLayers(s.model, s.preset) === s.layers ? "" : s.layers };
+    layers: s.preset && currentPresets(s.model)[s.preset] === s.layers ? "" : s.layers };
   if (job.options.motion) Object.assign(values, job.options.motion);
   if (job.options.coherence) Object.assign(values, job.options.coherence);
-  for (const radio of form.querySelectorAll('input[name="kind"]')) radio.checked = radio.value === job.kind;
   applyValues(values);
+  if (seedLocked() === false) $("seed-lock").click();  // the settings as they were, seed included
   saveForm();
+  if (viewer.open) viewer.close();
   say(`Settings of ${job.name} are in the form; choose a ${job.kind === "video" ? "video" : "photo"} and dream.`);
   form.scrollIntoView({ behavior: "smooth" });
-}
-
-function currentPresetLayers(model, preset) {
-  const found = models.find(m => m.name === model);
-  return found ? found.presets[preset] : undefined;
-}
-
-function jobCard(job) {
-  const card = document.createElement("li");
-  card.className = "job";
-  card.dataset.id = job.id;
-  card.dataset.status = job.status;
-  card.dataset.kind = job.kind;
-  const picture = document.createElement("img");
-  picture.alt = `${job.name}, ${job.status}`;
-  const still = job.kind === "dream" ? job.result_url : null;
-  picture.src = still || job.preview_url || job.source_url;
-  picture.className = "thumb";
-  if (job.result_url) {
-    picture.tabIndex = 0;
-    picture.addEventListener("click", () => openViewer(job));
-    picture.addEventListener("keydown", event => { if (event.key === "Enter") openViewer(job); });
-  }
-  const body = document.createElement("div");
-  const title = document.createElement("h3");
-  title.textContent = job.name;
-  const status = document.createElement("div");
-  status.className = "status";
-  const percent = Math.round(job.progress * 100);
-  const what = { dream: "photo", zoom: "zoom", video: "video" }[job.kind];
-  status.textContent = `${job.status}${job.status === "running" ? ` ${percent}% (${job.stage})` : ""}`
-    + ` · ${what} · ${job.width}×${job.height}`;
-  body.append(title, status);
-  if (ACTIVE.has(job.status)) {
-    const bar = document.createElement("progress");
-    bar.max = 1; bar.value = job.progress;
-    bar.setAttribute("aria-label", `progress of ${job.name}`);
-    body.append(bar);
-  }
-  if (job.error && job.status !== "cancelled") {
-    const error = document.createElement("div");
-    error.className = "error";
-    error.textContent = job.error;
-    body.append(error);
-  }
-  const details = document.createElement("details");
-  const summary = document.createElement("summary");
-  summary.textContent = "Settings";
-  details.append(summary, settingsList(job));
-  body.append(details);
-  const actions = document.createElement("div");
-  actions.className = "actions";
-  if (job.result_url) {
-    actions.append(button("View", "view", () => openViewer(job)));
-    const link = document.createElement("a");
-    link.className = "download";
-    link.href = job.result_url;
-    link.textContent = "Download";
-    link.setAttribute("download", "");
-    link.setAttribute("aria-label", `Download the dream of ${job.name}`);
-    actions.append(link);
-  }
-  actions.append(button("Use these settings", "reuse", () => useSettings(job)));
-  if (!ACTIVE.has(job.status)) {
-    actions.append(button("Dream again", "again", () => act(`/api/jobs/${job.id}/again`, "POST",
-      `${job.name} is queued again with a new seed.`)));
-  }
-  const action = { running: "cancel", queued: "cancel", failed: "retry", cancelled: "retry", interrupted: "retry" }[job.status];
-  if (action) {
-    actions.append(button(action === "cancel" ? "Cancel" : "Retry", action, () => act(`/api/jobs/${job.id}/${action}`)));
-  }
-  if (job.status !== "running") {
-    actions.append(button("Delete", "delete", () => {
-      if (confirm(`Delete ${job.name} and its dream?`)) act(`/api/jobs/${job.id}`, "DELETE", `${job.name} deleted.`);
-    }));
-  }
-  body.append(actions);
-  card.append(picture, body);
-  return card;
-}
-
-async function refresh() {
-  clearTimeout(pollTimer);
-  try {
-    const jobs = await api("/api/jobs?limit=30");
-    const open = new Set([...jobList.querySelectorAll("details[open]")].map(d => d.closest("li").dataset.id));
-    const before = new Map([...jobList.children].map(card => [card.dataset.id, card]));
-    const cards = jobs.map(job => {
-      const signature = JSON.stringify(job);
-      const old = before.get(job.id);
-      if (old && old.dataset.signature === signature) return old;
-      const card = jobCard(job);
-      card.dataset.signature = signature;
-      if (open.has(job.id)) card.querySelector("details").open = true;
-      return card;
-    });
-    const focused = document.activeElement;
-    jobList.replaceChildren(...cards);
-    if (focused && !document.contains(focused)) submit.focus({ preventScroll: true });
-    $("no-jobs").hidden = jobs.length > 0;
-    pollTimer = setTimeout(refresh, jobs.some(job => ACTIVE.has(job.status)) ? 700 : 5000);
-  } catch (_) {
-    pollTimer = setTimeout(refresh, 5000);
-  }
+  $("steps").focus({ preventScroll: true });
 }
 
 // --------------------------------------------------------------------------------------- viewer
 
 const viewer = $("viewer");
+let viewing = null;  // the id of the job in the viewer
+let scale = 0;  // 0: fit to the window; else the picture's size as a share of its own pixels
 
-function openViewer(job) {
-  $("viewer-title").textContent = job.name;
+function openViewer(jobId) {
+  viewing = jobId;
+  scale = 0;
+  setDivider(50);
+  showInViewer();
+  if (!viewer.open) viewer.showModal();
+}
+
+function viewedJob() { return shown.find(job => job.id === viewing); }
+
+function showInViewer() {
+  const job = viewedJob();
+  if (!job) return;
+  const index = shown.indexOf(job);
+  $("viewer-title").textContent = `${jobTitle(job)} · ${job.name}`;
+  setText($("viewer-summary"), job.summary || statusText(job));
+  $("viewer-prev").disabled = index <= 0;
+  $("viewer-next").disabled = index >= shown.length - 1;
   const still = job.kind === "dream";
   $("compare").hidden = !still;
-  $("compare-label").hidden = !still;
   $("viewer-video").hidden = true;
   $("viewer-animation").hidden = true;
+  $("viewer-download").hidden = !job.result_url;
+  $("viewer-copy-image").hidden = !still || !job.result_url;
+  if (job.result_url) $("viewer-download").href = job.result_url;
   if (still) {
-    $("compare-before").src = job.source_url;
-    $("compare-after").src = job.result_url;
-    $("compare-slider").value = 50;
-    showSplit();
-  } else if (job.result_type === "video/mp4") {
-    $("viewer-video").src = job.result_url;
+    setSource($("compare-before"), job.source_url);
+    setSource($("compare-after"), job.result_url || job.preview_url || job.source_url);
+  } else if (job.result_type === "video/mp4" && job.result_url) {
+    setSource($("viewer-video"), job.result_url);
     $("viewer-video").hidden = false;
   } else {
-    $("viewer-animation").src = job.result_url;
+    setSource($("viewer-animation"), job.result_url || job.preview_url || job.source_url);
     $("viewer-animation").hidden = false;
   }
-  viewer.showModal();
+  applyScale();
 }
 
-function showSplit() {
-  $("compare-after-box").style.clipPath = `inset(0 0 0 ${$("compare-slider").value}%)`;
+function refreshViewer() { if (viewedJob()) showInViewer(); }
+
+function setSource(node, url) { if (node.getAttribute("src") !== url) node.src = url; }
+
+function step(by) {
+  const index = shown.findIndex(job => job.id === viewing);
+  const next = shown[index + by];
+  if (!next) return;
+  viewing = next.id;
+  scale = 0;
+  showInViewer();
 }
 
-$("compare-slider").addEventListener("input", showSplit);
+/** Fit: the whole picture in the window. Otherwise its pixels times ``scale``, scrolled in the stage. */
+function applyScale() {
+  const before = $("compare-before");
+  const natural = before.naturalWidth || 0;
+  $("stage").classList.toggle("zoomed", scale > 0);
+  $("compare").style.width = scale > 0 && natural ? `${Math.round(natural * scale)}px` : "";
+  $("viewer-fit").setAttribute("aria-pressed", String(scale === 0));
+  $("viewer-actual").setAttribute("aria-pressed", String(scale === 1));
+}
+
+function zoomBy(factor) {
+  const natural = $("compare-before").naturalWidth || 1;
+  const current = scale || $("compare").getBoundingClientRect().width / natural;
+  scale = Math.min(8, Math.max(0.1, current * factor));
+  applyScale();
+}
+
+function setDivider(percent) {
+  const value = Math.round(Math.min(100, Math.max(0, percent)));
+  $("compare-after-box").style.clipPath = `inset(0 0 0 ${value}%)`;
+  $("divider").style.left = `${value}%`;
+  $("divider").setAttribute("aria-valuenow", String(value));
+  $("divider").setAttribute("aria-valuetext", `the photo on the left ${value}%, the dream on the right`);
+}
+
+$("divider").addEventListener("keydown", event => {
+  const now = Number($("divider").getAttribute("aria-valuenow"));
+  const moves = { ArrowLeft: -5, ArrowDown: -5, ArrowRight: 5, ArrowUp: 5, PageDown: -25, PageUp: 25 };
+  if (event.key in moves) setDivider(now + moves[event.key]);
+  else if (event.key === "Home") setDivider(0);
+  else if (event.key === "End") setDivider(100);
+  else return;
+  event.preventDefault();
+  event.stopPropagation();  // the arrows move the divider here, not to another dream
+});
+
+let dragging = false;
+$("compare").addEventListener("pointerdown", event => {
+  dragging = true;
+  $("compare").setPointerCapture(event.pointerId);
+  moveDivider(event);
+});
+$("compare").addEventListener("pointermove", event => { if (dragging) moveDivider(event); });
+for (const name of ["pointerup", "pointercancel"]) $("compare").addEventListener(name, () => { dragging = false; });
+
+function moveDivider(event) {
+  const box = $("compare").getBoundingClientRect();
+  setDivider(((event.clientX - box.left) / box.width) * 100);
+}
+
+viewer.addEventListener("keydown", event => {
+  if (event.target.closest("input, textarea, video")) return;
+  if (event.key === "ArrowLeft") step(-1);
+  else if (event.key === "ArrowRight") step(1);
+  else if (event.key === "+" || event.key === "=") zoomBy(1.5);
+  else if (event.key === "-") zoomBy(1 / 1.5);
+  else if (event.key === "0") { scale = 0; applyScale(); } else return;
+  event.preventDefault();
+});
+$("viewer-prev").addEventListener("click", () => step(-1));
+$("viewer-next").addEventListener("click", () => step(1));
+$("viewer-fit").addEventListener("click", () => { scale = 0; applyScale(); });
+$("viewer-actual").addEventListener("click", () => { scale = 1; applyScale(); });
+$("viewer-zoom-in").addEventListener("click", () => zoomBy(1.5));
+$("viewer-zoom-out").addEventListener("click", () => zoomBy(1 / 1.5));
+$("compare-before").addEventListener("load", applyScale);
 $("viewer-close").addEventListener("click", () => viewer.close());
-viewer.addEventListener("close", () => $("viewer-video").pause());
+$("viewer-copy-settings").addEventListener("click", () => { const job = viewedJob(); if (job) copySettings(job); });
+$("viewer-reuse").addEventListener("click", () => { const job = viewedJob(); if (job) useSettings(job); });
+$("viewer-copy-image").addEventListener("click", async () => {
+  const job = viewedJob();
+  if (!job || !job.result_url) return;
+  try {
+    const picture = await (await fetch(job.result_url)).blob();
+    await navigator.clipboard.write([new ClipboardItem({ [picture.type]: picture })]);
+    say("The image is copied.");
+  } catch (_) { say("your browser did not allow copying the image; download it instead", true); }
+});
+viewer.addEventListener("close", () => {
+  $("viewer-video").pause();
+  const record = cards.get(viewing) || [...cards.values()].find(r => r.cells && r.cells.has(viewing));
+  const back = record && (record.cells ? record.cells.get(viewing) : record.open);
+  if (back && document.contains(back)) back.focus({ preventScroll: true });
+});
+
+// ---------------------------------------------------------------------------------------- sharing
+
+const shareDialog = $("share-dialog");
+let sharing = null;
+
+function openShare(job) {
+  sharing = job;
+  $("share-settings").checked = false;
+  showShare(job.share_url);
+  setText($("share-message"), "");
+  shareDialog.showModal();
+}
+
+function showShare(url) {
+  const link = url ? new URL(url, location.href).href : "";
+  $("share-url").value = link;
+  $("share-url").hidden = !url;
+  $("share-copy").hidden = !url;
+  $("share-revoke").hidden = !url;
+  $("share-create").hidden = Boolean(url);
+  $("share-settings").disabled = Boolean(url);
+}
+
+$("share-create").addEventListener("click", async () => {
+  const data = new FormData();
+  data.set("settings", $("share-settings").checked ? "true" : "false");
+  try {
+    const made = await api(`/api/jobs/${sharing.id}/share`, { method: "POST", body: data });
+    showShare(made.url);
+    setText($("share-message"), "Anyone with this link can see the dream.");
+    $("share-copy").focus();
+  } catch (error) { setText($("share-message"), error.message); }
+  refresh();
+});
+$("share-copy").addEventListener("click", async () => {
+  try { await navigator.clipboard.writeText($("share-url").value); setText($("share-message"), "The link is copied."); }
+  catch (_) { $("share-url").select(); setText($("share-message"), "Copy the selected link."); }
+});
+$("share-revoke").addEventListener("click", async () => {
+  try {
+    await api(`/api/jobs/${sharing.id}/share`, { method: "DELETE" });
+    showShare(null);
+    setText($("share-message"), "The link no longer works.");
+    $("share-create").focus();
+  } catch (error) { setText($("share-message"), error.message); }
+  refresh();
+});
+$("share-close").addEventListener("click", () => shareDialog.close());
 
 // ------------------------------------------------------------------------------------------ start
 
 async function start() {
   try {
-    // The page offers only the kinds of job this server makes (the server writes them in).
     const [found, names] = await Promise.all([api("/api/models"), api("/api/classes")]);
     models = found;
     classes = names;
     for (const model of models) modelSelect.add(new Option(model.name, model.name));
     fillClasses();
+    fillLookFilter();
     restoreForm();
     if (!models.length) say("this server has no model weights installed", true);
   } catch (error) {
