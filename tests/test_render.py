@@ -17,6 +17,7 @@ from reverie.render import (
     laplacian_normalise,
     normalise_gradient,
     octave_sizes,
+    offers_preview,
     region_gradient,
     render,
     tile_for,
@@ -138,9 +139,18 @@ def test_progress_reports_every_step_of_every_octave(lite0, small_cat) -> None:
     assert torch.equal(watched, render(lite0, parse_layer_spec("blocks.3"), to_tensor(small_cat.rgb), QUICK))
     assert [(e.octave, e.step) for e in events] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
     assert events[-1].size == (120, 80) and events[-1].fraction == 1.0
-    previews = [(e.octave, tuple(e.image.shape)) for e in events if e.image is not None]
-    small = events[0].size
-    assert previews == [(1, (1, 3, small[1], small[0])), (2, (1, 3, 80, 120))]  # each octave's last step
+    previews = [(e.octave, e.step, tuple(e.image.shape)) for e in events if e.image is not None]
+    small = (1, 3, events[0].size[1], events[0].size[0])
+    # Three steps an octave: each is its first, a quarter's or its last (offers_preview).
+    assert previews == [(1, step, small) for step in (1, 2, 3)] + [
+        (2, step, (1, 3, 80, 120)) for step in (1, 2, 3)
+    ]
+
+
+def test_previews_come_at_an_octaves_first_step_each_quarter_and_its_last() -> None:
+    assert [step for step in range(1, 11) if offers_preview(step, 10)] == [1, 3, 6, 9, 10]
+    assert [step for step in range(1, 201) if offers_preview(step, 200)] == [1, 50, 100, 150, 200]
+    assert offers_preview(1, 1) and [step for step in range(1, 3) if offers_preview(step, 2)] == [1, 2]
 
 
 def test_tv_weight_smooths_the_result(lite0, small_cat) -> None:

@@ -190,8 +190,9 @@ def import_ray() -> Any:
 
 @dataclass(frozen=True)
 class Update:
-    """A dream's progress: the share of its work done (0..1), the stage in words, at the end of each
-    octave a preview (a JPEG), and the worker process that sent it."""
+    """A dream's progress: the share of its work done (0..1), the stage in words, a preview (a JPEG)
+    when the render loop offers one (:func:`reverie.render.offers_preview`), and the worker process
+    that sent it."""
 
     fraction: float
     stage: str

@@ -37,8 +37,8 @@ class Progress:
     steps: int
     loss: float
     size: tuple[int, int]  # (width, height) of this octave
-    #: The picture so far, (1, 3, H, W) in [0, 1], on the octave's last step only (else None): for
-    #: previews. It is the live tensor, so copy it before changing it.
+    #: The picture so far, (1, 3, H, W) in [0, 1], on the steps :func:`offers_preview` picks (else
+    #: None): for previews. It is the live tensor, so copy it before changing it.
     image: Tensor | None = None
     #: (width, height) of every octave, smallest first: what the whole dream will cost.
     sizes: tuple[tuple[int, int], ...] = ()
@@ -56,6 +56,18 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+#: Previews offered per octave besides its first step: one every quarter of its steps.
+PREVIEWS_PER_OCTAVE = 4
+
+
+def offers_preview(step: int, steps: int) -> bool:
+    """Whether step ``step`` (1-based) of an octave of ``steps`` offers its picture for a preview:
+    the first (a watcher sees the dream begin after one step, not after a whole octave), every
+    quarter of the octave (it grows) and the last. A handful per octave, so a watcher that encodes
+    each one (a JPEG sent from a Ray actor) costs little beside the steps themselves."""
+    every = -(-steps // PREVIEWS_PER_OCTAVE)
+    return step == 1 or step == steps or step % every == 0
 
 
 def octave_sizes(size: tuple[int, int], octaves: int, scale: float, min_side: int) -> list[tuple[int, int]]:
@@ -436,7 +448,7 @@ def dream_octaves(
         for step in range(1, settings.steps + 1):
             loss = gradient_ascent_step(model, objective, dreamed, octave_settings, generator, octave_mask)
             if progress is not None:
-                preview = dreamed.detach() if step == settings.steps else None
+                preview = dreamed.detach() if offers_preview(step, settings.steps) else None
                 progress(
                     Progress(octave, len(sizes), step, settings.steps, loss, size, preview, tuple(sizes))
                 )

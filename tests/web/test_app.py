@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from reverie.io.images import read_metadata
 from reverie.recipe import read_settings
 from reverie.web import WebConfig, allowed_hosts, create_app, is_loopback
 from reverie.web.jobs import INTERRUPTED, JobStore, display_name
+from reverie.web.worker import Workers
 
 QUICK = {"steps": "2", "octaves": "2", "max_side": "128"}
 #: Slow enough to be seen running, cancelled or interrupted (about a minute if left alone).
@@ -306,3 +308,39 @@ def test_a_bug_reaches_the_page_as_its_kind_only(
     again = submit(client, png_bytes(chelsea_path), **QUICK)  # the worker goes on
     monkeypatch.undo()
     assert wait_for(client, again["id"], finished)["status"] == "done"
+
+
+def test_queued_jobs_are_told_their_place_in_the_queue(data_dir: Path, chelsea_path: Path) -> None:
+    client = local_client(create_app(WebConfig(data_dir, device="cpu")))  # no workers: jobs stay queued
+    jobs = [submit(client, png_bytes(chelsea_path), **QUICK) for _ in range(3)]
+    assert [job["queue_position"] for job in jobs] == [1, 2, 3]
+    assert [job["eta_seconds"] for job in jobs] == [None] * 3  # no finished job tells the server's pace
+    listed = {job["id"]: job["queue_position"] for job in client.get("/api/jobs").json()}
+    assert [listed[job["id"]] for job in jobs] == [1, 2, 3]
+    client.post(f"/api/jobs/{jobs[0]['id']}/cancel")
+    places = [client.get(f"/api/jobs/{job['id']}").json()["queue_position"] for job in jobs]
+    assert places == [None, 1, 2]
+
+
+def test_a_running_job_tells_its_time_left_and_shows_a_preview_in_its_first_steps(
+    client: TestClient, chelsea_path: Path, monkeypatch
+) -> None:
+    previews: list[str] = []
+    report = Workers.report
+
+    def noted(self, job, fraction: float, stage: str, preview: bytes = b"") -> None:
+        if preview:
+            previews.append(stage)
+        report(self, job, fraction, stage, preview)
+
+    monkeypatch.setattr(Workers, "report", noted)
+    job = submit(client, png_bytes(chelsea_path), **SLOW)
+    shown = wait_for(client, job["id"], lambda j: j["preview_url"] is not None)
+    assert shown["stage"].startswith("octave 1/3, ") and previews[0] == "octave 1/3, step 1/200"
+    first = wait_for(client, job["id"], lambda j: j["eta_seconds"] is not None and j["progress"] > 0.02)
+    assert first["status"] == "running" and first["queue_position"] is None and first["eta_seconds"] > 0
+    time.sleep(2)
+    later = wait_for(client, job["id"], lambda j: j["progress"] > first["progress"])
+    assert 0 < later["eta_seconds"] < first["eta_seconds"]
+    client.post(f"/api/jobs/{job['id']}/cancel")
+    assert wait_for(client, job["id"], finished, timeout=30)["eta_seconds"] is None

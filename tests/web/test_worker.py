@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reverie.cluster import Update
 from reverie.settings import DreamSettings, ZoomSettings
 from reverie.tasks import DreamTask, ZoomTask
 from reverie.web.app import draft_job
 from reverie.web.jobs import JobStore, new_job_id
-from reverie.web.worker import Workers
+from reverie.web.worker import Watch, Workers
 
 
 def test_a_job_runs_with_the_servers_pixel_limit_and_device(tmp_path: Path) -> None:
@@ -34,3 +35,25 @@ def test_a_zoom_job_runs_its_motion_with_its_guide(tmp_path: Path) -> None:
     assert isinstance(task, ZoomTask) and (task.motion.frames, task.motion.zoom) == (7, 3.0)
     assert task.settings.guide == str(tmp_path / "uploads" / f"{job_id}.guide.jpg")
     assert task.output == tmp_path / "results" / f"{job_id}.gif"
+
+
+def test_previews_are_recorded_at_most_one_a_second_and_starts_at_once(monkeypatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr("reverie.web.worker.time.monotonic", lambda: clock[0])
+    recorded: list[tuple[float, float, str, bytes]] = []
+    watch = Watch(lambda fraction, stage, preview: recorded.append((clock[0], fraction, stage, preview)))
+    for at, fraction, preview in [
+        (100.0, 0.0, b""),  # the start: at once
+        (100.1, 0.01, b"first"),  # the first preview: at once
+        (100.2, 0.02, b"dropped"),  # too soon after the first
+        (100.3, 0.03, b""),  # progress too soon after the last report
+        (100.6, 0.05, b""),  # progress: a quarter of a second on
+        (101.1, 0.2, b"second"),  # a second after the first preview
+    ]:
+        clock[0] = at
+        if preview:
+            assert watch.wants_preview() == (preview != b"dropped")
+        watch(Update(fraction, f"at {at}", preview))
+    assert [(at, preview) for at, _, _, preview in recorded] == [
+        (100.0, b""), (100.1, b"first"), (100.6, b""), (101.1, b"second"),
+    ]  # fmt: skip

@@ -54,6 +54,7 @@ from reverie.web.guard import RequestGuard
 from reverie.web.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore, new_job_id
 from reverie.web.looks import LookThumbnails, look_description
 from reverie.web.uploads import Limits, Received, check_picture, check_video, receive
+from reverie.web.waits import Queue, queue_of
 from reverie.web.worker import Workers, job_task, page_names
 
 log = logging.getLogger("reverie.web")
@@ -105,7 +106,7 @@ class WebConfig:
 
 class JobView(BaseModel):
     """A job as the API shows it. URLs are null until the file exists; ``width`` and ``height`` are
-    the result's size."""
+    the result's size; ``queue_position`` and ``eta_seconds`` are told by :mod:`reverie.web.waits`."""
 
     id: str
     kind: str
@@ -127,6 +128,10 @@ class JobView(BaseModel):
     result_url: str | None
     result_type: str
     source_url: str
+    #: 1-based place among the queued jobs, oldest first; null unless queued.
+    queue_position: int | None
+    #: Estimated seconds until the job is done (a queued job: its wait and its run); null when unknown.
+    eta_seconds: float | None
 
 
 class LookView(BaseModel):
@@ -167,9 +172,12 @@ class ImageNetClass(BaseModel):
     name: str
 
 
-def job_view(job: Job, store: JobStore) -> JobView:
+def job_view(job: Job, store: JobStore, queue: Queue | None = None) -> JobView:
+    """``job`` for the API; ``queue``: the queue now, read from ``store`` when not given and needed."""
     base = f"/api/jobs/{job.id}"
     suffix = store.path(job, "result").suffix
+    if queue is None and job.status in (QUEUED, RUNNING):
+        queue = queue_of(store)
     return JobView(
         **{key: getattr(job, key) for key in JobView.model_fields if hasattr(job, key) and key != "settings"},
         settings=job.as_dict()["settings"],
@@ -179,6 +187,8 @@ def job_view(job: Job, store: JobStore) -> JobView:
         result_url=f"{base}/result" if job.status == "done" else None,
         result_type=MEDIA_TYPES.get(suffix, "application/octet-stream"),
         source_url=f"{base}/source",
+        queue_position=queue.place(job.id) if queue is not None else None,
+        eta_seconds=queue.eta(job.id) if queue is not None else None,
     )
 
 
@@ -358,7 +368,8 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
 
     @app.get("/api/jobs", response_model=list[JobView], summary="Recent jobs, newest first")
     def recent(limit: int = 50) -> list[JobView]:
-        return [job_view(job, store) for job in store.recent(max(1, min(limit, 500)))]
+        queue = queue_of(store)
+        return [job_view(job, store, queue) for job in store.recent(max(1, min(limit, 500)))]
 
     @app.get("/api/jobs/{job_id}", response_model=JobView, summary="One job's state and progress")
     def get_job(job_id: str) -> JobView:

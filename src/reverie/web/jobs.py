@@ -73,6 +73,8 @@ CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created);
 """
 #: The file a server holds locked in its data folder for as long as it runs.
 LOCK_FILE = "server.lock"
+#: The order workers claim queued jobs in: oldest first, then in the order they were added.
+QUEUE_ORDER = "created, rowid"
 
 
 class JobStoreError(ReverieError):
@@ -226,13 +228,29 @@ class JobStore:
             rows = db.execute("SELECT * FROM jobs ORDER BY created DESC LIMIT ?", (limit,)).fetchall()
         return [job_from_row(row) for row in rows]
 
+    def active(self) -> list[Job]:
+        """Queued and running jobs, in the order workers claim them (:data:`QUEUE_ORDER`)."""
+        with self.connect() as db:
+            rows = db.execute(
+                f"SELECT * FROM jobs WHERE status IN (?, ?) ORDER BY {QUEUE_ORDER}", (QUEUED, RUNNING)
+            ).fetchall()
+        return [job_from_row(row) for row in rows]
+
+    def recently_done(self, limit: int) -> list[Job]:
+        """The last ``limit`` jobs that finished with a result, the latest first."""
+        with self.connect() as db:
+            rows = db.execute(
+                "SELECT * FROM jobs WHERE status = ? ORDER BY finished DESC LIMIT ?", (DONE, limit)
+            ).fetchall()
+        return [job_from_row(row) for row in rows]
+
     def claim_next(self) -> Job | None:
         """The oldest queued job, marked running, or None; safe with several workers."""
         with self.connect() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
                 row = db.execute(
-                    "SELECT id FROM jobs WHERE status = ? ORDER BY created LIMIT 1", (QUEUED,)
+                    f"SELECT id FROM jobs WHERE status = ? ORDER BY {QUEUE_ORDER} LIMIT 1", (QUEUED,)
                 ).fetchone()
                 if row is not None:
                     db.execute(

@@ -5,17 +5,21 @@ Each worker is a thread that claims the oldest queued job and runs its task eith
 per device is fastest, since a dream already uses every core or the whole GPU), or, with
 ``serve --ray``, on an idle actor of the Ray pool (:meth:`reverie.cluster.RayEngine.dream`: one
 thread per actor), which streams progress and previews back while it dreams. A job reports progress
-after every step and a preview after every octave; cancelling or stopping the server is noticed at
-the next step (on Ray, ``ray.cancel`` delivers it); a job never stays "running" after its worker is
-gone. The page's look thumbnails dream on the same models: the jobs' Dreamers here, an actor on Ray.
+after every step and a preview when the render loop offers one (its first step, then as each octave
+grows: :func:`reverie.render.offers_preview`), at most one every :data:`PREVIEW_EVERY` seconds;
+cancelling or stopping the server is noticed at the next step (on Ray, ``ray.cancel`` delivers
+it); a job never stays "running" after its worker is gone. The page's look thumbnails dream on the
+same models: the jobs' Dreamers here, an actor on Ray.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +43,11 @@ from reverie.web.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, Job, JobStore
 
 log = logging.getLogger("reverie.web")
 
-#: Seconds between progress writes to the database (octave ends are always written).
+#: Seconds between progress writes to the database (previews and starts are always written).
 REPORT_EVERY = 0.25
+#: Least seconds between two previews of a job: the page shows the dream growing without the worker
+#: spending its time on JPEGs (a preview offered sooner is dropped, here before it is encoded).
+PREVIEW_EVERY = 1.0
 #: Longest wait, seconds, between tries to reach a job database that failed (a full disk, say).
 STORE_RETRY_MAX = 10.0
 
@@ -210,18 +217,9 @@ class Workers:
         except Exception as error:
             log.warning("could not record the progress of job %s: %s", job.id, one_line(error))
 
-    def watcher(self, job: Job) -> Callable[[Update], None]:
-        """What records a job's updates: every preview and every (re)start (progress 0: the page
-        says so at once), the progress of steps at most every REPORT_EVERY seconds."""
-        last = 0.0
-
-        def watch(update: Update) -> None:
-            nonlocal last
-            if update.preview or update.fraction == 0.0 or time.monotonic() - last > REPORT_EVERY:
-                self.report(job, update.fraction, update.stage, update.preview)
-                last = time.monotonic()
-
-        return watch
+    def watcher(self, job: Job) -> Watch:
+        """What records one job's updates, here or from a Ray actor."""
+        return Watch(lambda fraction, stage, preview: self.report(job, fraction, stage, preview))
 
     def checked_task(self, job: Job) -> Task | Outcome:
         """The job's task checked (its upload still there, its settings still good), or why not."""
@@ -248,6 +246,8 @@ class Workers:
         def progress(event: Progress) -> None:
             if self.should_stop(job):
                 raise Cancelled
+            if event.image is not None and not watch.wants_preview():
+                event = replace(event, image=None)  # not encoded: it would be dropped
             watch(update_of(event))
 
         def frame_done(done: int, total: int) -> None:
@@ -269,3 +269,26 @@ class Workers:
         if isinstance(task, Outcome):
             return task
         return self.cluster.dream(task, self.watcher(job), lambda: self.should_stop(job))
+
+
+class Watch:
+    """What records one job's updates (``record(fraction, stage, preview)``): every (re)start
+    (progress 0: the page says so at once), a preview at most every :data:`PREVIEW_EVERY` seconds
+    (the first one at once), and the progress of steps at most every :data:`REPORT_EVERY` seconds."""
+
+    def __init__(self, record: Callable[[float, str, bytes], None]) -> None:
+        self.record = record
+        self.last_report = -math.inf
+        self.last_preview = -math.inf
+
+    def wants_preview(self) -> bool:
+        """Whether a preview offered now would be recorded."""
+        return time.monotonic() - self.last_preview >= PREVIEW_EVERY
+
+    def __call__(self, update: Update) -> None:
+        now = time.monotonic()
+        preview = update.preview if update.preview and self.wants_preview() else b""
+        if preview or update.fraction == 0.0 or now - self.last_report > REPORT_EVERY:
+            self.record(update.fraction, update.stage, preview)
+            self.last_report = now
+            self.last_preview = now if preview else self.last_preview
