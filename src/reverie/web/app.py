@@ -21,7 +21,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -50,6 +50,7 @@ from reverie.web.form import (
     render_page,
     server_caps,
 )
+from reverie.web.gallery import JobListing, job_summary
 from reverie.web.guard import RequestGuard
 from reverie.web.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore, new_job_id
 from reverie.web.looks import LookThumbnails, look_description
@@ -132,6 +133,8 @@ class JobView(BaseModel):
     queue_position: int | None
     #: Estimated seconds until the job is done (a queued job: its wait and its run); null when unknown.
     eta_seconds: float | None
+    #: The settings in one line, in the form's words (:func:`reverie.web.gallery.job_summary`).
+    summary: str
 
 
 class LookView(BaseModel):
@@ -189,6 +192,7 @@ def job_view(job: Job, store: JobStore, queue: Queue | None = None) -> JobView:
         source_url=f"{base}/source",
         queue_position=queue.place(job.id) if queue is not None else None,
         eta_seconds=queue.eta(job.id) if queue is not None else None,
+        summary=job_summary(job),
     )
 
 
@@ -366,10 +370,16 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
             raise PageError(error, page_names(store, job)) from None
         return replace(job, settings=task.settings.with_changes(guide="", mask=""))
 
-    @app.get("/api/jobs", response_model=list[JobView], summary="Recent jobs, newest first")
-    def recent(limit: int = 50) -> list[JobView]:
+    @app.get(
+        "/api/jobs",
+        response_model=list[JobView],
+        summary="Jobs, newest first, a page at a time (the total in the X-Total-Count header)",
+    )
+    def recent(listing: Annotated[JobListing, Query()], response: Response) -> list[JobView]:
+        jobs, total = store.listing(listing.limit, listing.offset, listing.kind, listing.looks_layers())
+        response.headers["X-Total-Count"] = str(total)
         queue = queue_of(store)
-        return [job_view(job, store, queue) for job in store.recent(max(1, min(limit, 500)))]
+        return [job_view(job, store, queue) for job in jobs]
 
     @app.get("/api/jobs/{job_id}", response_model=JobView, summary="One job's state and progress")
     def get_job(job_id: str) -> JobView:

@@ -25,7 +25,7 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -223,10 +223,33 @@ class JobStore:
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else job_from_row(row)
 
-    def recent(self, limit: int = 50) -> list[Job]:
+    def listing(
+        self,
+        limit: int = 50,
+        offset: int = 0,
+        kind: str | None = None,
+        looks: Sequence[tuple[str, str]] | None = None,
+    ) -> tuple[list[Job], int]:
+        """A page of jobs, newest first, and how many jobs there are in all; only those of ``kind``
+        and, with ``looks``, those that dream one of its (model, layers)."""
+        where, values = ["1"], []
+        if kind is not None:
+            where.append("kind = ?")
+            values.append(kind)
+        if looks is not None:
+            look = "(json_extract(settings, '$.model') = ? AND json_extract(settings, '$.layers') = ?)"
+            where.append("(" + " OR ".join([look] * len(looks) or ["0"]) + ")")
+            values += [text for pair in looks for text in pair]
+        condition = " AND ".join(where)
         with self.connect() as db:
-            rows = db.execute("SELECT * FROM jobs ORDER BY created DESC LIMIT ?", (limit,)).fetchall()
-        return [job_from_row(row) for row in rows]
+            db.execute("BEGIN")  # the page and the count read one state
+            total = db.execute(f"SELECT COUNT(*) FROM jobs WHERE {condition}", values).fetchone()[0]
+            rows = db.execute(
+                f"SELECT * FROM jobs WHERE {condition} ORDER BY created DESC, rowid DESC LIMIT ? OFFSET ?",
+                [*values, limit, offset],
+            ).fetchall()
+            db.execute("COMMIT")
+        return [job_from_row(row) for row in rows], total
 
     def active(self) -> list[Job]:
         """Queued and running jobs, in the order workers claim them (:data:`QUEUE_ORDER`)."""
