@@ -39,6 +39,7 @@ from reverie.schema import check_field, check_type, declaration
 from reverie.settings import DreamSettings, ServerLimits, VideoSettings, ZoomSettings
 from reverie.tasks import check_engine, video_frame_size
 from reverie.version import __version__
+from reverie.web import share
 from reverie.web.form import (
     FORM_KNOBS,
     JOB_KINDS,
@@ -54,6 +55,8 @@ from reverie.web.gallery import JobListing, job_summary
 from reverie.web.guard import RequestGuard
 from reverie.web.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore, new_job_id
 from reverie.web.looks import LookThumbnails, look_description
+from reverie.web.results import media_type, result_response
+from reverie.web.share import share_url
 from reverie.web.uploads import Limits, Received, check_picture, check_video, receive
 from reverie.web.waits import Queue, queue_of
 from reverie.web.worker import Workers, job_task, page_names
@@ -64,10 +67,6 @@ log = logging.getLogger("reverie.web")
 #: 1800 frames a minute of video at 30 frames per second.
 SERVER_DEFAULTS = ServerLimits()
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
-#: Result file types, by extension.
-MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".webp": "image/webp", ".mp4": "video/mp4"}
-#: What each kind of job adds to the downloaded file's name.
-DOWNLOAD_WORDS = {"dream": "dream", "zoom": "zoom", "video": "dreamed"}
 SWAGGER_ASSETS = "/docs-assets"
 #: How often a web job whose Ray worker is lost runs again before it fails (the page offers Retry).
 WEB_RETRIES = 1
@@ -135,6 +134,8 @@ class JobView(BaseModel):
     eta_seconds: float | None
     #: The settings in one line, in the form's words (:func:`reverie.web.gallery.job_summary`).
     summary: str
+    #: The job's read-only share link (``/s/TOKEN``, :mod:`reverie.web.share`); null when none.
+    share_url: str | None
 
 
 class LookView(BaseModel):
@@ -178,7 +179,6 @@ class ImageNetClass(BaseModel):
 def job_view(job: Job, store: JobStore, queue: Queue | None = None) -> JobView:
     """``job`` for the API; ``queue``: the queue now, read from ``store`` when not given and needed."""
     base = f"/api/jobs/{job.id}"
-    suffix = store.path(job, "result").suffix
     if queue is None and job.status in (QUEUED, RUNNING):
         queue = queue_of(store)
     return JobView(
@@ -188,11 +188,12 @@ def job_view(job: Job, store: JobStore, queue: Queue | None = None) -> JobView:
         has_mask="mask" in job.files,
         preview_url=f"{base}/preview?v={job.progress:.3f}" if job.has_preview else None,
         result_url=f"{base}/result" if job.status == "done" else None,
-        result_type=MEDIA_TYPES.get(suffix, "application/octet-stream"),
+        result_type=media_type(store.path(job, "result")),
         source_url=f"{base}/source",
         queue_position=queue.place(job.id) if queue is not None else None,
         eta_seconds=queue.eta(job.id) if queue is not None else None,
         summary=job_summary(job),
+        share_url=share_url(job),
     )
 
 
@@ -248,6 +249,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
     )
     app.mount("/static", StaticFiles(directory=str(files("reverie.web") / "static")), name="static")
     mount_api_docs(app)
+    app.include_router(share.router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
@@ -458,13 +460,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
 
     @app.get("/api/jobs/{job_id}/result", summary="The result (a download named after the upload)")
     def result(job_id: str) -> FileResponse:
-        job = existing_job(store, job_id)
-        path = store.path(job, "result")
-        if job.status != "done" or not path.exists():
-            raise HTTPException(404, f"job {job_id} has no result (it is {job.status})")
-        stem = Path(job.name).stem or "photo"
-        filename = f"{stem}-{DOWNLOAD_WORDS.get(job.kind, 'dream')}{path.suffix}"
-        return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix), filename=filename)
+        return result_response(store, existing_job(store, job_id))
 
     @app.get("/api/jobs/{job_id}/preview", summary="The picture after the last finished octave (JPEG)")
     def preview(job_id: str) -> FileResponse:

@@ -4,7 +4,8 @@
   resolves to 127.0.0.1 (DNS rebinding) is refused: it still sends its own name as Host.
 - **The access token** (servers reachable from other machines, or started with ``--token``): from
   the ``?token=`` of the address the server printed (the page then keeps it in a same-site cookie),
-  or an ``Authorization: Bearer`` header for scripts. A rebinding page never has the cookie.
+  or an ``Authorization: Bearer`` header for scripts. A rebinding page never has the cookie. A share
+  link's page and file are the one exception (:func:`needs_no_token`): their own token is their key.
 - **Cross-site requests**: a request that changes anything must come from the page itself: its
   Origin (scheme, host and port) must be the address it was sent to, and the browser's
   ``Sec-Fetch-Site`` must not say another site. Pages of other sites cannot embed the app's files.
@@ -14,6 +15,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from contextlib import suppress
 from typing import Any
@@ -22,7 +24,11 @@ from urllib.parse import urlencode, urlsplit
 from starlette.datastructures import Headers, QueryParams
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from reverie.web.jobs import SHARE_TOKEN
+
 TOKEN_COOKIE = "reverie_token"
+#: A share link's page and its file, the only paths read without the server's token.
+SHARED_PATH = re.compile(rf"/s/{SHARE_TOKEN.pattern}(?:/result)?")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
@@ -65,7 +71,7 @@ class RequestGuard:
         headers, method = Headers(scope=scope), scope["method"]
         if "*" not in self.allowed_hosts and host_name(headers.get("host", "")) not in self.allowed_hosts:
             return refuse(400, "unknown host name; open the address reverie serve printed")
-        if self.token:
+        if self.token and not needs_no_token(method, scope["path"]):
             query = QueryParams(scope.get("query_string", b""))
             in_address = query.get("token")
             if method == "GET" and scope["path"] == "/" and self.matches(in_address):
@@ -115,6 +121,13 @@ class RequestGuard:
             await self.app(scope, limited_receive, guarded_send)
         if over and not started:
             await refuse(413, too_large_message(self.max_body_bytes))(scope, receive, send)
+
+
+def needs_no_token(method: str, path: str) -> bool:
+    """Whether a request may pass without the server's token: reading a share link's page or its
+    file (``GET /s/TOKEN``, ``GET /s/TOKEN/result``), whose unguessable token stands for one
+    finished job's result (:mod:`reverie.web.share`). Nothing else, however it is spelt."""
+    return method in ("GET", "HEAD") and SHARED_PATH.fullmatch(path) is not None
 
 
 def refuse(status: int, message: str) -> JSONResponse:

@@ -9,6 +9,9 @@ database, named by the job's random id only (user file names never reach the fil
 - ``previews/ID.jpg``: the picture after the last finished octave or frame;
 - ``results/ID.png`` (``.mp4``, ``.gif``, ``.webp`` for animations).
 
+A finished job may have a share link (:mod:`reverie.web.share`): its token is a column of the job's
+row, so deleting the job revokes the link with it.
+
 Every method opens its own short-lived connection, so the web threads and the worker threads never
 share one; WAL journaling lets readers go on while a worker writes progress. The database is checked
 when the store opens: a damaged or truncated one is refused with a message that says what to do,
@@ -21,6 +24,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import secrets
 import shutil
 import sqlite3
@@ -67,7 +71,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     has_preview INTEGER NOT NULL DEFAULT 0,
     kind TEXT NOT NULL DEFAULT 'dream',
     options TEXT NOT NULL DEFAULT '{}',
-    files TEXT NOT NULL DEFAULT '{}'
+    files TEXT NOT NULL DEFAULT '{}',
+    share TEXT UNIQUE,
+    share_settings INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created);
 """
@@ -103,6 +109,9 @@ class Job:
     kind: str = "dream"
     options: dict[str, Any] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    #: The token of the job's share link ("" when it has none) and whether the link shows the settings.
+    share: str = ""
+    share_settings: bool = False
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
@@ -114,6 +123,15 @@ class Job:
 def new_job_id() -> str:
     """128 random bits, URL-safe (no dots): ids cannot be guessed, so results cannot be enumerated."""
     return secrets.token_urlsafe(16)
+
+
+#: A share link's token: 256 random bits, URL-safe (:func:`new_share_token`).
+SHARE_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def new_share_token() -> str:
+    """A token for a share link: unguessable, so a link reaches only the job it was made for."""
+    return secrets.token_urlsafe(32)
 
 
 def display_name(name: str | None) -> str:
@@ -303,6 +321,28 @@ class JobStore:
                 (status, time.time(), error, job_id),
             )
 
+    def share(self, job_id: str, settings: bool) -> str | None:
+        """The token of a finished job's share link, made now unless it has one (a link already
+        given out stays valid); ``settings``: whether the link shows them. None unless done."""
+        with self.connect() as db:
+            db.execute(
+                "UPDATE jobs SET share = COALESCE(share, ?), share_settings = ? WHERE id = ? AND status = ?",
+                (new_share_token(), int(settings), job_id, DONE),
+            )
+            row = db.execute("SELECT share FROM jobs WHERE id = ? AND status = ?", (job_id, DONE)).fetchone()
+        return None if row is None else row["share"]
+
+    def unshare(self, job_id: str) -> None:
+        """Revoke a job's share link (if it has one): its token reaches nothing any more."""
+        with self.connect() as db:
+            db.execute("UPDATE jobs SET share = NULL, share_settings = 0 WHERE id = ?", (job_id,))
+
+    def shared(self, token: str) -> Job | None:
+        """The finished job a share link's token stands for, or None."""
+        with self.connect() as db:
+            row = db.execute("SELECT * FROM jobs WHERE share = ? AND status = ?", (token, DONE)).fetchone()
+        return None if row is None else job_from_row(row)
+
     def cancel_if_queued(self, job_id: str) -> bool:
         """Cancel a job that has not started; False if it was not queued."""
         with self.connect() as db:
@@ -395,4 +435,6 @@ def job_from_row(row: sqlite3.Row) -> Job:
     values["has_preview"] = bool(values["has_preview"])
     values["options"] = json.loads(values.get("options") or "{}")
     values["files"] = json.loads(values.get("files") or "{}")
+    values["share"] = values.get("share") or ""
+    values["share_settings"] = bool(values.get("share_settings"))
     return Job(**values)
