@@ -25,18 +25,24 @@ def test_knobs_parse_in_their_settings_types() -> None:
         "layers", ("blocks.4", "blocks.8,blocks.11")
     )
     assert parse_vary("seed=2,2,1") == Knob("seed", (2, 1))  # each value once
-    for text, message in [
-        ("colour=1,2", "cannot vary 'colour'"),
-        ("stepsize=1", r"cannot vary .stepsize. \(did you mean step-size\?\); knobs: steps, step-size, "),
-        ("octave_scale=x", "not a valid float"),
-        ("guide=a.png,b.png", "cannot vary 'guide'"),
-        ("seed=one", "not a valid int"),
-        ("seed=", "no values"),
-        ("seed", "no values"),
-        ("keep-colors=maybe", "not a valid bool"),
+    for text, message, field in [
+        ("colour=1,2", "cannot vary 'colour'", "vary"),
+        (
+            "stepsize=1",
+            r"cannot vary .stepsize. \(did you mean step-size\?\); knobs: steps, step-size, ",
+            "vary",
+        ),
+        ("octave_scale=x", "octave_scale must be a number; got 'x'", "octave_scale"),
+        ("guide=a.png,b.png", "cannot vary 'guide'", "vary"),
+        ("seed=one", "seed must be a whole number; got 'one'", "seed"),
+        ("seed=", "no values given for seed", "seed"),
+        ("seed= ; ", "no values given for seed", "seed"),
+        ("seed", "vary 'seed' gives no values", "vary"),
+        ("keep-colors=maybe", "keep_colors must be true or false; got 'maybe'", "keep_colors"),
     ]:
-        with pytest.raises(SettingsError, match=message):
+        with pytest.raises(SettingsError, match=message) as refused:
             parse_vary(text)
+        assert refused.value.field == field  # each front end points at its own input
 
 
 def test_cells_cover_every_combination_rows_by_the_first_knob() -> None:

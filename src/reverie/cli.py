@@ -678,7 +678,7 @@ def serve(
         folder, device, limits.workers or None, limits.max_upload_mb * 1024 * 1024, limits.max_pixels,
         allowed_hosts(host),
         ray_address, stall_timeout, token=token or "", max_frames=limits.max_frames,
-        max_steps=limits.max_steps, max_side=limits.max_side,
+        max_steps=limits.max_steps, max_side=limits.max_side, max_cells=limits.max_cells,
     )  # fmt: skip
     shown = f"[{host}]" if ":" in host else host
     address = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")

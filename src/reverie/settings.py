@@ -245,6 +245,10 @@ class ServerLimits(Settings):
     max_side: int = knob(
         4096, "Largest working size a job may ask for.", minimum=1, maximum=MAX_SIDE, unit="px"
     )
+    max_cells: int = knob(
+        16, "Most dreams one sweep from the page may make (its rows times its columns).",
+        minimum=1, maximum=1024,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from reverie.cluster import Engine, Outcome
-from reverie.errors import DreamFailedError, SettingsError, did_you_mean
+from reverie.errors import DreamFailedError, Setting, SettingsError, did_you_mean
 from reverie.io.images import (
     DEFAULT_MAX_PIXELS,
     Picture,
@@ -24,7 +24,7 @@ from reverie.io.images import (
     save_image,
 )
 from reverie.recipe import recipe
-from reverie.schema import declared
+from reverie.schema import check_type, declared
 from reverie.settings import DreamSettings
 from reverie.sheet import labelled_grid
 from reverie.tasks import DreamTask, check_engine
@@ -51,17 +51,32 @@ def parse_vary(text: str) -> Knob:
         spelt = [knob.replace("_", "-") for knob in KNOBS]  # as the options are spelt
         hint = did_you_mean(typed.strip().replace("_", "-"), spelt)
         raise SettingsError(f"cannot vary {typed.strip()!r}{hint}; knobs: {', '.join(spelt)}", field="vary")
+    if not has_values:
+        raise SettingsError(
+            Setting("vary"),
+            f" {text!r} gives no values; use e.g. ",
+            Setting("vary"),
+            " seed=1,2,3",
+            field="vary",
+        )
+    return Knob(name, parse_values(name, listing))
+
+
+def parse_values(name: str, listing: str) -> tuple[Any, ...]:
+    """The values of the knob ``name`` (one of :data:`KNOBS`) in the type of its setting, each once,
+    from their text: separated by commas, or by ``;`` when one holds a comma. A mistake names the
+    knob as its field, so each front end points at its own input."""
     separator = ";" if ";" in listing else ","
     words = [word.strip() for word in listing.split(separator) if word.strip()]
-    if not has_values or not words:
-        raise SettingsError(f"--vary {text!r} gives no values; use e.g. --vary seed=1,2,3")
+    if not words:
+        raise SettingsError("no values given for ", Setting(name), field=name, value=listing)
     kind = type(getattr(DreamSettings(), name))
-    values = tuple(dict.fromkeys(parse_value(name, word, kind) for word in words))
-    return Knob(name, values)
+    return tuple(dict.fromkeys(parse_value(name, word, kind) for word in words))
 
 
 def parse_value(name: str, word: str, kind: type) -> Any:
-    """One value of a knob in the type of its setting."""
+    """One value of a knob in the type of its setting; a word that is none is refused as the
+    settings refuse a value of the wrong type (:func:`reverie.schema.check_type`)."""
     try:
         if kind is bool:
             if word.lower() not in ("true", "false", "yes", "no", "1", "0"):
@@ -69,7 +84,8 @@ def parse_value(name: str, word: str, kind: type) -> Any:
             return word.lower() in ("true", "yes", "1")
         return kind(word)
     except ValueError:
-        raise SettingsError(f"--vary {name}: {word!r} is not a valid {kind.__name__}") from None
+        check_type(name, word, kind)
+        raise  # check_type refuses any word that is not of the type: not reached
 
 
 @dataclass(frozen=True)
@@ -96,7 +112,7 @@ def plan_cells(
         raise SettingsError("a sweep needs at least one --vary KNOB=V1,V2,...")
     names = [knob.name for knob in knobs]
     if len(set(names)) != len(names):
-        raise SettingsError("each knob can be varied once")
+        raise SettingsError("each knob can be varied once", field="vary", value=names)
     row_knobs = [knobs[0], *knobs[2:]]
     column_knob = knobs[1] if len(knobs) > 1 else None
     rows = list(itertools.product(*(knob.values for knob in row_knobs)))

@@ -57,6 +57,7 @@ from reverie.web.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore, new_job_i
 from reverie.web.looks import LookThumbnails, look_description
 from reverie.web.results import media_type, result_response
 from reverie.web.share import share_url
+from reverie.web.sweeps import GroupView, Submitting, sweep_router
 from reverie.web.uploads import Limits, Received, check_picture, check_video, receive
 from reverie.web.waits import Queue, queue_of
 from reverie.web.worker import Workers, job_task, page_names
@@ -98,6 +99,8 @@ class WebConfig:
     max_frames: int = SERVER_DEFAULTS.max_frames
     max_steps: int = SERVER_DEFAULTS.max_steps
     max_side: int = SERVER_DEFAULTS.max_side
+    #: Most jobs one sweep (``POST /api/sweeps``) may make.
+    max_cells: int = SERVER_DEFAULTS.max_cells
 
     def caps(self) -> dict[str, int]:
         """The knobs this server lowers below the library's limits (:data:`reverie.web.form.CAPPED_BY`)."""
@@ -136,6 +139,8 @@ class JobView(BaseModel):
     summary: str
     #: The job's read-only share link (``/s/TOKEN``, :mod:`reverie.web.share`); null when none.
     share_url: str | None
+    #: The job's cell in the sweep that made it (``POST /api/sweeps``); null for a single job.
+    group: GroupView | None
 
 
 class LookView(BaseModel):
@@ -194,6 +199,7 @@ def job_view(job: Job, store: JobStore, queue: Queue | None = None) -> JobView:
         eta_seconds=queue.eta(job.id) if queue is not None else None,
         summary=job_summary(job),
         share_url=share_url(job),
+        group=job.options.get("group"),
     )
 
 
@@ -372,6 +378,12 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
             raise PageError(error, page_names(store, job)) from None
         return replace(job, settings=task.settings.with_changes(guide="", mask=""))
 
+    lent = Submitting(
+        fields, DreamForm, store, config, store_files, checked_job, discard, draft_job, no_weights,
+        lambda job: job_view(job, store), JobView, workers.wake.set,
+    )  # fmt: skip
+    app.include_router(sweep_router(lent))
+
     @app.get(
         "/api/jobs",
         response_model=list[JobView],
@@ -446,8 +458,9 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
             settings = job.settings.with_changes(seed=new_seed)
             suffix = store.path(job, "result").suffix
             files_of_job = {role: path.name for role, path in copied.items()}
+            options = {key: value for key, value in job.options.items() if key != "group"}  # not a cell
             fresh = draft_job(
-                fresh_id, job.kind, settings, job.options, files_of_job, job.name, (job.width, job.height),
+                fresh_id, job.kind, settings, options, files_of_job, job.name, (job.width, job.height),
                 suffix[1:],
             )  # fmt: skip
             store.add(checked_job(fresh))

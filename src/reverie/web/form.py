@@ -65,6 +65,22 @@ UPLOADS = ("image", "video", "guide", "mask")
 UPLOAD_LABELS = {"image": "Photo", "video": "Video"}
 #: Server settings that lower a knob's maximum (``reverie serve --max-steps``...): knob -> cap field.
 CAPPED_BY = {"steps": "max_steps", "max_side": "max_side", "frames": "max_frames"}
+#: What a sweep's form (``POST /api/sweeps``) adds to a dream's: a knob the form offers a dream and
+#: its values, whose dreams make the rows, and optionally a second one, whose dreams make the columns.
+SWEEP_FIELDS = {
+    "vary1": Knob(
+        "The setting to vary: one row of dreams per value.",
+        choices=FORM_KNOBS[DreamSettings], label="Vary",
+    ),
+    "values1": Knob(
+        "Its values, separated by commas (by semicolons when one holds a comma).", label="Values"
+    ),
+    "vary2": Knob(
+        "A second setting to vary (optional): one column of dreams per value.",
+        choices=("", *FORM_KNOBS[DreamSettings]), label="And vary",
+    ),
+    "values2": Knob("Its values, as for the first.", label="Its values"),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -115,6 +131,24 @@ def form_model(fields: Mapping[str, FormField]) -> type[BaseModel]:
     # Extra fields are kept (the uploads arrive in the same form) and refused by check_form, so a
     # misspelt field is an error rather than a default silently used.
     return create_model("DreamForm", __config__=ConfigDict(frozen=True, extra="allow"), **definitions)
+
+
+def sweep_form_model(form: type[BaseModel]) -> type[BaseModel]:
+    """The pydantic model of a sweep's form: ``form`` (a server's :func:`form_model`) and
+    :data:`SWEEP_FIELDS`, the second knob and its values optional."""
+    definitions: dict[str, Any] = {
+        name: (
+            str,
+            Field(
+                ... if name.endswith("1") else "",
+                title=rules.label,
+                description=rules.help,
+                json_schema_extra=bounds_schema(rules),
+            ),
+        )
+        for name, rules in SWEEP_FIELDS.items()
+    }
+    return create_model("SweepForm", __base__=form, **definitions)
 
 
 class UnknownFieldError(SettingsError):
@@ -173,6 +207,8 @@ def setting_label(name: str) -> str:
         return UPLOAD_LABELS[name]
     if name in CHOICE_LABELS:
         return CHOICE_LABELS[name]
+    if name in SWEEP_FIELDS:
+        return SWEEP_FIELDS[name].label
     for settings_class in (DreamSettings, ZoomSettings, VideoSettings, TaskOptions):
         try:
             label = declaration(settings_class, name).knob.label
@@ -197,10 +233,12 @@ def error_response(error: ReverieError, names: Mapping[Path, str] | None = None)
     return JSONResponse({"detail": message}, status_code=status_of(error))
 
 
-#: Fields a 422 may name: the knobs, the job's kind and format, and its files.
-FORM_FIELD_NAMES = frozenset(
-    {name for names in FORM_KNOBS.values() for name in names} | {"kind", "format"}
-) | set(UPLOADS)
+#: Fields a 422 may name: the knobs, the job's kind and format, its files, and a sweep's fields.
+FORM_FIELD_NAMES = (
+    frozenset({name for names in FORM_KNOBS.values() for name in names} | {"kind", "format"})
+    | set(UPLOADS)
+    | set(SWEEP_FIELDS)
+)
 
 
 def status_of(error: ReverieError) -> int:

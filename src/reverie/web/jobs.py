@@ -222,18 +222,27 @@ class JobStore:
 
     # records -----------------------------------------------------------------------------------
 
-    def add(self, job: Job) -> Job:
-        """Record ``job`` (made by the app, its files already in place) as queued, created now."""
+    def add(self, job: Job, *more: Job) -> Job:
+        """Record ``job`` (made by the app, its files already in place) as queued, created now, and
+        ``more`` after it, in that order: all of them or, if one cannot be, none."""
         with self.connect() as db:
-            db.execute(
-                "INSERT INTO jobs (id, status, created, settings, name, width, height, kind, options, files) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    job.id, QUEUED, time.time(), job.settings.to_json(), display_name(job.name),
-                    job.width, job.height, job.kind, json.dumps(job.options),
-                    json.dumps(job.files),
-                ),
-            )  # fmt: skip
+            db.execute("BEGIN")
+            try:
+                for each in (job, *more):
+                    db.execute(
+                        "INSERT INTO jobs (id, status, created, settings, name, width, height, kind, "
+                        "options, files) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            each.id, QUEUED, time.time(), each.settings.to_json(), display_name(each.name),
+                            each.width, each.height, each.kind, json.dumps(each.options),
+                            json.dumps(each.files),
+                        ),
+                    )  # fmt: skip
+                db.execute("COMMIT")
+            except BaseException:
+                with suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                raise
         return self.get(job.id)  # type: ignore[return-value]
 
     def get(self, job_id: str) -> Job | None:
