@@ -131,3 +131,10 @@ def test_a_submitted_job_shows_its_summary(client: TestClient) -> None:
     Image.new("RGB", (40, 30), (90, 140, 200)).save(photo, "PNG")
     job = submit(client, photo.getvalue(), steps="5", octaves="2", seed="11", preset="textures")
     assert job["summary"] == "Look: textures · 5 steps x 2 octaves · Strength: 0.01 · Seed: 11 · Size: 768 px"
+
+
+def test_a_job_of_a_model_this_version_no_longer_has_is_still_listed(client: TestClient) -> None:
+    retired = add(client, "dream", DreamSettings(model="retired_net", layers="block9"))
+    [shown] = client.get("/api/jobs").json()
+    assert shown["id"] == retired.id and shown["summary"].startswith("Model: retired_net · Layers: block9 · ")
+    assert shown["queue_position"] == 1 and shown["eta_seconds"] is None

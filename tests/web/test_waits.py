@@ -89,3 +89,8 @@ def test_the_speed_is_the_recent_jobs_together() -> None:
     assert pixel_steps_per_second([DONE_IN_10, slower]) == pytest.approx(200_000 / 40)
     video = job("v", DONE, kind="video", started=NOW - 10, finished=NOW)
     assert pixel_steps_per_second([video]) is None
+
+
+def test_a_job_of_a_model_this_version_no_longer_has_has_no_known_work() -> None:
+    retired = Job(**{**job("r", QUEUED).__dict__, "settings": DreamSettings(model="retired_net")})
+    assert work(retired) is None and queue_now([retired], [DONE_IN_10], NOW).eta("r") is None

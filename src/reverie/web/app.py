@@ -379,8 +379,9 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         return replace(job, settings=task.settings.with_changes(guide="", mask=""))
 
     lent = Submitting(
-        fields, DreamForm, store, config, store_files, checked_job, discard, draft_job, no_weights,
-        lambda job: job_view(job, store), JobView, workers.wake.set,
+        fields=fields, form=DreamForm, store=store, config=config, store_files=store_files,
+        checked_job=checked_job, discard=discard, draft_job=draft_job, no_weights=no_weights,
+        view=lambda job: job_view(job, store), view_model=JobView, wake=workers.wake.set,
     )  # fmt: skip
     app.include_router(sweep_router(lent))
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from reverie.errors import UnknownModelError
 from reverie.models import DEFAULT_MODEL, get_spec, list_models
 from reverie.schema import Declared, declaration, number_text
 from reverie.settings import DreamSettings, VideoSettings, ZoomSettings
@@ -69,7 +70,10 @@ class JobListing(BaseModel):
 def job_look(settings: DreamSettings) -> str:
     """The look a job dreams: the preset it names when it dreams that preset's layers, else any
     preset of its model with the same layers; "" for layers of the user's own."""
-    presets = get_spec(settings.model or DEFAULT_MODEL).presets
+    try:
+        presets = get_spec(settings.model or DEFAULT_MODEL).presets
+    except UnknownModelError:  # a job of a model this version no longer has: its layers say it
+        return ""
     if presets.get(settings.preset) == settings.layers:
         return settings.preset
     return next((name for name, layers in presets.items() if layers == settings.layers), "")

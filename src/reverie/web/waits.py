@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from reverie.errors import UnknownModelError
 from reverie.models import DEFAULT_MODEL, get_spec
 from reverie.render import octave_sizes
 from reverie.web.jobs import QUEUED, RUNNING, Job, JobStore
@@ -85,11 +86,15 @@ def time_left(job: Job, now: float) -> float | None:
 
 def work(job: Job) -> float | None:
     """A job's work in pixel-steps: the pixels of each of its octaves (at the job's working size)
-    times its steps, times a zoom's frames; None for a video (its frames are unknown until it runs)."""
+    times its steps, times a zoom's frames; None for a video (its frames are unknown until it runs)
+    or a model this version does not have."""
     if job.kind == "video":
         return None
     settings = job.settings
-    min_side = get_spec(settings.model or DEFAULT_MODEL).min_side
+    try:
+        min_side = get_spec(settings.model or DEFAULT_MODEL).min_side
+    except UnknownModelError:  # a job of a model this version no longer has
+        return None
     sizes = octave_sizes((job.width, job.height), settings.octaves, settings.octave_scale, min_side)
     frames = job.options.get("motion", {}).get("frames", 1) if job.kind == "zoom" else 1
     return float(settings.steps * sum(width * height for width, height in sizes) * frames)
