@@ -6,9 +6,10 @@
 (:func:`reverie.sweep.parse_values`, :func:`reverie.sweep.plan_cells`: rows follow the first knob,
 columns the second), each value checked within this server's rules and each cell as a job is
 checked; a mistake is a 422 naming the field it came from (``values2``), found before the upload is
-decoded. The upload is then stored once and each cell's job gets its own link to it (a hard link,
-else a copy), so deleting one cell's job leaves the others whole. Each job is grouped
-(:class:`GroupView`); at most :attr:`reverie.settings.ServerLimits.max_cells` of them per sweep.
+decoded (with a guide image, the cells are checked once it is stored: guide terms need it). The
+upload is then stored once and each cell's job gets its own link to it (a hard link, else a copy),
+so deleting one cell's job leaves the others whole. Each job is grouped (:class:`GroupView`); at
+most :attr:`reverie.settings.ServerLimits.max_cells` of them per sweep.
 Annotations here are evaluated (no ``from __future__ import annotations``): the form's model is
 made per server, from its caps, as in :mod:`reverie.web.app`.
 """
@@ -151,11 +152,8 @@ def checked_values(name: str, text: str, field_name: str, fields: Mapping[str, F
 def planned(base: DreamSettings, knobs: list[Knob], lent: Submitting) -> list[Cell]:
     """Every cell, each checked as a job's settings are (layers, looks, weights); a mistake in a
     varied knob names its values' field."""
-    # A knob varied twice is refused as the second's mistake.
-    by_knob = {
-        "vary": "vary2",
-        **{knob.name: values for knob, (_, values) in zip(knobs, PAIRS, strict=False)},
-    }
+    by_knob = {knob.name: values for knob, (_, values) in zip(knobs, PAIRS, strict=False)}
+    by_knob["vary"] = "vary2"  # a knob varied twice: the second one's mistake
     try:
         return plan_cells(base, knobs, "", lent.config.device, lent.config.max_pixels)
     except WeightsNotFoundError:
