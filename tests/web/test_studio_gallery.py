@@ -5,6 +5,7 @@ honest objectives, seeds, variations and share links."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -205,3 +206,59 @@ def test_more_dreams_than_a_page_are_reached_by_show_more(page, server: Server, 
         page.eval_on_selector_all("#jobs li", "l => l.map(c => c.dataset.id)")
     )
     assert httpx.get(f"{page.url.split('?')[0]}api/jobs?limit=1").headers.get("x-total-count") == "3"
+
+
+def test_a_result_is_shared_by_a_link_that_can_be_taken_back(
+    page, server: Server, chelsea_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    job = api_job(server, chelsea_path)
+    card = page.locator(f'#jobs li[data-id="{job["id"]}"]')
+    expect(card).to_have_attribute("data-status", "done", timeout=60_000)
+    card.locator("button.share").click()
+    dialog = page.locator("#share-dialog")
+    expect(dialog).to_be_visible()
+    page.check("#share-settings")
+    page.click("#share-create")
+    link = page.locator("#share-url")
+    expect(link).to_have_value(re.compile(r"/s/[A-Za-z0-9_-]{20,}$"))
+    url = link.input_value()
+    shared = httpx.get(url)
+    assert shared.status_code == 200 and "Seed" in shared.text  # the page, with its settings
+    assert httpx.get(f"{url}/result").headers["content-type"] == "image/png"
+    expect(card.locator("button.share")).to_have_text("Shared: manage")
+    page.click("#share-revoke")
+    expect(page.locator("#share-message")).to_contain_text("no longer works")
+    assert httpx.get(url).status_code == 404
+    page.click("#share-close")
+    expect(card.locator("button.share")).to_have_text("Share")
+
+
+def test_variations_are_a_labelled_grid_whose_cells_open_and_are_reused(
+    page, server: Server, chelsea_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    page.set_input_files("#image-input", str(chelsea_path))
+    for name, value in {**QUICK, "steps": "1", "max_side": "96"}.items():
+        page.fill(f"#{name}", value)
+    page.check("#variations")
+    page.select_option("#vary1", "seed")
+    page.fill("#values1", "1,2")
+    page.select_option("#vary2", "octaves")
+    page.fill("#values2", "1,2")
+    page.click("#submit")
+    expect(page.locator("#message")).to_contain_text("4 variations of chelsea.png are queued", timeout=30_000)
+    group = page.locator("#jobs li.group")
+    expect(group).to_have_count(1)
+    cells = group.locator("button.cell")
+    expect(cells).to_have_count(4)
+    expect(group.locator(".meta")).to_contain_text("4 of 4 done", timeout=120_000)
+    labels = cells.locator(".cell-label").all_inner_texts()
+    assert sorted(labels) == sorted(f"seed={s}, octaves={o}" for s in (1, 2) for o in (1, 2)), labels
+    group.locator("button.cell", has_text="seed=2, octaves=2").click()
+    expect(page.locator("#viewer")).to_be_visible()
+    expect(page.locator("#viewer-title")).to_contain_text("chelsea.png")
+    page.click("#viewer-reuse")
+    assert (page.input_value("#seed"), page.input_value("#octaves")) == ("2", "2")  # that cell's

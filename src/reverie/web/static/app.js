@@ -459,7 +459,7 @@ function placeInLine(n) {
 function statusText(job) {
   if (job.status === "queued") {
     const place = job.queue_position ? ` · ${placeInLine(job.queue_position)}` : "";
-    const wait = job.eta_seconds ? ` · starts in about ${duration(job.eta_seconds)}` : "";
+    const wait = job.eta_seconds ? ` · done in about ${duration(job.eta_seconds)}` : "";
     return `queued${place}${wait}`;
   }
   if (job.status === "running") {
