@@ -1,5 +1,7 @@
-"""Take docs/web.png and docs/web-phone.png, the README's pictures of the studio: a painted mask,
-the looks, one finished dream and one in progress, at desktop and at phone width.
+"""Take docs/web.png, docs/web-viewer.png and docs/web-phone.png, the README's pictures of the studio:
+a painted mask, the looks and the gallery (finished dreams, a grid of variations, one in progress)
+at desktop width in light mode, the viewer comparing before and after, and the gallery on a phone in
+dark mode.
 
 .venv/bin/python docs/make_screenshot.py      (needs Debian's chromium, as the tests do)
 """
@@ -37,8 +39,9 @@ def wait_for_thumbnails(page) -> None:
 
 
 def desktop(browser) -> None:
-    """The form with a mask being painted, and the job list, at 1100 px."""
-    page = browser.new_page(viewport={"width": 1100, "height": 1500})
+    """The form with a mask being painted, and the gallery (finished dreams, variations, one running),
+    at 1280 px in light mode; then the viewer comparing before and after."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1500}, color_scheme="light")
     page.goto(URL)
     page.set_input_files("#image-input", str(sample_path("chelsea")))
     expect(page.locator("#upload-preview")).to_be_visible()
@@ -51,17 +54,25 @@ def desktop(browser) -> None:
         page.mouse.move(box["x"] + box["width"] * 0.9, y, steps=8)
         page.mouse.up()
     wait_for_thumbnails(page)
-    expect(page.locator("#jobs li").first.locator(".status")).to_contain_text("octave 2", timeout=120_000)
+    expect(page.locator("#jobs li[data-status=running] .status")).to_contain_text("left", timeout=120_000)
     page.screenshot(path=str(DOCS / "web.png"), full_page=True)
+    page.locator("#jobs li[data-status=done] .thumb-button").first.click()
+    page.wait_for_function("document.querySelector('#compare-after').naturalWidth > 0")
+    page.locator("#divider").focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowLeft")
+    page.screenshot(path=str(DOCS / "web-viewer.png"))
     page.close()
 
 
 def phone(browser) -> None:
-    """The top of the page and the looks at 390 px, as a phone shows them."""
-    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    """The gallery at 390 px in dark mode, as a phone shows it."""
+    page = browser.new_page(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, color_scheme="dark"
+    )
     page.goto(URL)
-    page.set_input_files("#image-input", str(sample_path("coffee")))
     wait_for_thumbnails(page)
+    page.locator("#gallery-title").scroll_into_view_if_needed()
     page.screenshot(path=str(DOCS / "web-phone.png"))
     page.close()
 
@@ -77,8 +88,17 @@ def main() -> None:
                     break
                 except httpx.HTTPError:
                     time.sleep(0.2)
-            done = submit("chelsea", steps="12", octaves="4", max_side="512", preset="objects")
-            while httpx.get(f"{URL}/api/jobs/{done}").json()["status"] != "done":
+            finished = [
+                submit("chelsea", steps="12", octaves="4", max_side="512", preset=preset)
+                for preset in ("objects", "edges", "textures")
+            ]
+            finished.append(submit("coffee", steps="12", octaves="4", max_side="512", layers="class:281"))
+            files = {"image": ("chelsea.png", sample_path("chelsea").read_bytes(), "image/png")}
+            variations = {"steps": "6", "octaves": "3", "max_side": "256", "vary1": "seed", "values1": "1,2",
+                          "vary2": "preset", "values2": "patterns,objects"}  # fmt: skip
+            finished += [job["id"] for job in httpx.post(f"{URL}/api/sweeps", files=files, data=variations,
+                                                           timeout=60).json()]  # fmt: skip
+            while any(httpx.get(f"{URL}/api/jobs/{job}").json()["status"] != "done" for job in finished):
                 time.sleep(0.5)
             submit("coffee", steps="200", octaves="4", max_side="600")
             with sync_playwright() as playwright:
@@ -89,7 +109,7 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait()
-    print(f"wrote {DOCS / 'web.png'} and {DOCS / 'web-phone.png'}")
+    print(f"wrote {DOCS / 'web.png'}, {DOCS / 'web-viewer.png'} and {DOCS / 'web-phone.png'}")
 
 
 if __name__ == "__main__":
