@@ -674,11 +674,9 @@ def serve(
         warn(f"--no-token on {host}: anyone who can reach this machine can use the server and see its jobs")
     elif token is None and not no_token and not is_loopback(host):
         token = secrets.token_urlsafe(24)
-    config = WebConfig(
-        folder, device, limits.workers or None, limits.max_upload_mb * 1024 * 1024, limits.max_pixels,
-        allowed_hosts(host),
-        ray_address, stall_timeout, token=token or "", max_frames=limits.max_frames,
-        max_steps=limits.max_steps, max_side=limits.max_side,
+    config = WebConfig.serving(
+        folder, limits, device=device, allowed_hosts=allowed_hosts(host), ray_address=ray_address,
+        stall_timeout=stall_timeout, token=token or "",
     )  # fmt: skip
     shown = f"[{host}]" if ":" in host else host
     address = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")

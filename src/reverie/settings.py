@@ -245,6 +245,17 @@ class ServerLimits(Settings):
     max_side: int = knob(
         4096, "Largest working size a job may ask for.", minimum=1, maximum=MAX_SIDE, unit="px"
     )
+    #: 1024 MB reads two of the largest default uploads (40 MP, about 520 MB each) at once.
+    decode_budget_mb: int = knob(
+        1024, "Memory that the pictures being read (uploads, and the job being started) may take "
+        "together; a picture takes about 13 bytes per pixel while it is read (20 with transparency), "
+        "and uploads beyond the budget wait their turn.",
+        minimum=64, maximum=1_048_576, unit="MB",
+    )  # fmt: skip
+    decode_wait: float = knob(
+        120.0, "Longest an upload waits for room to be read; then it is refused as busy (503).",
+        minimum=1, maximum=3600, unit="s",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

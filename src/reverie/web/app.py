@@ -13,7 +13,6 @@ import secrets
 import shutil
 import sqlite3
 import sys
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -21,6 +20,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -53,7 +53,15 @@ from reverie.web.form import (
 from reverie.web.guard import RequestGuard
 from reverie.web.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore, new_job_id
 from reverie.web.looks import LookThumbnails, look_description
-from reverie.web.uploads import Limits, Received, check_picture, check_video, receive
+from reverie.web.uploads import (
+    MAX_WAITING,
+    DecodeBudget,
+    Limits,
+    Received,
+    check_picture,
+    check_video,
+    receive,
+)
 from reverie.web.worker import Workers, job_task, page_names
 
 log = logging.getLogger("reverie.web")
@@ -69,6 +77,10 @@ DOWNLOAD_WORDS = {"dream": "dream", "zoom": "zoom", "video": "dreamed"}
 SWAGGER_ASSETS = "/docs-assets"
 #: How often a web job whose Ray worker is lost runs again before it fails (the page offers Retry).
 WEB_RETRIES = 1
+#: Threads that run requests (Starlette's default is 40): every upload waiting for room to be read
+#: holds one, and the page must still be answered meanwhile.
+THREADS = MAX_WAITING + 40
+MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -80,7 +92,7 @@ class WebConfig:
     #: Jobs dreamed at once; None: one here, the cluster's size on Ray.
     workers: int | None = None
     #: Largest request body (all its files together), bytes.
-    max_upload_bytes: int = SERVER_DEFAULTS.max_upload_mb * 1024 * 1024
+    max_upload_bytes: int = SERVER_DEFAULTS.max_upload_mb * MB
     max_pixels: int = SERVER_DEFAULTS.max_pixels
     #: Host names the app answers to; ("*",) for any. The loopback default stops DNS rebinding:
     #: a foreign page whose name resolves to 127.0.0.1 still sends its own name as Host.
@@ -92,11 +104,24 @@ class WebConfig:
     stall_timeout: float | None = None
     #: The access token every request must carry; empty: none (loopback servers by default).
     token: str = ""
-    #: Uploads decoded at once; others wait their turn, so memory stays bounded.
-    decodes: int = 2
+    #: Memory that pictures being read may take together, bytes; others wait their turn (at most
+    #: ``decode_wait`` seconds), so memory stays bounded however many arrive at once.
+    decode_budget_bytes: int = SERVER_DEFAULTS.decode_budget_mb * MB
+    decode_wait: float = SERVER_DEFAULTS.decode_wait
     max_frames: int = SERVER_DEFAULTS.max_frames
     max_steps: int = SERVER_DEFAULTS.max_steps
     max_side: int = SERVER_DEFAULTS.max_side
+
+    @classmethod
+    def serving(cls, data_dir: Path, limits: ServerLimits, **others: Any) -> "WebConfig":
+        """What ``reverie serve`` runs with: its declared settings (``limits``) in this config's units,
+        and ``others`` (device, host names, token...) as given."""
+        return cls(
+            data_dir, workers=limits.workers or None, max_upload_bytes=limits.max_upload_mb * MB,
+            max_pixels=limits.max_pixels, decode_budget_bytes=limits.decode_budget_mb * MB,
+            decode_wait=limits.decode_wait, max_frames=limits.max_frames, max_steps=limits.max_steps,
+            max_side=limits.max_side, **others,
+        )  # fmt: skip
 
     def caps(self) -> dict[str, int]:
         """The knobs this server lowers below the library's limits (:data:`reverie.web.form.CAPPED_BY`)."""
@@ -160,6 +185,8 @@ class ServerView(BaseModel):
     max_frames: int
     #: Knobs this server caps lower than the library, and the caps (``steps``: 200...).
     caps: dict[str, float]
+    #: Uploads received and waiting for room to be read now (the page says so rather than "sending").
+    waiting_uploads: int
 
 
 class ImageNetClass(BaseModel):
@@ -193,9 +220,9 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         cluster = ray_engine(
             config.ray_address, config.workers, WEB_RETRIES, config.device, config.stall_timeout
         )
-    workers = Workers(store, config.device, config.workers or 1, config.max_pixels, cluster)
+    budget = DecodeBudget(config.decode_budget_bytes, config.decode_wait)
+    workers = Workers(store, config.device, config.workers or 1, config.max_pixels, cluster, budget)
     looks = LookThumbnails(config.data_dir / "looks", config.device, workers.dream_now)
-    decodes = threading.BoundedSemaphore(config.decodes)
     limits = Limits(config.max_upload_bytes, config.max_pixels, config.max_frames)
     kinds = ["dream"] if cluster is not None else list(JOB_KINDS)
     fields = form_fields(config.caps(), kinds)
@@ -206,6 +233,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         workers.start()
         if on_ready is not None:
             on_ready()
@@ -226,6 +254,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         redoc_url=None,
     )
     app.state.store, app.state.workers, app.state.config = store, workers, config
+    app.state.budget = budget
     app.add_middleware(
         RequestGuard,
         allowed_hosts=config.allowed_hosts,
@@ -246,8 +275,9 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
     @app.get("/api/server", response_model=ServerView, summary="What this server accepts")
     def server() -> ServerView:
         return ServerView(
-            version=__version__, kinds=kinds, max_upload_mb=config.max_upload_bytes // (1024 * 1024),
+            version=__version__, kinds=kinds, max_upload_mb=config.max_upload_bytes // MB,
             max_pixels=config.max_pixels, max_frames=config.max_frames, caps=server_caps(fields),
+            waiting_uploads=budget.waiting,
         )  # fmt: skip
 
     @app.get("/api/models", response_model=list[ModelView], summary="Models whose weights are installed")
@@ -331,9 +361,9 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         role = "video" if kind == "video" else "photo"
         received.append(receive(source, uploads, role, limits))
         if kind == "video":
-            picture, suffix = check_video(received[-1], limits, settings.max_side, decodes)
+            picture, suffix = check_video(received[-1], limits, settings.max_side, budget)
         else:
-            picture, suffix = check_picture(received[-1], limits, settings.max_side, decodes)
+            picture, suffix = check_picture(received[-1], limits, settings.max_side, budget)
         names["source"] = received[-1].store(store.new_path(job_id, "source", suffix)).name
         picture_path = store.new_path(job_id, "picture", ".png")
         save_image(picture_path, picture)
@@ -341,7 +371,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         for extra, upload, side in (("guide", guide, GUIDE_MAX_SIDE), ("mask", mask, settings.max_side)):
             if upload is not None:
                 received.append(receive(upload, uploads, extra, limits))
-                _, extra_suffix = check_picture(received[-1], limits, side, decodes)
+                _, extra_suffix = check_picture(received[-1], limits, side, budget)
                 names[extra] = received[-1].store(store.new_path(job_id, extra, extra_suffix)).name
         return names, picture.size
 

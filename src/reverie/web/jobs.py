@@ -79,6 +79,11 @@ class JobStoreError(ReverieError):
     """The job database cannot be used: damaged, truncated, or not a database."""
 
 
+class ServerBusyError(ResourceError):
+    """The server cannot take this request now but will soon (no room yet to read an upload): the
+    web answers it with ``Retry-After``."""
+
+
 @dataclass(frozen=True)
 class Job:
     """One job as stored. ``name`` is the upload's file name, for display only; ``options`` hold a

@@ -8,6 +8,8 @@ thread per actor), which streams progress and previews back while it dreams. A j
 after every step and a preview after every octave; cancelling or stopping the server is noticed at
 the next step (on Ray, ``ray.cancel`` delivers it); a job never stays "running" after its worker is
 gone. The page's look thumbnails dream on the same models: the jobs' Dreamers here, an actor on Ray.
+A job dreamed here reads its pictures within the server's decoding budget
+(:class:`reverie.web.uploads.DecodeBudget`), as uploads are read.
 """
 
 from __future__ import annotations
@@ -36,6 +38,13 @@ from reverie.settings import VideoSettings, ZoomSettings
 from reverie.tasks import DreamTask, Task, VideoTask, ZoomTask
 from reverie.web.form import page_words
 from reverie.web.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, Job, JobStore
+from reverie.web.uploads import (
+    DecodeBudget,
+    Reservation,
+    default_budget,
+    picture_cost,
+    release_freed_memory,
+)
 
 log = logging.getLogger("reverie.web")
 
@@ -87,8 +96,10 @@ class Workers:
         count: int = 1,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         cluster: RayEngine | None = None,
+        budget: DecodeBudget | None = None,
     ) -> None:
         self.store = store
+        self.budget = budget or default_budget()
         self.device = device
         self.count = count
         self.max_pixels = max_pixels
@@ -243,19 +254,39 @@ class Workers:
         task = self.checked_task(job)
         if isinstance(task, Outcome):
             return task
+        try:
+            reading = self.room_to_read(job)
+        except ReverieError as error:
+            return Outcome.failed(error)
         watch = self.watcher(job)
 
         def progress(event: Progress) -> None:
+            reading.release()  # the pictures are read once the dream reports
             if self.should_stop(job):
                 raise Cancelled
             watch(update_of(event))
 
         def frame_done(done: int, total: int) -> None:
+            reading.release()
             if self.should_stop(job):
                 raise Cancelled
             self.report(job, done / max(total, 1), f"frame {done}/{total}")
 
-        return run_here(task, self.dreamers, progress if isinstance(task, DreamTask) else frame_done)
+        try:
+            return run_here(task, self.dreamers, progress if isinstance(task, DreamTask) else frame_done)
+        finally:
+            reading.release()
+            release_freed_memory()
+
+    def room_to_read(self, job: Job) -> Reservation:
+        """Room in the decoding budget for the largest of the job's pictures (read one after
+        another), taken before any of them is read, ahead of the uploads waiting. A video's frames
+        are read one at a time at the working size, and cost no more than the dream around them."""
+        roles = [role for role in ("source", "guide", "mask") if role in job.files]
+        if job.kind == "video":
+            roles.remove("source")
+        costs = [picture_cost(self.store.path(job, role), self.max_pixels)[0] for role in roles]
+        return self.budget.reserve(max(costs, default=0), first=True)
 
     # ------------------------------------------------------------------------------- on a cluster
 
