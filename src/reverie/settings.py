@@ -256,6 +256,20 @@ class ServerLimits(Settings):
         120.0, "Longest an upload waits for room to be read; then it is refused as busy (503).",
         minimum=1, maximum=3600, unit="s",
     )  # fmt: skip
+    max_queued: int = knob(
+        100, "Most jobs waiting in the queue; more are refused as busy (429) until some have run.",
+        minimum=1, maximum=1_000_000,
+    )  # fmt: skip
+    max_data_gb: float = knob(
+        20.0, "Most the data folder (uploads, results, the job database) may hold; beyond it new jobs "
+        "are refused (507) until finished ones are deleted.",
+        minimum=0.001, maximum=1_000_000, zero="no limit", unit="GB",
+    )  # fmt: skip
+    keep_days: int = knob(
+        0, "Finished jobs older than this are deleted with their files, at start and every hour; "
+        "queued and running jobs are kept.",
+        minimum=1, maximum=36_500, zero="keep forever", unit="days",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,18 @@ from reverie.web.form import (
     server_caps,
 )
 from reverie.web.guard import RequestGuard
-from reverie.web.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore, new_job_id
+from reverie.web.jobs import (
+    FINISHED,
+    GB,
+    QUEUED,
+    RUNNING,
+    Job,
+    JobStore,
+    Pruner,
+    check_data_folder,
+    check_queue,
+    new_job_id,
+)
 from reverie.web.looks import LookThumbnails, look_description
 from reverie.web.uploads import (
     MAX_WAITING,
@@ -108,6 +119,12 @@ class WebConfig:
     #: ``decode_wait`` seconds), so memory stays bounded however many arrive at once.
     decode_budget_bytes: int = SERVER_DEFAULTS.decode_budget_mb * MB
     decode_wait: float = SERVER_DEFAULTS.decode_wait
+    #: Most jobs queued at once; more are refused (429).
+    max_queued: int = SERVER_DEFAULTS.max_queued
+    #: Most bytes the data folder may hold before new jobs are refused (507); 0: no limit.
+    max_data_bytes: int = round(SERVER_DEFAULTS.max_data_gb * GB)
+    #: Finished jobs older than this many days are deleted; 0: kept for ever.
+    keep_days: int = SERVER_DEFAULTS.keep_days
     max_frames: int = SERVER_DEFAULTS.max_frames
     max_steps: int = SERVER_DEFAULTS.max_steps
     max_side: int = SERVER_DEFAULTS.max_side
@@ -119,8 +136,9 @@ class WebConfig:
         return cls(
             data_dir, workers=limits.workers or None, max_upload_bytes=limits.max_upload_mb * MB,
             max_pixels=limits.max_pixels, decode_budget_bytes=limits.decode_budget_mb * MB,
-            decode_wait=limits.decode_wait, max_frames=limits.max_frames, max_steps=limits.max_steps,
-            max_side=limits.max_side, **others,
+            decode_wait=limits.decode_wait, max_queued=limits.max_queued,
+            max_data_bytes=round(limits.max_data_gb * GB), keep_days=limits.keep_days,
+            max_frames=limits.max_frames, max_steps=limits.max_steps, max_side=limits.max_side, **others,
         )  # fmt: skip
 
     def caps(self) -> dict[str, int]:
@@ -187,6 +205,13 @@ class ServerView(BaseModel):
     caps: dict[str, float]
     #: Uploads received and waiting for room to be read now (the page says so rather than "sending").
     waiting_uploads: int
+    #: Jobs waiting in the queue now, and the most it takes (more are refused with 429).
+    queued_jobs: int
+    max_queued_jobs: int
+    #: Most the data folder may hold, GB (0: no limit); beyond it new jobs are refused with 507.
+    max_data_gb: float
+    #: Finished jobs are deleted this many days after they finished (0: kept until deleted).
+    keep_days: int
 
 
 class ImageNetClass(BaseModel):
@@ -223,6 +248,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
     budget = DecodeBudget(config.decode_budget_bytes, config.decode_wait)
     workers = Workers(store, config.device, config.workers or 1, config.max_pixels, cluster, budget)
     looks = LookThumbnails(config.data_dir / "looks", config.device, workers.dream_now)
+    pruner = Pruner(store, config.keep_days)
     limits = Limits(config.max_upload_bytes, config.max_pixels, config.max_frames)
     kinds = ["dream"] if cluster is not None else list(JOB_KINDS)
     fields = form_fields(config.caps(), kinds)
@@ -235,11 +261,13 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         workers.start()
+        pruner.start()
         if on_ready is not None:
             on_ready()
         try:
             yield
         finally:
+            pruner.stop()
             interrupted = workers.stop()
             note = f"; {interrupted} running job(s) marked interrupted" if interrupted else ""
             print(f"reverie: server stopped{note}", file=sys.stderr, flush=True)
@@ -277,7 +305,8 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         return ServerView(
             version=__version__, kinds=kinds, max_upload_mb=config.max_upload_bytes // MB,
             max_pixels=config.max_pixels, max_frames=config.max_frames, caps=server_caps(fields),
-            waiting_uploads=budget.waiting,
+            waiting_uploads=budget.waiting, queued_jobs=store.queued(), max_queued_jobs=config.max_queued,
+            max_data_gb=config.max_data_bytes / GB, keep_days=config.keep_days,
         )  # fmt: skip
 
     @app.get("/api/models", response_model=list[ModelView], summary="Models whose weights are installed")
@@ -306,6 +335,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         mask: Annotated[UploadFile | None, File(description="Dream only where this image is white")] = None,
     ) -> JobView:
         check_form(form, fields)
+        check_room()  # a full server refuses before reading anything
         settings = DreamSettings(**{name: getattr(form, name) for name in FORM_KNOBS[DreamSettings]})
         options: dict[str, Any] = {}
         if form.kind == "zoom":
@@ -330,7 +360,8 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
                 job_id, form.kind, settings, options, files_of_job, source.filename, size, form.format
             )
             checked = checked_job(job)
-            store.add(checked)
+            check_data_folder(store.bytes_used(), config.max_data_bytes)
+            store.add(checked, config.max_queued)
         except ReverieError as error:
             discard(job_id, received)
             return error_response(error, {upload.path: upload.called() for upload in received})  # type: ignore[return-value]
@@ -339,6 +370,11 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
             raise
         workers.wake.set()
         return job_view(store.get(job_id) or checked, store)
+
+    def check_room() -> None:
+        """A full queue (429) or data folder (507) refuses a new job before anything is read."""
+        check_queue(store.queued(), config.max_queued)
+        check_data_folder(store.bytes_used(), config.max_data_bytes)
 
     def discard(job_id: str, received: list[Received]) -> None:
         """Remove what a refused job left: its uploads and its working picture."""
@@ -422,6 +458,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
     def retry(job_id: str) -> JobView:
         job = existing_job(store, job_id)
         within_rules(job)
+        check_queue(store.queued(), config.max_queued)
         workers.cancelled.discard(job_id)  # a cancel that came too late must not stop the new run
         if job.status not in FINISHED or job.status == "done" or not store.requeue(job_id):
             raise HTTPException(409, f"job is {job.status}; only failed, cancelled or interrupted jobs retry")
@@ -441,6 +478,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
             check_field("seed", seed, int, SEED.knob)
         job = existing_job(store, job_id)
         within_rules(job)
+        check_room()
         fresh_id = new_job_id()
         copied: dict[str, Path] = {}
         try:
@@ -457,7 +495,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
                 fresh_id, job.kind, settings, job.options, files_of_job, job.name, (job.width, job.height),
                 suffix[1:],
             )  # fmt: skip
-            store.add(checked_job(fresh))
+            store.add(checked_job(fresh), config.max_queued)
         except BaseException:  # nothing of a job that was refused stays behind
             for path in copied.values():
                 path.unlink(missing_ok=True)

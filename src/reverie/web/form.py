@@ -33,7 +33,7 @@ from reverie.errors import (
 )
 from reverie.schema import Declared, Knob, bounds_schema, check_field, declaration, number_text, range_text
 from reverie.settings import DreamSettings, TaskOptions, VideoSettings, ZoomSettings
-from reverie.web.jobs import ServerBusyError
+from reverie.web.jobs import DataFolderFullError, QueueFullError, ServerBusyError
 
 #: The knobs the page offers, by the settings class that declares them, in the page's order.
 FORM_KNOBS: dict[type, tuple[str, ...]] = {
@@ -213,6 +213,10 @@ def status_of(error: ReverieError) -> int:
         return 415
     if isinstance(error, PixelLimitError):
         return 413
+    if isinstance(error, QueueFullError):  # too many requests (jobs) for now
+        return 429
+    if isinstance(error, DataFolderFullError):  # insufficient storage
+        return 507
     if isinstance(error, ResourceError):  # the server cannot do it now; it may later
         return 503
     return 400
