@@ -40,7 +40,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
 def open_page(browser, server: Server, width: int = 1100, height: int = 900, **options):
     page = browser.new_page(accept_downloads=True, viewport={"width": width, "height": height}, **options)
     page.goto(server.url)
-    page.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#model option').length > 0")
     return page
 
 
@@ -73,7 +73,7 @@ def test_the_viewer_compares_before_and_after(page, server: Server, chelsea_path
     card.locator("button.view").click()
     expect(page.locator("#viewer")).to_be_visible()
     for picture in ("#compare-before", "#compare-after"):
-        page.wait_for_function(f"document.querySelector('{picture}').naturalWidth === 128")
+        page.wait_for_function(f"() => document.querySelector('{picture}').naturalWidth === 128")
     page.locator("#compare-slider").fill("20")
     clip = page.eval_on_selector("#compare-after-box", "box => box.style.clipPath")
     assert clip == "inset(0px 0px 0px 20%)"
@@ -145,7 +145,7 @@ def test_a_zoom_job_runs_from_the_page_and_plays(page, server: Server, chelsea_p
     expect(card).to_have_attribute("data-kind", "zoom")
     expect(card).to_have_attribute("data-status", "done", timeout=90_000)
     card.locator("button.view").click()
-    page.wait_for_function("document.querySelector('#viewer-animation').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('#viewer-animation').naturalWidth > 0")
     page.click("#viewer-close")
     with page.expect_download() as info:
         card.locator("a.download").click()
@@ -167,7 +167,7 @@ def test_a_video_job_shows_progress_per_frame_and_plays(page, server: Server, pa
     expect(card.locator(".status")).to_contain_text("frame", timeout=60_000)
     expect(card).to_have_attribute("data-status", "done", timeout=120_000)
     card.locator("button.view").click()
-    page.wait_for_function("document.querySelector('#viewer-video').readyState >= 1", timeout=20_000)
+    page.wait_for_function("() => document.querySelector('#viewer-video').readyState >= 1", timeout=20_000)
     duration = page.eval_on_selector("#viewer-video", "video => video.duration")
     assert duration == pytest.approx(1.0, abs=0.15)  # 10 frames at 10 fps
 
@@ -224,7 +224,7 @@ def test_form_values_are_kept_across_a_reload(page) -> None:
     page.check("#keep_colors")
     page.check('#looks input[value="edges"]')
     page.reload()
-    page.wait_for_function("document.querySelectorAll('#looks input').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#looks input').length > 0")
     assert page.input_value("#steps") == "17" and page.is_checked("#keep_colors")
     assert page.is_checked('#looks input[value="edges"]')
 
@@ -233,7 +233,7 @@ def test_looks_are_thumbnails_with_descriptions(page) -> None:
     looks = page.locator("#looks label")
     assert looks.count() == 4
     assert all(len(text) > 10 for text in looks.locator("small").all_inner_texts())
-    page.wait_for_function("document.querySelector('#looks img').naturalWidth > 0", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#looks img').naturalWidth > 0", timeout=60_000)
 
 
 def test_the_class_picker_finds_imagenet_names(page) -> None:

@@ -9,6 +9,7 @@ from the settings' declarations (:mod:`reverie.web.form`); annotations here are 
 """
 
 import logging
+import re
 import secrets
 import shutil
 import sqlite3
@@ -51,6 +52,7 @@ from reverie.web.form import (
     server_caps,
 )
 from reverie.web.guard import RequestGuard
+from reverie.web.headers import ResponseHeaders, policy, source_hash
 from reverie.web.jobs import (
     FINISHED,
     GB,
@@ -86,6 +88,8 @@ MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".webp": "image/webp", 
 #: What each kind of job adds to the downloaded file's name.
 DOWNLOAD_WORDS = {"dream": "dream", "zoom": "zoom", "video": "dreamed"}
 SWAGGER_ASSETS = "/docs-assets"
+#: The text of each inline script of a page (Swagger UI's start-up).
+INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 #: How often a web job whose Ray worker is lost runs again before it fails (the page offers Retry).
 WEB_RETRIES = 1
 #: Threads that run requests (Starlette's default is 40): every upload waiting for room to be read
@@ -289,6 +293,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         token=config.token,
         max_body_bytes=config.max_upload_bytes,
     )
+    app.add_middleware(ResponseHeaders)  # the last added is the outermost: every answer has them
     app.mount("/static", StaticFiles(directory=str(files("reverie.web") / "static")), name="static")
     mount_api_docs(app)
 
@@ -575,20 +580,27 @@ def draft_job(
 
 
 def mount_api_docs(app: FastAPI) -> None:
-    """``/docs`` with Swagger UI from the installed ``swagger-ui-bundle``, so it works offline."""
+    """``/docs`` with Swagger UI from the installed ``swagger-ui-bundle``, so it works offline.
+
+    Its page starts Swagger UI with an inline script, which the server's Content-Security-Policy
+    refuses; that page's own policy allows that one script by its hash, and the icons Swagger's
+    style sheet draws as ``data:`` pictures."""
     from swagger_ui_bundle import swagger_ui_path
 
     app.mount(SWAGGER_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    page = get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="Reverie: HTTP API",
+        swagger_js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
+        swagger_css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
+        swagger_favicon_url="/favicon.ico",
+    )
+    scripts = INLINE_SCRIPT.findall(bytes(page.body).decode("utf-8"))
+    allowed = policy(script_src=" ".join(["'self'", *map(source_hash, scripts)]), img_src="'self' data:")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="Reverie: HTTP API",
-            swagger_js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
-            swagger_favicon_url="/favicon.ico",
-        )
+        return HTMLResponse(page.body, headers={"Content-Security-Policy": allowed})
 
 
 def installed_models() -> list[str]:

@@ -7,7 +7,8 @@
   or an ``Authorization: Bearer`` header for scripts. A rebinding page never has the cookie.
 - **Cross-site requests**: a request that changes anything must come from the page itself: its
   Origin (scheme, host and port) must be the address it was sent to, and the browser's
-  ``Sec-Fetch-Site`` must not say another site. Pages of other sites cannot embed the app's files.
+  ``Sec-Fetch-Site`` must not say another site. Pages of other sites cannot embed the app's files,
+  nor show its page in a frame (:mod:`reverie.web.headers`).
 - **Size**: a body declared larger than the limit is refused before it is read, and one sent in
   chunks without a declared length is cut off at the limit, so nothing larger reaches the disk.
 """
@@ -22,19 +23,27 @@ from urllib.parse import urlencode, urlsplit
 from starlette.datastructures import Headers, QueryParams
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from reverie.web.headers import policy, source_hash
+
 TOKEN_COOKIE = "reverie_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
-TOKEN_PAGE = """<!doctype html>
+#: The token page's look: inline (the page is all a visitor without the token may load), allowed by
+#: its hash in the page's own Content-Security-Policy.
+TOKEN_STYLE = (
+    "body { font-family: system-ui, sans-serif; max-width: 36rem; margin: 3rem auto; padding: 0 1rem }"
+)
+TOKEN_PAGE = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Reverie: access token needed</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 36rem; margin: 3rem auto; padding: 0 1rem">
+<title>Reverie: access token needed</title><style>{TOKEN_STYLE}</style></head>
+<body>
 <h1>This Reverie server needs its access token</h1>
 <p>Open the address <code>reverie serve</code> printed when it started (it ends in
 <code>?token=...</code>), or paste the token here.</p>
 <form method="get" action="/"><label>Token <input name="token" autocomplete="off" required></label>
 <button>Open</button></form></body></html>"""
+TOKEN_PAGE_POLICY = policy(style_src=source_hash(TOKEN_STYLE))
 
 
 class BodyTooLarge(Exception):
@@ -72,7 +81,8 @@ class RequestGuard:
                 return token_accepted(scope, query, self.token)
             if not (self.matches(in_address) or self.matches(supplied_token(headers))):
                 if method in SAFE_METHODS and scope["path"] == "/":
-                    return HTMLResponse(TOKEN_PAGE, status_code=401)
+                    headers = {"Content-Security-Policy": TOKEN_PAGE_POLICY}
+                    return HTMLResponse(TOKEN_PAGE, status_code=401, headers=headers)
                 return refuse(
                     401,
                     "this server needs its access token: open the address reverie serve printed, "
