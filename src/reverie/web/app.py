@@ -51,7 +51,7 @@ from reverie.web.form import (
     render_page,
     server_caps,
 )
-from reverie.web.guard import RequestGuard
+from reverie.web.guard import RequestGuard, saved_token
 from reverie.web.headers import ResponseHeaders, policy, source_hash
 from reverie.web.jobs import (
     FINISHED,
@@ -117,8 +117,12 @@ class WebConfig:
     #: On Ray, seconds a job may go without progress before its actor is killed and it runs again
     #: (None: :data:`reverie.cluster.STALL_TIMEOUT`).
     stall_timeout: float | None = None
-    #: The access token every request must carry; empty: none (loopback servers by default).
+    #: The access token every request must carry; empty: none (loopback servers by default), unless
+    #: ``keep_token``: then the data folder's own (:func:`reverie.web.guard.saved_token`), which
+    #: ``new_token`` replaces first.
     token: str = ""
+    keep_token: bool = False
+    new_token: bool = False
     #: Memory that pictures being read may take together, bytes; others wait their turn (at most
     #: ``decode_wait`` seconds), so memory stays bounded however many arrive at once.
     decode_budget_bytes: int = SERVER_DEFAULTS.decode_budget_mb * MB
@@ -239,11 +243,14 @@ def job_view(job: Job, store: JobStore) -> JobView:
 
 
 def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) -> FastAPI:
-    """The FastAPI application; its lifespan starts and stops the workers, then calls ``on_ready``."""
+    """The FastAPI application; its lifespan starts and stops the workers, then calls ``on_ready``.
+    ``app.state.config`` is ``config`` with its token in place (the data folder's, if it keeps one)."""
     try:
         store = JobStore(config.data_dir)
     except (OSError, sqlite3.Error) as error:  # a JobStoreError (a damaged database) passes as it is
         raise ResourceError(f"cannot use data folder {config.data_dir}: {one_line(error)}") from None
+    if config.keep_token and not config.token:
+        config = replace(config, token=saved_token(config.data_dir, renew=config.new_token))
     cluster = None
     if config.ray_address is not None:
         cluster = ray_engine(

@@ -4,7 +4,9 @@
   resolves to 127.0.0.1 (DNS rebinding) is refused: it still sends its own name as Host.
 - **The access token** (servers reachable from other machines, or started with ``--token``): from
   the ``?token=`` of the address the server printed (the page then keeps it in a same-site cookie),
-  or an ``Authorization: Bearer`` header for scripts. A rebinding page never has the cookie.
+  or an ``Authorization: Bearer`` header for scripts. A rebinding page never has the cookie. The
+  token lives in the data folder (:func:`saved_token`), so a restart keeps the addresses, cookies
+  and scripts people already have working.
 - **Cross-site requests**: a request that changes anything must come from the page itself: its
   Origin (scheme, host and port) must be the address it was sent to, and the browser's
   ``Sec-Fetch-Site`` must not say another site. Pages of other sites cannot embed the app's files,
@@ -15,17 +17,26 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import stat
+import tempfile
 from contextlib import suppress
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from starlette.datastructures import Headers, QueryParams
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from reverie.errors import ResourceError, reason
 from reverie.web.headers import policy, source_hash
 
 TOKEN_COOKIE = "reverie_token"
+#: The data folder's file that holds its access token (readable by its owner only).
+TOKEN_FILE = "token"
+#: Shortest token accepted; those made here are 32 characters (24 random bytes).
+MIN_TOKEN = 8
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
@@ -125,6 +136,63 @@ class RequestGuard:
             await self.app(scope, limited_receive, guarded_send)
         if over and not started:
             await refuse(413, too_large_message(self.max_body_bytes))(scope, receive, send)
+
+
+def valid_token(token: str) -> bool:
+    """Whether ``token`` can be a token: at least :data:`MIN_TOKEN` printable ASCII characters,
+    no spaces (it travels in addresses, cookies and headers)."""
+    return len(token) >= MIN_TOKEN and token.isascii() and token.isprintable() and " " not in token
+
+
+def saved_token(folder: Path, renew: bool = False) -> str:
+    """The access token kept in ``folder`` (:data:`TOKEN_FILE`), made the first time, or made anew
+    (``renew``: the old one stops working).
+
+    The file is written whole to a temporary file that only its owner may read (``mkstemp`` makes
+    it 0600), then put in place at once, so no reader ever sees half a token, or a token others may
+    read. One made while another process made one too gives way to the one in place.
+    """
+    path = folder / TOKEN_FILE
+    if not renew and (kept := read_token(path)):
+        return kept
+    fresh = secrets.token_urlsafe(24)
+    descriptor, temporary = tempfile.mkstemp(prefix=".token-", dir=folder)
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as stream:
+            stream.write(fresh + "\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        if renew:
+            os.replace(temporary, path)
+        else:
+            try:
+                os.link(temporary, path)  # never over a token another process put in place
+            except FileExistsError:
+                pass
+            except OSError:  # a file system without hard links; this server holds the folder
+                os.replace(temporary, path)
+    except OSError as error:
+        raise ResourceError(f"cannot write the access token to {path}: {reason(error)}") from None
+    finally:
+        with suppress(OSError):
+            os.unlink(temporary)
+    return fresh if renew else read_token(path)
+
+
+def read_token(path: Path) -> str:
+    """The token in ``path``; "" when there is no such file. A file others may read is made
+    private; one that holds no token is an error that says how to replace it."""
+    try:
+        token = path.read_text(encoding="ascii").strip()
+        if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            path.chmod(0o600)
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError) as error:
+        raise ResourceError(f"cannot read the access token in {path}: {reason(error)}") from None
+    if not valid_token(token):
+        raise ResourceError(f"{path} holds no access token; make a new one with --new-token")
+    return token
 
 
 def refuse(status: int, message: str) -> JSONResponse:
