@@ -1,13 +1,13 @@
 """A crowd of huge pictures in small files sent to one ``reverie serve`` at once: its memory and its answers.
 
-A real server (``--device cpu``) first dreams one small job, so its model is loaded and its memory
-is what an idle server holds. Then 20 clients upload at once a 125 KB PNG that declares 39.7
-megapixels (7720x5140, one colour: the decoder has the whole picture to make) and ask for a tiny
-dream of it. Measured from the server's /proc: its resident memory when idle, its peak while the
-uploads are answered (the kernel's high-water mark, reset before the crowd), and what it holds
-once every answer has come and again once the queue has dreamed every job; per client, its answer
-and how long it took. Results go to bench/crowd.json under a label (``before`` for the server
-without a decoding budget, ``after`` with one) and both labels to bench/CROWD.md.
+A real server (``--device cpu``) first dreams one small job and shows every look, so its models are
+loaded and its memory is what an idle server holds. Then 20 clients upload at once a 125 KB PNG
+that declares 39.7 megapixels (7720x5140, one colour: the decoder has the whole picture to make)
+and ask for a tiny dream of it. Measured from the server's /proc: its resident memory when idle,
+its peak while the uploads are answered (the kernel's high-water mark, reset before the crowd), and
+what it holds once every answer has come and again once the queue has dreamed every job; per
+client, its answer and how long it took. Results go to bench/crowd.json under a label (``before``
+for the server without a decoding budget, ``after`` with one) and every label to bench/CROWD.md.
 
     .venv/bin/python bench/bench_crowd.py --label after   (~3 min on 2 CPUs)
 """
@@ -122,6 +122,9 @@ def measure() -> dict:
             files = {"image": ("cat.png", sample_path("chelsea").read_bytes(), "image/png")}
             warm = client.post("/api/jobs", files=files, data=TINY).json()["id"]
             wait_for_queue(client, [warm])
+            for model in client.get("/api/models").json():  # the looks made, their models loaded
+                for look in model["looks"]:
+                    client.get(look["thumbnail_url"], timeout=ANSWER_TIMEOUT)
             time.sleep(1)
             idle = memory(server.pid, "VmRSS")
             reset_peak(server.pid)
@@ -157,9 +160,9 @@ def report(results: dict[str, dict]) -> str:
         "",
         f"Measured by `bench/bench_crowd.py` on {platform.machine()}, {os.cpu_count()} CPUs, torch "
         f"{torch.__version__}, Python {platform.python_version()}. A real `reverie serve --device cpu`,",
-        "its model loaded by one small job first; then 20 clients at once each upload a 125 KB PNG that",
-        "declares 39.7 megapixels and ask for a 128 px dream of it. Memory is the server's resident set",
-        '(/proc), in GiB; "peak" is the kernel\'s high-water mark from just before the crowd.',
+        "its models loaded first by one small job and the looks; then 20 clients at once each upload a",
+        "125 KB PNG that declares 39.7 megapixels and ask for a 128 px dream of it. Memory is the server's",
+        'resident set (/proc), in GiB; "peak" is the kernel\'s high-water mark from just before the crowd.',
         "",
         "| server | answers | idle | peak while answering | after the answers | after the queue "
         "| peak overall | slowest answer s | median s |",

@@ -376,6 +376,9 @@ def test_huge_pictures_in_small_files_at_once_cost_bounded_memory(tmp_path: Path
     try:
         warm = server.post("/api/jobs", files=photo_upload(chelsea_path), data=fields).json()
         wait_for_jobs(server, [warm["id"]])  # the model loaded: what an idle server holds
+        for model in server.get("/api/models").json():  # and the looks made (their models loaded)
+            for look in model["looks"]:
+                assert server.get(look["thumbnail_url"], timeout=300).status_code == 200
         pid = server.process.pid
         idle = memory_bytes(pid)
         Path(f"/proc/{pid}/clear_refs").write_text("5")  # the peak counts from now

@@ -258,7 +258,9 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         )
     budget = DecodeBudget(config.decode_budget_bytes, config.decode_wait)
     workers = Workers(store, config.device, config.workers or 1, config.max_pixels, cluster, budget)
-    looks = LookThumbnails(config.data_dir / "looks", config.device, workers.dream_now)
+    looks = LookThumbnails(
+        config.data_dir / "looks", config.device, workers.dream_now, busy=lambda: store.unfinished() > 0
+    )
     pruner = Pruner(store, config.keep_days)
     limits = Limits(config.max_upload_bytes, config.max_pixels, config.max_frames)
     kinds = ["dream"] if cluster is not None else list(JOB_KINDS)
@@ -273,12 +275,14 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         workers.start()
         pruner.start()
+        looks.start(installed_models())
         if on_ready is not None:
             on_ready()
         try:
             yield
         finally:
             pruner.stop()
+            looks.stop()
             interrupted = workers.stop()
             note = f"; {interrupted} running job(s) marked interrupted" if interrupted else ""
             print(f"reverie: server stopped{note}", file=sys.stderr, flush=True)
@@ -293,7 +297,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         redoc_url=None,
     )
     app.state.store, app.state.workers, app.state.config = store, workers, config
-    app.state.budget = budget
+    app.state.budget, app.state.looks = budget, looks
     app.add_middleware(
         RequestGuard,
         allowed_hosts=config.allowed_hosts,

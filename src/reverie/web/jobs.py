@@ -254,6 +254,12 @@ class JobStore:
         with self.connect() as db:
             return count_queued(db)
 
+    def unfinished(self) -> int:
+        """How many jobs wait in the queue or run."""
+        with self.connect() as db:
+            query = "SELECT COUNT(*) FROM jobs WHERE status IN (?, ?)"
+            return db.execute(query, (QUEUED, RUNNING)).fetchone()[0]
+
     def bytes_used(self) -> int:
         """Bytes the data folder holds: every file in it and its sub-folders (a video's frames, the
         looks' thumbnails and the database included)."""

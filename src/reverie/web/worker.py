@@ -27,6 +27,7 @@ from reverie.cluster import (
     Outcome,
     RayEngine,
     Update,
+    never,
     run_here,
     update_of,
 )
@@ -241,12 +242,18 @@ class Workers:
         except ReverieError as error:
             return Outcome.failed(error)
 
-    def dream_now(self, task: DreamTask) -> Outcome:
+    def dream_now(self, task: DreamTask, stop: Callable[[], bool] = never) -> Outcome:
         """Run a small task at once, beside the queue's jobs, on this server's models: the jobs'
-        Dreamers here, any actor on Ray (the page's look thumbnails: no second copy of a model)."""
+        Dreamers here, any actor on Ray (the page's look thumbnails: no second copy of a model).
+        ``stop`` cancels it at its next step."""
         if self.cluster is not None:
-            return self.cluster.dream(task, shared=True)
-        return run_here(task, self.dreamers)
+            return self.cluster.dream(task, shared=True, stop=stop)
+
+        def progress(_event: Progress) -> None:
+            if stop():
+                raise Cancelled
+
+        return run_here(task, self.dreamers, progress)
 
     # ------------------------------------------------------------------------------------ here
 
