@@ -198,14 +198,16 @@ LABELS = {
 }
 
 NOTES = """\
-The budget alone changes little: the gigabytes are not pictures being read but memory already
-freed, which glibc keeps in the arena of the thread that freed it, for that thread. Each of the
-three ways to hand it back bounds the peak and gives the memory back after the burst;
-`malloc_trim` after each read needs no setting made before the process starts (an environment
-variable), leaves other programs that import Reverie alone, and keeps the allocator's behaviour
-for everything else. The answers take as long as the two CPUs take to read 20 pictures of 40 MP
-(about 3.7 s each) and the 20 jobs' own readings of them; the figures vary by 20% from run to run
-on this shared machine. "After the queue" includes what dreaming the 20 jobs left behind."""
+All rows were measured one after another in one session. The budget alone changes little: the
+gigabytes are not pictures being read but memory already freed, which glibc keeps in the arena of
+the thread that freed it, for that thread. Each of the three ways to hand it back bounds the peak;
+`malloc_trim` after each read gives back the most after the burst, needs no setting made before
+the process starts (an environment variable), leaves other programs that import Reverie alone, and
+keeps the allocator's behaviour for everything else. The answers take as long as the two CPUs take
+to read 20 pictures of 40 MP (about 1.5 to 3.7 s each, as busy as the machine is) and the 20 jobs'
+own readings of them: no faster, and no slower, with the budget (on an earlier, busier run both
+servers took 70 s for the slowest answer). "After the queue" includes what dreaming the 20 jobs
+left behind; "idle" includes the three models the looks were dreamed with."""
 
 
 def main() -> None:
