@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -13,9 +14,10 @@ from PIL import Image
 from web_client import local_client
 
 from reverie.errors import PixelLimitError
-from reverie.settings import ServerLimits
+from reverie.settings import DreamSettings, ServerLimits
 from reverie.web import WebConfig, create_app
-from reverie.web.jobs import ServerBusyError
+from reverie.web.app import draft_job
+from reverie.web.jobs import DONE, FAILED, JobStore, ServerBusyError
 from reverie.web.uploads import (
     BYTES_PER_PIXEL,
     TRANSPARENT_BYTES_PER_PIXEL,
@@ -23,6 +25,7 @@ from reverie.web.uploads import (
     Reservation,
     picture_cost,
 )
+from reverie.web.worker import Workers
 
 MB = 1024 * 1024
 
@@ -165,3 +168,31 @@ def test_an_upload_waiting_for_room_is_shown_then_refused_with_when_to_retry(
     assert client.get("/api/server").json()["waiting_uploads"] == 0
     assert client.get("/api/jobs").json() == []
     assert [p.name for p in (client.app.state.store.folder / "uploads").iterdir()] == []  # nothing left
+
+
+def test_a_job_reads_its_picture_within_the_budget(tmp_path: Path, chelsea_path: Path) -> None:
+    store = JobStore(tmp_path / "data")
+    source = store.new_path("Job0000000000000000000", "source", ".png")
+    shutil.copyfile(chelsea_path, source)
+    settings = DreamSettings(model="efficientnet_lite0", steps=1, octaves=1, max_side=96)
+    job = draft_job(
+        "Job0000000000000000000", "dream", settings, {}, {"source": source.name}, "cat.png", (96, 64), ""
+    )
+    store.add(job)
+    budget = DecodeBudget(64 * MB, wait=0.5)
+    held = budget.reserve(budget.budget)  # uploads being read take all the room
+    workers = Workers(store, device="cpu", budget=budget)
+    workers.start()
+    try:
+        wait_until(lambda: store.get(job.id).status == FAILED, timeout=30)  # type: ignore[union-attr]
+        assert store.get(job.id).error == (  # type: ignore[union-attr]
+            "the server is busy reading other pictures (the job waited 0.5 s for room to be read); "
+            "try again in a minute"
+        )
+        held.release()
+        assert store.requeue(job.id)
+        workers.wake.set()
+        wait_until(lambda: store.get(job.id).status == DONE, timeout=60)  # type: ignore[union-attr]
+        assert budget.used == 0  # given back once the picture was read
+    finally:
+        workers.stop()

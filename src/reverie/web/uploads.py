@@ -206,8 +206,9 @@ class DecodeBudget:
         """How many reads wait for room now."""
         return len(self._line)
 
-    def reserve(self, cost: int, first: bool = False) -> Reservation:
-        """Room for ``cost`` bytes, once there is some; ``first`` goes to the front of the line."""
+    def reserve(self, cost: int, first: bool = False, who: str = "the upload") -> Reservation:
+        """Room for ``cost`` bytes, once there is some; ``first`` goes to the front of the line;
+        ``who`` waits, as a refusal names it."""
         cost = min(cost, self.budget)
         ticket = object()
         deadline = time.monotonic() + self.wait
@@ -219,7 +220,7 @@ class DecodeBudget:
                 while self._line[0] is not ticket or self.used + cost > self.budget:
                     left = deadline - time.monotonic()
                     if left <= 0:
-                        raise busy(f"the upload waited {self.wait:g} s for room to be read")
+                        raise busy(f"{who} waited {self.wait:g} s for room to be read")
                     self.changed.wait(left)
                 self.used += cost
             finally:

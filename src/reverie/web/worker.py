@@ -293,7 +293,7 @@ class Workers:
         if job.kind == "video":
             roles.remove("source")
         costs = [picture_cost(self.store.path(job, role), self.max_pixels)[0] for role in roles]
-        return self.budget.reserve(max(costs, default=0), first=True)
+        return self.budget.reserve(max(costs, default=0), first=True, who="the job")
 
     # ------------------------------------------------------------------------------- on a cluster
 
