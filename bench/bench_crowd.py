@@ -19,6 +19,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -113,7 +114,8 @@ def crowd(url: str, picture: bytes) -> list[tuple[int, float, str]]:
 
 def measure() -> dict:
     picture = huge_png()
-    data = Path(tempfile.mkdtemp(prefix="crowd-")) / "data"
+    folder = Path(tempfile.mkdtemp(prefix="crowd-"))
+    data = folder / "data"
     port = free_port()
     server = start_server(data, port)
     url = f"http://127.0.0.1:{port}"
@@ -140,6 +142,7 @@ def measure() -> dict:
     finally:
         server.terminate()
         server.wait(30)
+        shutil.rmtree(folder, ignore_errors=True)
     seconds = sorted(elapsed for _, elapsed, _ in answers)
     return {
         "clients": CLIENTS, "upload_bytes": len(picture), "megapixels": SIDE[0] * SIDE[1] / 1e6,
