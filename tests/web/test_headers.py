@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from starlette.routing import Mount
-from test_page import CHROMIUM, CHROMIUM_FLAGS
 from web_client import local_client
 from web_server import Server
 
@@ -143,23 +142,6 @@ def test_head_answers_wherever_get_does(client: TestClient, chelsea_path: Path) 
 
 
 # ----------------------------------------------------------------------------- in a browser
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path / "data")
-    yield running
-    running.kill()
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield launched
-        launched.close()
 
 
 class OtherSite:

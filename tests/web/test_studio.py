@@ -5,36 +5,15 @@ dark mode, the offline API docs."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from test_page import CHROMIUM, CHROMIUM_FLAGS
 from web_server import Server
 
 QUICK = {"steps": "2", "octaves": "1", "max_side": "128"}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's chromium (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path / "data")
-    yield running
-    running.kill()
 
 
 def open_page(browser, server: Server, width: int = 1100, height: int = 900, **options):
