@@ -33,7 +33,7 @@ def submit(name: str, **fields: str) -> str:
 
 def wait_for_thumbnails(page) -> None:
     page.wait_for_function(
-        "[...document.querySelectorAll('#looks img')].every(img => img.complete && img.naturalWidth)",
+        "() => [...document.querySelectorAll('#looks img')].every(img => img.complete && img.naturalWidth)",
         timeout=180_000,
     )
 
@@ -57,7 +57,7 @@ def desktop(browser) -> None:
     expect(page.locator("#jobs li[data-status=running] .status")).to_contain_text("left", timeout=120_000)
     page.screenshot(path=str(DOCS / "web.png"), full_page=True)
     page.locator("#jobs li[data-status=done] .thumb-button").first.click()
-    page.wait_for_function("document.querySelector('#compare-after').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('#compare-after').naturalWidth > 0")
     page.locator("#divider").focus()
     for _ in range(3):
         page.keyboard.press("ArrowLeft")

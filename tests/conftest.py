@@ -28,7 +28,7 @@ torch.set_num_threads(max(1, torch.get_num_threads()))
 #: Fixtures that start other processes (a Ray cluster, a real ``reverie serve``) or a browser: a test
 #: using one is slow (``pytest -m "not slow"`` leaves it out).
 SLOW_FIXTURES = frozenset(
-    {"ray_cluster", "cluster_client", "server", "page", "loopback_server", "open_server"}
+    {"ray_cluster", "cluster_client", "server", "page", "browser", "loopback_server", "open_server"}
 )
 
 

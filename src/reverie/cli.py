@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from reverie.cluster import Engine, Outcome
     from reverie.render import Progress
     from reverie.tasks import DreamTask, Task
+    from reverie.web import WebConfig
 
 # Everything that needs PyTorch (tasks, models, the render loop) is imported inside the command that
 # uses it, so ``reverie --help``, ``reverie layers`` and ``reverie models`` start at once.
@@ -633,8 +634,14 @@ class batch_reporter(Reporter):
 @knob_options(*declared(ServerLimits))
 @click.option(
     "--token",
-    help="Access token every visitor and script must give (default: a new one for each start when "
-    "--host is not loopback; none on loopback).",
+    help="Access token every visitor and script must give, for this start (default, when --host is not "
+    "loopback: the data folder's own, made at the first start and kept; none on loopback).",
+)
+@click.option(
+    "--new-token",
+    is_flag=True,
+    help="Replace the data folder's access token with a new one (the old address and cookies stop "
+    "working), and ask for it even on loopback.",
 )
 @click.option(
     "--no-token",
@@ -649,44 +656,54 @@ def serve(
     stall_timeout: float,
     device: str,
     token: str | None,
+    new_token: bool,
     no_token: bool,
     **caps: Any,
 ) -> None:
     """Start the web app: upload photos, follow progress, download dreams (Ctrl-C stops it)."""
     ctx = click.get_current_context()
-    import secrets
-
     from reverie.devices import resolve_device
     from reverie.web import WebConfig, allowed_hosts, default_data_dir, is_loopback
     from reverie.web import serve as run_server
+    from reverie.web.guard import MIN_TOKEN, valid_token
 
-    if token is not None and no_token:
-        raise click.UsageError("--token and --no-token contradict each other; give one")
-    if token is not None and (
-        len(token) < 8 or not token.isascii() or not token.isprintable() or " " in token
-    ):
-        raise click.UsageError("--token must be at least 8 printable characters without spaces")
+    given = [flag for flag, used in (("--token", token is not None), ("--new-token", new_token),
+                                     ("--no-token", no_token)) if used]  # fmt: skip
+    if len(given) > 1:
+        raise click.UsageError(f"{' and '.join(given)} contradict each other; give one")
+    if token is not None and not valid_token(token):
+        raise click.UsageError(f"--token must be at least {MIN_TOKEN} printable characters without spaces")
     checked_cluster(ctx, ray_address, stall_timeout=stall_timeout)
     resolve_device(device)
     limits = ServerLimits(**caps).validate()
     folder = Path(data_dir).expanduser() if data_dir else default_data_dir()  # made, and held, by serve
     if no_token and not is_loopback(host):
         warn(f"--no-token on {host}: anyone who can reach this machine can use the server and see its jobs")
-    elif token is None and not no_token and not is_loopback(host):
-        token = secrets.token_urlsafe(24)
-    config = WebConfig(
-        folder, device, limits.workers or None, limits.max_upload_mb * 1024 * 1024, limits.max_pixels,
-        allowed_hosts(host),
-        ray_address, stall_timeout, token=token or "", max_frames=limits.max_frames,
-        max_steps=limits.max_steps, max_side=limits.max_side, max_cells=limits.max_cells,
+    config = WebConfig.serving(
+        folder, limits, device=device, allowed_hosts=allowed_hosts(host), ray_address=ray_address,
+        stall_timeout=stall_timeout, token=token or "", new_token=new_token,
+        keep_token=new_token or (token is None and not no_token and not is_loopback(host)),
     )  # fmt: skip
-    shown = f"[{host}]" if ":" in host else host
-    address = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
 
-    def announce() -> None:
-        click.echo(f"Reverie is at {address} (API docs at /docs; data in {folder})")
+    def announce(running: WebConfig) -> None:
+        for line in server_addresses(running, host, port):
+            click.echo(line)
 
     run_server(config, host, port, announce, warn)
+
+
+def server_addresses(config: WebConfig, host: str, port: int) -> list[str]:
+    """What ``reverie serve`` prints once it is up: the address to open (with its token) at a name
+    or address other machines reach, then the others it answers at."""
+    from urllib.parse import quote
+
+    from reverie.web import reachable_hosts
+
+    query = f"?token={quote(config.token, safe='')}" if config.token else ""
+    first, *others = (f"http://{name}:{port}/{query}" for name in reachable_hosts(host))
+    kept = "; its token is kept there, --new-token replaces it" if config.keep_token else ""
+    lines = [f"Reverie is at {first} (API docs at /docs; data in {config.data_dir}{kept})"]
+    return lines + [f"  also at {address}" for address in others]
 
 
 @cli.command()

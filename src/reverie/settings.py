@@ -249,6 +249,31 @@ class ServerLimits(Settings):
         16, "Most dreams one sweep from the page may make (its rows times its columns).",
         minimum=1, maximum=1024,
     )  # fmt: skip
+    #: 1024 MB reads two of the largest default uploads (40 MP, about 520 MB each) at once.
+    decode_budget_mb: int = knob(
+        1024, "Memory that the pictures being read (uploads, and the job being started) may take "
+        "together; a picture takes about 13 bytes per pixel while it is read (20 with transparency), "
+        "and uploads beyond the budget wait their turn.",
+        minimum=64, maximum=1_048_576, unit="MB",
+    )  # fmt: skip
+    decode_wait: float = knob(
+        120.0, "Longest an upload waits for room to be read; then it is refused as busy (503).",
+        minimum=1, maximum=3600, unit="s",
+    )  # fmt: skip
+    max_queued: int = knob(
+        100, "Most jobs waiting in the queue; more are refused as busy (429) until some have run.",
+        minimum=1, maximum=1_000_000,
+    )  # fmt: skip
+    max_data_gb: float = knob(
+        20.0, "Most the data folder (uploads, results, the job database) may hold; beyond it new jobs "
+        "are refused (507) until finished ones are deleted.",
+        minimum=0.001, maximum=1_000_000, zero="no limit", unit="GB",
+    )  # fmt: skip
+    keep_days: int = knob(
+        0, "Finished jobs older than this are deleted with their files, at start and every hour; "
+        "queued and running jobs are kept.",
+        minimum=1, maximum=36_500, zero="keep forever", unit="days",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ def open_page(browser, server: Server, width: int = 1100, height: int = 900, **o
     """A new page on ``server``, once its settings (the models) have loaded."""
     page = browser.new_page(accept_downloads=True, viewport={"width": width, "height": height}, **options)
     page.goto(server.url)
-    page.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#model option').length > 0")
     return page
 
 

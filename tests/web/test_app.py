@@ -279,18 +279,21 @@ def test_a_results_settings_name_uploads_as_uploaded_never_by_server_path(
 
 
 def test_a_looks_thumbnail_is_dreamed_on_the_jobs_model(
-    client: TestClient, chelsea_path: Path, monkeypatch
+    data_dir: Path, chelsea_path: Path, monkeypatch
 ) -> None:
     from reverie.tasks import Task
 
     loaded = []
     load = Task.new_dreamer
     monkeypatch.setattr(Task, "new_dreamer", lambda task: loaded.append(task) or load(task))
-    look = client.get("/api/looks/efficientnet_lite0/edges.jpg")
-    assert look.status_code == 200 and look.headers["content-type"] == "image/jpeg"
-    job = submit(client, png_bytes(chelsea_path), **QUICK)
-    assert wait_for(client, job["id"], finished)["status"] == "done"
-    assert len(loaded) == 1  # the look and the job dreamed on one copy of the model
+    # Watched from the start: the server makes the other models' looks in the background too.
+    with local_client(create_app(WebConfig(data_dir, device="cpu"))) as client:
+        look = client.get("/api/looks/efficientnet_lite0/edges.jpg")
+        assert look.status_code == 200 and look.headers["content-type"] == "image/jpeg"
+        job = submit(client, png_bytes(chelsea_path), **QUICK)
+        assert wait_for(client, job["id"], finished)["status"] == "done"
+    lite0 = [task for task in loaded if task.settings.model == "efficientnet_lite0"]
+    assert len(lite0) == 1  # the look and the job dreamed on one copy of the model
 
 
 def test_a_bug_reaches_the_page_as_its_kind_only(

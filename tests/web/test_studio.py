@@ -37,7 +37,7 @@ def test_the_viewer_compares_before_and_after(page, server: Server, chelsea_path
     card.locator(".thumb-button").click()
     expect(page.locator("#viewer")).to_be_visible()
     for picture in ("#compare-before", "#compare-after"):
-        page.wait_for_function(f"document.querySelector('{picture}').naturalWidth === 128")
+        page.wait_for_function(f"() => document.querySelector('{picture}').naturalWidth === 128")
     divider = page.locator("#divider")
     divider.focus()
     page.keyboard.press("Home")
@@ -121,7 +121,7 @@ def test_a_zoom_job_runs_from_the_page_and_plays(page, server: Server, chelsea_p
     expect(card).to_have_attribute("data-kind", "zoom")
     expect(card).to_have_attribute("data-status", "done", timeout=90_000)
     card.locator(".thumb-button").click()
-    page.wait_for_function("document.querySelector('#viewer-animation').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('#viewer-animation').naturalWidth > 0")
     page.click("#viewer-close")
     with page.expect_download() as info:
         card.locator("a.download").click()
@@ -143,7 +143,7 @@ def test_a_video_job_shows_progress_per_frame_and_plays(page, server: Server, pa
     expect(card.locator(".status")).to_contain_text("frame", timeout=60_000)
     expect(card).to_have_attribute("data-status", "done", timeout=120_000)
     card.locator(".thumb-button").click()
-    page.wait_for_function("document.querySelector('#viewer-video').readyState >= 1", timeout=20_000)
+    page.wait_for_function("() => document.querySelector('#viewer-video').readyState >= 1", timeout=20_000)
     duration = page.eval_on_selector("#viewer-video", "video => video.duration")
     assert duration == pytest.approx(1.0, abs=0.15)  # 10 frames at 10 fps
 
@@ -199,7 +199,7 @@ def test_form_values_are_kept_across_a_reload(page) -> None:
     page.check("#keep_colors")
     page.check('#looks input[value="edges"]')
     page.reload()
-    page.wait_for_function("document.querySelectorAll('#looks input').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#looks input').length > 0")
     assert page.input_value("#steps") == "17" and page.is_checked("#keep_colors")
     assert page.is_checked('#looks input[value="edges"]')
 
@@ -208,7 +208,7 @@ def test_looks_are_thumbnails_with_descriptions(page) -> None:
     looks = page.locator("#looks label")
     assert looks.count() == 4
     assert all(len(text) > 10 for text in looks.locator("small").all_inner_texts())
-    page.wait_for_function("document.querySelector('#looks img').naturalWidth > 0", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#looks img').naturalWidth > 0", timeout=60_000)
 
 
 def test_the_class_picker_finds_imagenet_names(page) -> None:

@@ -116,7 +116,7 @@ def test_a_dreamed_thing_is_shown_removable_and_never_left_behind(page) -> None:
     page.fill("#class-name", "tabby")
     page.dispatch_event("#class-name", "change")
     page.reload()
-    page.wait_for_function("document.querySelectorAll('#looks input').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#looks input').length > 0")
     expect(page.locator("#class-chip")).to_contain_text("tabby")  # restored with the layers
     page.click("#class-chip-remove")
     assert page.input_value("#layers") == "" and page.locator("#class-chip").is_hidden()

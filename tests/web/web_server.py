@@ -57,11 +57,11 @@ class Server:
     def output(self) -> str:
         return "\n".join(self.lines)
 
-    def get(self, path: str, **options) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=30, **options)
+    def get(self, path: str, timeout: float = 30, **options) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=timeout, **options)
 
-    def post(self, path: str, **options) -> httpx.Response:
-        return httpx.post(self.url + path, timeout=60, **options)
+    def post(self, path: str, timeout: float = 60, **options) -> httpx.Response:
+        return httpx.post(self.url + path, timeout=timeout, **options)
 
     def stop(self) -> tuple[int, str]:
         """SIGTERM, then the exit status and everything the server printed."""

@@ -9,11 +9,11 @@ from the settings' declarations (:mod:`reverie.web.form`); annotations here are 
 """
 
 import logging
+import re
 import secrets
 import shutil
 import sqlite3
 import sys
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -21,6 +21,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -52,13 +53,33 @@ from reverie.web.form import (
     server_caps,
 )
 from reverie.web.gallery import JobListing, job_summary
-from reverie.web.guard import RequestGuard
-from reverie.web.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore, new_job_id
+from reverie.web.guard import RequestGuard, saved_token
+from reverie.web.headers import ResponseHeaders, policy, source_hash
+from reverie.web.jobs import (
+    FINISHED,
+    GB,
+    QUEUED,
+    RUNNING,
+    Job,
+    JobStore,
+    Pruner,
+    check_data_folder,
+    check_queue,
+    new_job_id,
+)
 from reverie.web.looks import LookThumbnails, look_description
 from reverie.web.results import media_type, result_response
 from reverie.web.share import share_url
 from reverie.web.sweeps import GroupView, Submitting, sweep_router
-from reverie.web.uploads import Limits, Received, check_picture, check_video, receive
+from reverie.web.uploads import (
+    MAX_WAITING,
+    DecodeBudget,
+    Limits,
+    Received,
+    check_picture,
+    check_video,
+    receive,
+)
 from reverie.web.waits import Queue, queue_of
 from reverie.web.worker import Workers, job_task, page_names
 
@@ -69,8 +90,14 @@ log = logging.getLogger("reverie.web")
 SERVER_DEFAULTS = ServerLimits()
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 SWAGGER_ASSETS = "/docs-assets"
+#: The text of each inline script of a page (Swagger UI's start-up).
+INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 #: How often a web job whose Ray worker is lost runs again before it fails (the page offers Retry).
 WEB_RETRIES = 1
+#: Threads that run requests (Starlette's default is 40): every upload waiting for room to be read
+#: holds one, and the page must still be answered meanwhile.
+THREADS = MAX_WAITING + 40
+MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -82,7 +109,7 @@ class WebConfig:
     #: Jobs dreamed at once; None: one here, the cluster's size on Ray.
     workers: int | None = None
     #: Largest request body (all its files together), bytes.
-    max_upload_bytes: int = SERVER_DEFAULTS.max_upload_mb * 1024 * 1024
+    max_upload_bytes: int = SERVER_DEFAULTS.max_upload_mb * MB
     max_pixels: int = SERVER_DEFAULTS.max_pixels
     #: Host names the app answers to; ("*",) for any. The loopback default stops DNS rebinding:
     #: a foreign page whose name resolves to 127.0.0.1 still sends its own name as Host.
@@ -92,15 +119,40 @@ class WebConfig:
     #: On Ray, seconds a job may go without progress before its actor is killed and it runs again
     #: (None: :data:`reverie.cluster.STALL_TIMEOUT`).
     stall_timeout: float | None = None
-    #: The access token every request must carry; empty: none (loopback servers by default).
+    #: The access token every request must carry; empty: none (loopback servers by default), unless
+    #: ``keep_token``: then the data folder's own (:func:`reverie.web.guard.saved_token`), which
+    #: ``new_token`` replaces first.
     token: str = ""
-    #: Uploads decoded at once; others wait their turn, so memory stays bounded.
-    decodes: int = 2
+    keep_token: bool = False
+    new_token: bool = False
+    #: Memory that pictures being read may take together, bytes; others wait their turn (at most
+    #: ``decode_wait`` seconds), so memory stays bounded however many arrive at once.
+    decode_budget_bytes: int = SERVER_DEFAULTS.decode_budget_mb * MB
+    decode_wait: float = SERVER_DEFAULTS.decode_wait
+    #: Most jobs queued at once; more are refused (429).
+    max_queued: int = SERVER_DEFAULTS.max_queued
+    #: Most bytes the data folder may hold before new jobs are refused (507); 0: no limit.
+    max_data_bytes: int = round(SERVER_DEFAULTS.max_data_gb * GB)
+    #: Finished jobs older than this many days are deleted; 0: kept for ever.
+    keep_days: int = SERVER_DEFAULTS.keep_days
     max_frames: int = SERVER_DEFAULTS.max_frames
     max_steps: int = SERVER_DEFAULTS.max_steps
     max_side: int = SERVER_DEFAULTS.max_side
     #: Most jobs one sweep (``POST /api/sweeps``) may make.
     max_cells: int = SERVER_DEFAULTS.max_cells
+
+    @classmethod
+    def serving(cls, data_dir: Path, limits: ServerLimits, **others: Any) -> "WebConfig":
+        """What ``reverie serve`` runs with: its declared settings (``limits``) in this config's units,
+        and ``others`` (device, host names, token...) as given."""
+        return cls(
+            data_dir, workers=limits.workers or None, max_upload_bytes=limits.max_upload_mb * MB,
+            max_pixels=limits.max_pixels, decode_budget_bytes=limits.decode_budget_mb * MB,
+            decode_wait=limits.decode_wait, max_queued=limits.max_queued,
+            max_data_bytes=round(limits.max_data_gb * GB), keep_days=limits.keep_days,
+            max_frames=limits.max_frames, max_steps=limits.max_steps, max_side=limits.max_side,
+            max_cells=limits.max_cells, **others,
+        )  # fmt: skip
 
     def caps(self) -> dict[str, int]:
         """The knobs this server lowers below the library's limits (:data:`reverie.web.form.CAPPED_BY`)."""
@@ -174,6 +226,15 @@ class ServerView(BaseModel):
     max_frames: int
     #: Knobs this server caps lower than the library, and the caps (``steps``: 200...).
     caps: dict[str, float]
+    #: Uploads received and waiting for room to be read now (the page says so rather than "sending").
+    waiting_uploads: int
+    #: Jobs waiting in the queue now, and the most it takes (more are refused with 429).
+    queued_jobs: int
+    max_queued_jobs: int
+    #: Most the data folder may hold, GB (0: no limit); beyond it new jobs are refused with 507.
+    max_data_gb: float
+    #: Finished jobs are deleted this many days after they finished (0: kept until deleted).
+    keep_days: int
 
 
 class ImageNetClass(BaseModel):
@@ -204,19 +265,25 @@ def job_view(job: Job, store: JobStore, queue: Queue | None = None) -> JobView:
 
 
 def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) -> FastAPI:
-    """The FastAPI application; its lifespan starts and stops the workers, then calls ``on_ready``."""
+    """The FastAPI application; its lifespan starts and stops the workers, then calls ``on_ready``.
+    ``app.state.config`` is ``config`` with its token in place (the data folder's, if it keeps one)."""
     try:
         store = JobStore(config.data_dir)
     except (OSError, sqlite3.Error) as error:  # a JobStoreError (a damaged database) passes as it is
         raise ResourceError(f"cannot use data folder {config.data_dir}: {one_line(error)}") from None
+    if config.keep_token and not config.token:
+        config = replace(config, token=saved_token(config.data_dir, renew=config.new_token))
     cluster = None
     if config.ray_address is not None:
         cluster = ray_engine(
             config.ray_address, config.workers, WEB_RETRIES, config.device, config.stall_timeout
         )
-    workers = Workers(store, config.device, config.workers or 1, config.max_pixels, cluster)
-    looks = LookThumbnails(config.data_dir / "looks", config.device, workers.dream_now)
-    decodes = threading.BoundedSemaphore(config.decodes)
+    budget = DecodeBudget(config.decode_budget_bytes, config.decode_wait)
+    workers = Workers(store, config.device, config.workers or 1, config.max_pixels, cluster, budget)
+    looks = LookThumbnails(
+        config.data_dir / "looks", config.device, workers.dream_now, busy=lambda: store.unfinished() > 0
+    )
+    pruner = Pruner(store, config.keep_days)
     limits = Limits(config.max_upload_bytes, config.max_pixels, config.max_frames)
     kinds = ["dream"] if cluster is not None else list(JOB_KINDS)
     fields = form_fields(config.caps(), kinds)
@@ -227,12 +294,17 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         workers.start()
+        pruner.start()
+        looks.start(installed_models())
         if on_ready is not None:
             on_ready()
         try:
             yield
         finally:
+            pruner.stop()
+            looks.stop()
             interrupted = workers.stop()
             note = f"; {interrupted} running job(s) marked interrupted" if interrupted else ""
             print(f"reverie: server stopped{note}", file=sys.stderr, flush=True)
@@ -247,12 +319,14 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         redoc_url=None,
     )
     app.state.store, app.state.workers, app.state.config = store, workers, config
+    app.state.budget, app.state.looks = budget, looks
     app.add_middleware(
         RequestGuard,
         allowed_hosts=config.allowed_hosts,
         token=config.token,
         max_body_bytes=config.max_upload_bytes,
     )
+    app.add_middleware(ResponseHeaders)  # the last added is the outermost: every answer has them
     app.mount("/static", StaticFiles(directory=str(files("reverie.web") / "static")), name="static")
     mount_api_docs(app)
     app.include_router(share.router)
@@ -268,8 +342,10 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
     @app.get("/api/server", response_model=ServerView, summary="What this server accepts")
     def server() -> ServerView:
         return ServerView(
-            version=__version__, kinds=kinds, max_upload_mb=config.max_upload_bytes // (1024 * 1024),
+            version=__version__, kinds=kinds, max_upload_mb=config.max_upload_bytes // MB,
             max_pixels=config.max_pixels, max_frames=config.max_frames, caps=server_caps(fields),
+            waiting_uploads=budget.waiting, queued_jobs=store.queued(), max_queued_jobs=config.max_queued,
+            max_data_gb=config.max_data_bytes / GB, keep_days=config.keep_days,
         )  # fmt: skip
 
     @app.get("/api/models", response_model=list[ModelView], summary="Models whose weights are installed")
@@ -298,6 +374,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         mask: Annotated[UploadFile | None, File(description="Dream only where this image is white")] = None,
     ) -> JobView:
         check_form(form, fields)
+        check_room()  # a full server refuses before reading anything
         settings = DreamSettings(**{name: getattr(form, name) for name in FORM_KNOBS[DreamSettings]})
         options: dict[str, Any] = {}
         if form.kind == "zoom":
@@ -322,7 +399,8 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
                 job_id, form.kind, settings, options, files_of_job, source.filename, size, form.format
             )
             checked = checked_job(job)
-            store.add(checked)
+            check_data_folder(store.bytes_used(), config.max_data_bytes)
+            store.add(checked, max_queued=config.max_queued)
         except ReverieError as error:
             discard(job_id, received)
             return error_response(error, {upload.path: upload.called() for upload in received})  # type: ignore[return-value]
@@ -331,6 +409,11 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
             raise
         workers.wake.set()
         return job_view(store.get(job_id) or checked, store)
+
+    def check_room() -> None:
+        """A full queue (429) or data folder (507) refuses a new job before anything is read."""
+        check_queue(store.queued(), config.max_queued)
+        check_data_folder(store.bytes_used(), config.max_data_bytes)
 
     def discard(job_id: str, received: list[Received]) -> None:
         """Remove what a refused job left: its uploads and its working picture."""
@@ -353,9 +436,9 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         role = "video" if kind == "video" else "photo"
         received.append(receive(source, uploads, role, limits))
         if kind == "video":
-            picture, suffix = check_video(received[-1], limits, settings.max_side, decodes)
+            picture, suffix = check_video(received[-1], limits, settings.max_side, budget)
         else:
-            picture, suffix = check_picture(received[-1], limits, settings.max_side, decodes)
+            picture, suffix = check_picture(received[-1], limits, settings.max_side, budget)
         names["source"] = received[-1].store(store.new_path(job_id, "source", suffix)).name
         picture_path = store.new_path(job_id, "picture", ".png")
         save_image(picture_path, picture)
@@ -363,7 +446,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         for extra, upload, side in (("guide", guide, GUIDE_MAX_SIDE), ("mask", mask, settings.max_side)):
             if upload is not None:
                 received.append(receive(upload, uploads, extra, limits))
-                _, extra_suffix = check_picture(received[-1], limits, side, decodes)
+                _, extra_suffix = check_picture(received[-1], limits, side, budget)
                 names[extra] = received[-1].store(store.new_path(job_id, extra, extra_suffix)).name
         return names, picture.size
 
@@ -382,6 +465,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         fields=fields, form=DreamForm, store=store, config=config, store_files=store_files,
         checked_job=checked_job, discard=discard, draft_job=draft_job, no_weights=no_weights,
         view=lambda job: job_view(job, store), view_model=JobView, wake=workers.wake.set,
+        check_room=check_room,
     )  # fmt: skip
     app.include_router(sweep_router(lent))
 
@@ -428,6 +512,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
     def retry(job_id: str) -> JobView:
         job = existing_job(store, job_id)
         within_rules(job)
+        check_queue(store.queued(), config.max_queued)
         workers.cancelled.discard(job_id)  # a cancel that came too late must not stop the new run
         if job.status not in FINISHED or job.status == "done" or not store.requeue(job_id):
             raise HTTPException(409, f"job is {job.status}; only failed, cancelled or interrupted jobs retry")
@@ -447,6 +532,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
             check_field("seed", seed, int, SEED.knob)
         job = existing_job(store, job_id)
         within_rules(job)
+        check_room()
         fresh_id = new_job_id()
         copied: dict[str, Path] = {}
         try:
@@ -464,7 +550,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
                 fresh_id, job.kind, settings, options, files_of_job, job.name, (job.width, job.height),
                 suffix[1:],
             )  # fmt: skip
-            store.add(checked_job(fresh))
+            store.add(checked_job(fresh), max_queued=config.max_queued)
         except BaseException:  # nothing of a job that was refused stays behind
             for path in copied.values():
                 path.unlink(missing_ok=True)
@@ -538,20 +624,27 @@ def draft_job(
 
 
 def mount_api_docs(app: FastAPI) -> None:
-    """``/docs`` with Swagger UI from the installed ``swagger-ui-bundle``, so it works offline."""
+    """``/docs`` with Swagger UI from the installed ``swagger-ui-bundle``, so it works offline.
+
+    Its page starts Swagger UI with an inline script, which the server's Content-Security-Policy
+    refuses; that page's own policy allows that one script by its hash, and the icons Swagger's
+    style sheet draws as ``data:`` pictures."""
     from swagger_ui_bundle import swagger_ui_path
 
     app.mount(SWAGGER_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    page = get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="Reverie: HTTP API",
+        swagger_js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
+        swagger_css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
+        swagger_favicon_url="/favicon.ico",
+    )
+    scripts = INLINE_SCRIPT.findall(bytes(page.body).decode("utf-8"))
+    allowed = policy(script_src=" ".join(["'self'", *map(source_hash, scripts)]), img_src="'self' data:")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="Reverie: HTTP API",
-            swagger_js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
-            swagger_favicon_url="/favicon.ico",
-        )
+        return HTMLResponse(page.body, headers={"Content-Security-Policy": allowed})
 
 
 def installed_models() -> list[str]:

@@ -33,6 +33,7 @@ from reverie.errors import (
 )
 from reverie.schema import Declared, Knob, bounds_schema, check_field, declaration, number_text, range_text
 from reverie.settings import DreamSettings, TaskOptions, VideoSettings, ZoomSettings
+from reverie.web.jobs import DataFolderFullError, QueueFullError, ServerBusyError
 
 #: The knobs the page offers, by the settings class that declares them, in the page's order.
 FORM_KNOBS: dict[type, tuple[str, ...]] = {
@@ -63,6 +64,8 @@ CHOICE_HELP = {
 #: The files a job may take, and how the page names the two that are not settings.
 UPLOADS = ("image", "video", "guide", "mask")
 UPLOAD_LABELS = {"image": "Photo", "video": "Video"}
+#: Seconds a busy server asks to be left before the same request (``Retry-After``).
+RETRY_AFTER_S = 60
 #: Server settings that lower a knob's maximum (``reverie serve --max-steps``...): knob -> cap field.
 CAPPED_BY = {"steps": "max_steps", "max_side": "max_side", "frames": "max_frames"}
 #: What a sweep's form (``POST /api/sweeps``) adds to a dream's: a knob the form offers a dream and
@@ -221,8 +224,8 @@ def setting_label(name: str) -> str:
 
 def error_response(error: ReverieError, names: Mapping[Path, str] | None = None) -> JSONResponse:
     """An error as the API answers it: a mistake in a form field is a 422 that names the field (as
-    FastAPI's own validation errors do), in the page's words; a file that is not an image a 415;
-    any other mistake a 400 with its message."""
+    FastAPI's own validation errors do), in the page's words; any other with its message and the
+    status of its kind (:func:`status_of`), and a busy server's with when to try again."""
     message = error.render(page_words(names))
     if error.field in FORM_FIELD_NAMES or isinstance(error, UnknownFieldError):
         detail = {
@@ -230,7 +233,8 @@ def error_response(error: ReverieError, names: Mapping[Path, str] | None = None)
             "input": json_safe(error.value), "ctx": json_safe(error.limits),
         }  # fmt: skip
         return JSONResponse({"detail": [detail]}, status_code=422)
-    return JSONResponse({"detail": message}, status_code=status_of(error))
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if isinstance(error, ServerBusyError) else None
+    return JSONResponse({"detail": message}, status_code=status_of(error), headers=headers)
 
 
 #: Fields a 422 may name: the knobs, the job's kind and format, its files, and a sweep's fields.
@@ -247,6 +251,10 @@ def status_of(error: ReverieError) -> int:
         return 415
     if isinstance(error, PixelLimitError):
         return 413
+    if isinstance(error, QueueFullError):  # too many requests (jobs) for now
+        return 429
+    if isinstance(error, DataFolderFullError):  # insufficient storage
+        return 507
     if isinstance(error, ResourceError):  # the server cannot do it now; it may later
         return 503
     return 400

@@ -4,43 +4,62 @@
   resolves to 127.0.0.1 (DNS rebinding) is refused: it still sends its own name as Host.
 - **The access token** (servers reachable from other machines, or started with ``--token``): from
   the ``?token=`` of the address the server printed (the page then keeps it in a same-site cookie),
-  or an ``Authorization: Bearer`` header for scripts. A rebinding page never has the cookie. A share
-  link's page and file are the one exception (:func:`needs_no_token`): their own token is their key.
+  or an ``Authorization: Bearer`` header for scripts. A rebinding page never has the cookie. The
+  token lives in the data folder (:func:`saved_token`), so a restart keeps the addresses, cookies
+  and scripts people already have working. A share link's page and file are the one exception
+  (:func:`needs_no_token`): their own token is their key.
 - **Cross-site requests**: a request that changes anything must come from the page itself: its
   Origin (scheme, host and port) must be the address it was sent to, and the browser's
-  ``Sec-Fetch-Site`` must not say another site. Pages of other sites cannot embed the app's files.
+  ``Sec-Fetch-Site`` must not say another site. Pages of other sites cannot embed the app's files,
+  nor show its page in a frame (:mod:`reverie.web.headers`).
 - **Size**: a body declared larger than the limit is refused before it is read, and one sent in
   chunks without a declared length is cut off at the limit, so nothing larger reaches the disk.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import stat
+import tempfile
 from contextlib import suppress
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from starlette.datastructures import Headers, QueryParams
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from reverie.errors import ResourceError, reason
+from reverie.web.headers import policy, source_hash
 from reverie.web.jobs import SHARE_TOKEN
 
 TOKEN_COOKIE = "reverie_token"
 #: A share link's page and its file, the only paths read without the server's token.
 SHARED_PATH = re.compile(rf"/s/{SHARE_TOKEN.pattern}(?:/result)?")
+#: The data folder's file that holds its access token (readable by its owner only).
+TOKEN_FILE = "token"
+#: Shortest token accepted; those made here are 32 characters (24 random bytes).
+MIN_TOKEN = 8
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
-TOKEN_PAGE = """<!doctype html>
+#: The token page's look: inline (the page is all a visitor without the token may load), allowed by
+#: its hash in the page's own Content-Security-Policy.
+TOKEN_STYLE = (
+    "body { font-family: system-ui, sans-serif; max-width: 36rem; margin: 3rem auto; padding: 0 1rem }"
+)
+TOKEN_PAGE = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Reverie: access token needed</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 36rem; margin: 3rem auto; padding: 0 1rem">
+<title>Reverie: access token needed</title><style>{TOKEN_STYLE}</style></head>
+<body>
 <h1>This Reverie server needs its access token</h1>
 <p>Open the address <code>reverie serve</code> printed when it started (it ends in
 <code>?token=...</code>), or paste the token here.</p>
 <form method="get" action="/"><label>Token <input name="token" autocomplete="off" required></label>
 <button>Open</button></form></body></html>"""
+TOKEN_PAGE_POLICY = policy(style_src=source_hash(TOKEN_STYLE))
 
 
 class BodyTooLarge(Exception):
@@ -78,7 +97,8 @@ class RequestGuard:
                 return token_accepted(scope, query, self.token)
             if not (self.matches(in_address) or self.matches(supplied_token(headers))):
                 if method in SAFE_METHODS and scope["path"] == "/":
-                    return HTMLResponse(TOKEN_PAGE, status_code=401)
+                    headers = {"Content-Security-Policy": TOKEN_PAGE_POLICY}
+                    return HTMLResponse(TOKEN_PAGE, status_code=401, headers=headers)
                 return refuse(
                     401,
                     "this server needs its access token: open the address reverie serve printed, "
@@ -128,6 +148,63 @@ def needs_no_token(method: str, path: str) -> bool:
     file (``GET /s/TOKEN``, ``GET /s/TOKEN/result``), whose unguessable token stands for one
     finished job's result (:mod:`reverie.web.share`). Nothing else, however it is spelt."""
     return method in ("GET", "HEAD") and SHARED_PATH.fullmatch(path) is not None
+
+
+def valid_token(token: str) -> bool:
+    """Whether ``token`` can be a token: at least :data:`MIN_TOKEN` printable ASCII characters,
+    no spaces (it travels in addresses, cookies and headers)."""
+    return len(token) >= MIN_TOKEN and token.isascii() and token.isprintable() and " " not in token
+
+
+def saved_token(folder: Path, renew: bool = False) -> str:
+    """The access token kept in ``folder`` (:data:`TOKEN_FILE`), made the first time, or made anew
+    (``renew``: the old one stops working).
+
+    The file is written whole to a temporary file that only its owner may read (``mkstemp`` makes
+    it 0600), then put in place at once, so no reader ever sees half a token, or a token others may
+    read. One made while another process made one too gives way to the one in place.
+    """
+    path = folder / TOKEN_FILE
+    if not renew and (kept := read_token(path)):
+        return kept
+    fresh = secrets.token_urlsafe(24)
+    descriptor, temporary = tempfile.mkstemp(prefix=".token-", dir=folder)
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as stream:
+            stream.write(fresh + "\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        if renew:
+            os.replace(temporary, path)
+        else:
+            try:
+                os.link(temporary, path)  # never over a token another process put in place
+            except FileExistsError:
+                pass
+            except OSError:  # a file system without hard links; this server holds the folder
+                os.replace(temporary, path)
+    except OSError as error:
+        raise ResourceError(f"cannot write the access token to {path}: {reason(error)}") from None
+    finally:
+        with suppress(OSError):
+            os.unlink(temporary)
+    return fresh if renew else read_token(path)
+
+
+def read_token(path: Path) -> str:
+    """The token in ``path``; "" when there is no such file. A file others may read is made
+    private; one that holds no token is an error that says how to replace it."""
+    try:
+        token = path.read_text(encoding="ascii").strip()
+        if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            path.chmod(0o600)
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError) as error:
+        raise ResourceError(f"cannot read the access token in {path}: {reason(error)}") from None
+    if not valid_token(token):
+        raise ResourceError(f"{path} holds no access token; make a new one with --new-token")
+    return token
 
 
 def refuse(status: int, message: str) -> JSONResponse:

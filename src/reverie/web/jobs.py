@@ -23,11 +23,13 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import logging
 import os
 import re
 import secrets
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -81,10 +83,30 @@ CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created);
 LOCK_FILE = "server.lock"
 #: The order workers claim queued jobs in: oldest first, then in the order they were added.
 QUEUE_ORDER = "created, rowid"
+#: Seconds between two deletions of old jobs (``serve --keep-days``), and the units they count in.
+PRUNE_EVERY = 3600.0
+DAY = 86_400.0
+GB = 1024**3
+
+log = logging.getLogger("reverie.web")
 
 
 class JobStoreError(ReverieError):
     """The job database cannot be used: damaged, truncated, or not a database."""
+
+
+class ServerBusyError(ResourceError):
+    """The server cannot take this request now but will soon (no room yet to read an upload): the
+    web answers it with ``Retry-After``."""
+
+
+class QueueFullError(ServerBusyError):
+    """As many jobs wait in the queue as the server takes (``serve --max-queued``): a 429."""
+
+
+class DataFolderFullError(ResourceError):
+    """The data folder holds as much as the server may keep (``serve --max-data-gb``): a 507, until
+    finished jobs are deleted."""
 
 
 @dataclass(frozen=True)
@@ -222,12 +244,16 @@ class JobStore:
 
     # records -----------------------------------------------------------------------------------
 
-    def add(self, job: Job, *more: Job) -> Job:
+    def add(self, job: Job, *more: Job, max_queued: int | None = None) -> Job:
         """Record ``job`` (made by the app, its files already in place) as queued, created now, and
-        ``more`` after it, in that order: all of them or, if one cannot be, none."""
+        ``more`` after it, in that order: all of them or, if one cannot be, none. A
+        :class:`QueueFullError` when ``max_queued`` jobs would be exceeded (counted in the same
+        transaction, so uploads arriving together cannot all slip past the cap)."""
         with self.connect() as db:
-            db.execute("BEGIN")
+            db.execute("BEGIN IMMEDIATE")
             try:
+                if max_queued is not None:
+                    check_queue(count_queued(db) + len(more), max_queued)
                 for each in (job, *more):
                     db.execute(
                         "INSERT INTO jobs (id, status, created, settings, name, width, height, kind, "
@@ -244,6 +270,22 @@ class JobStore:
                     db.execute("ROLLBACK")
                 raise
         return self.get(job.id)  # type: ignore[return-value]
+
+    def queued(self) -> int:
+        """How many jobs wait in the queue."""
+        with self.connect() as db:
+            return count_queued(db)
+
+    def unfinished(self) -> int:
+        """How many jobs wait in the queue or run."""
+        with self.connect() as db:
+            query = "SELECT COUNT(*) FROM jobs WHERE status IN (?, ?)"
+            return db.execute(query, (QUEUED, RUNNING)).fetchone()[0]
+
+    def bytes_used(self) -> int:
+        """Bytes the data folder holds: every file in it and its sub-folders (a video's frames, the
+        looks' thumbnails and the database included)."""
+        return folder_bytes(self.folder)
 
     def get(self, job_id: str) -> Job | None:
         with self.connect() as db:
@@ -381,12 +423,37 @@ class JobStore:
             removed = db.execute("DELETE FROM jobs WHERE id = ? AND status != ?", (job_id, RUNNING)).rowcount
         if removed != 1:
             return False
+        self.remove_files(job)
+        return True
+
+    def remove_files(self, job: Job) -> None:
         for role in FOLDERS:
             path = self.path(job, role)
             with suppress(OSError):
                 path.unlink()
             shutil.rmtree(path.with_name(path.name + ".frames"), ignore_errors=True)  # a video's frames
-        return True
+
+    def prune(self, finished_before: float) -> int:
+        """Delete the jobs that finished before ``finished_before`` (a time.time()), files and all;
+        how many. Queued and running jobs are never touched, even one retried meanwhile: each
+        deletion checks the job's state again."""
+        with self.connect() as db:
+            rows = db.execute(
+                f"SELECT * FROM jobs WHERE status IN ({', '.join('?' * len(FINISHED))}) AND finished < ?",
+                (*sorted(FINISHED), finished_before),
+            ).fetchall()
+        pruned = 0
+        for job in map(job_from_row, rows):
+            with self.connect() as db:
+                removed = db.execute(
+                    f"DELETE FROM jobs WHERE id = ? AND status IN ({', '.join('?' * len(FINISHED))}) "
+                    "AND finished < ?",
+                    (job.id, *sorted(FINISHED), finished_before),
+                ).rowcount
+            if removed == 1:
+                self.remove_files(job)
+                pruned += 1
+        return pruned
 
     def interrupt_running(self) -> int:
         """Mark jobs left running by a previous server (killed, not stopped) as interrupted."""
@@ -395,6 +462,81 @@ class JobStore:
                 "UPDATE jobs SET status = ?, finished = ?, error = ? WHERE status = ?",
                 (INTERRUPTED, time.time(), "the server stopped while this job ran", RUNNING),
             ).rowcount
+
+
+def count_queued(db: sqlite3.Connection) -> int:
+    return db.execute("SELECT COUNT(*) FROM jobs WHERE status = ?", (QUEUED,)).fetchone()[0]
+
+
+def check_queue(queued: int, max_queued: int) -> None:
+    """A :class:`QueueFullError` when ``queued`` jobs leave no room for another."""
+    if queued >= max_queued:
+        raise QueueFullError(
+            f"the queue is full ({queued} jobs are waiting); try again when some have run",
+            value=queued,
+            limits={"maximum": max_queued},
+        )
+
+
+def check_data_folder(used: int, max_bytes: int) -> None:
+    """A :class:`DataFolderFullError` when ``used`` bytes are over ``max_bytes`` (0: no limit)."""
+    if max_bytes and used > max_bytes:
+        raise DataFolderFullError(
+            f"the server's storage is full ({used / GB:.2f} of {max_bytes / GB:.2f} GB); delete finished "
+            "jobs you no longer need to make room",
+            value=used,
+            limits={"maximum": max_bytes},
+        )
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files in ``folder`` and its sub-folders (links not followed; files that vanish
+    while counted do not count)."""
+    total = 0
+    with suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            with suppress(OSError):
+                if entry.is_dir(follow_symlinks=False):
+                    total += folder_bytes(Path(entry.path))
+                else:
+                    total += entry.stat(follow_symlinks=False).st_size
+    return total
+
+
+class Pruner:
+    """Deletes finished jobs older than ``keep_days`` (:meth:`JobStore.prune`): once when started,
+    then every ``every`` seconds in a thread of its own, until stopped."""
+
+    def __init__(self, store: JobStore, keep_days: int, every: float = PRUNE_EVERY) -> None:
+        self.store = store
+        self.keep_days = keep_days
+        self.every = every
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="reverie-pruner", daemon=True)
+
+    def start(self) -> None:
+        if self.keep_days:
+            self.prune()
+            self.thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout)
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.every):
+            self.prune()
+
+    def prune(self) -> None:
+        """One pass; a store that fails (a full disk, a locked database) is tried again next time."""
+        try:
+            pruned = self.store.prune(time.time() - self.keep_days * DAY)
+        except (OSError, sqlite3.Error) as error:
+            log.error("could not delete old jobs (%s); trying again later", one_line(error))
+            return
+        if pruned:
+            log.info("deleted %d finished job(s) older than %d days", pruned, self.keep_days)
 
 
 @contextmanager

@@ -32,7 +32,7 @@ from reverie.schema import check_field
 from reverie.settings import DreamSettings
 from reverie.sweep import Cell, Knob, parse_values, plan_cells
 from reverie.web.form import FORM_KNOBS, SWEEP_FIELDS, FormField, check_form, error_response, sweep_form_model
-from reverie.web.jobs import FOLDERS, Job, JobStore, new_job_id
+from reverie.web.jobs import FOLDERS, Job, JobStore, check_data_folder, new_job_id
 
 if TYPE_CHECKING:
     from reverie.web.app import WebConfig
@@ -71,6 +71,8 @@ class Submitting:
     view: Callable[[Job], BaseModel]
     view_model: type[BaseModel]
     wake: Callable[[], None]
+    #: A full queue (429) or data folder (507) refuses a sweep before anything is read.
+    check_room: Callable[[], None]
 
 
 def sweep_router(lent: Submitting) -> APIRouter:
@@ -91,6 +93,7 @@ def sweep_router(lent: Submitting) -> APIRouter:
         mask: Annotated[UploadFile | None, File(description="Dream only where this image is white")] = None,
     ) -> Any:
         try:
+            lent.check_room()
             knobs = checked_knobs(form, lent)
             base = DreamSettings(**{name: getattr(form, name) for name in FORM_KNOBS[DreamSettings]})
             # Planned before the upload is decoded, so a mistake costs no decoding; with a guide,
@@ -210,7 +213,8 @@ class Sweep:
                 )
                 for index, cell in enumerate(cells)
             ]
-            store.add(*jobs)
+            check_data_folder(store.bytes_used(), self.lent.config.max_data_bytes)
+            store.add(*jobs, max_queued=self.lent.config.max_queued)
         except BaseException:
             self.undo(first)
             raise

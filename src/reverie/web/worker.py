@@ -10,6 +10,8 @@ grows: :func:`reverie.render.offers_preview`), at most one every :data:`PREVIEW_
 cancelling or stopping the server is noticed at the next step (on Ray, ``ray.cancel`` delivers
 it); a job never stays "running" after its worker is gone. The page's look thumbnails dream on the
 same models: the jobs' Dreamers here, an actor on Ray.
+A job dreamed here reads its pictures within the server's decoding budget
+(:class:`reverie.web.uploads.DecodeBudget`), as uploads are read.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from reverie.cluster import (
     Outcome,
     RayEngine,
     Update,
+    never,
     run_here,
     update_of,
 )
@@ -40,6 +43,13 @@ from reverie.settings import VideoSettings, ZoomSettings
 from reverie.tasks import DreamTask, Task, VideoTask, ZoomTask
 from reverie.web.form import page_words
 from reverie.web.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, Job, JobStore
+from reverie.web.uploads import (
+    DecodeBudget,
+    Reservation,
+    default_budget,
+    picture_cost,
+    release_freed_memory,
+)
 
 log = logging.getLogger("reverie.web")
 
@@ -94,8 +104,10 @@ class Workers:
         count: int = 1,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         cluster: RayEngine | None = None,
+        budget: DecodeBudget | None = None,
     ) -> None:
         self.store = store
+        self.budget = budget or default_budget()
         self.device = device
         self.count = count
         self.max_pixels = max_pixels
@@ -228,12 +240,18 @@ class Workers:
         except ReverieError as error:
             return Outcome.failed(error)
 
-    def dream_now(self, task: DreamTask) -> Outcome:
+    def dream_now(self, task: DreamTask, stop: Callable[[], bool] = never) -> Outcome:
         """Run a small task at once, beside the queue's jobs, on this server's models: the jobs'
-        Dreamers here, any actor on Ray (the page's look thumbnails: no second copy of a model)."""
+        Dreamers here, any actor on Ray (the page's look thumbnails: no second copy of a model).
+        ``stop`` cancels it at its next step."""
         if self.cluster is not None:
-            return self.cluster.dream(task, shared=True)
-        return run_here(task, self.dreamers)
+            return self.cluster.dream(task, shared=True, stop=stop)
+
+        def progress(_event: Progress) -> None:
+            if stop():
+                raise Cancelled
+
+        return run_here(task, self.dreamers, progress)
 
     # ------------------------------------------------------------------------------------ here
 
@@ -241,9 +259,14 @@ class Workers:
         task = self.checked_task(job)
         if isinstance(task, Outcome):
             return task
+        try:
+            reading = self.room_to_read(job)
+        except ReverieError as error:
+            return Outcome.failed(error)
         watch = self.watcher(job)
 
         def progress(event: Progress) -> None:
+            reading.release()  # the pictures are read once the dream reports
             if self.should_stop(job):
                 raise Cancelled
             if event.image is not None and not watch.wants_preview():
@@ -251,11 +274,26 @@ class Workers:
             watch(update_of(event))
 
         def frame_done(done: int, total: int) -> None:
+            reading.release()
             if self.should_stop(job):
                 raise Cancelled
             self.report(job, done / max(total, 1), f"frame {done}/{total}")
 
-        return run_here(task, self.dreamers, progress if isinstance(task, DreamTask) else frame_done)
+        try:
+            return run_here(task, self.dreamers, progress if isinstance(task, DreamTask) else frame_done)
+        finally:
+            reading.release()
+            release_freed_memory()
+
+    def room_to_read(self, job: Job) -> Reservation:
+        """Room in the decoding budget for the largest of the job's pictures (read one after
+        another), taken before any of them is read, ahead of the uploads waiting. A video's frames
+        are read one at a time at the working size, and cost no more than the dream around them."""
+        roles = [role for role in ("source", "guide", "mask") if role in job.files]
+        if job.kind == "video":
+            roles.remove("source")
+        costs = [picture_cost(self.store.path(job, role), self.max_pixels)[0] for role in roles]
+        return self.budget.reserve(max(costs, default=0), first=True, who="the job")
 
     # ------------------------------------------------------------------------------- on a cluster
 
