@@ -72,8 +72,8 @@ def phone(browser) -> None:
     )
     page.goto(URL)
     wait_for_thumbnails(page)
-    page.locator("#gallery-title").scroll_into_view_if_needed()
-    page.screenshot(path=str(DOCS / "web-phone.png"))
+    expect(page.locator("#jobs li[data-status=done]").first).to_be_visible()
+    page.locator("main > section").screenshot(path=str(DOCS / "web-phone.png"))
     page.close()
 
 

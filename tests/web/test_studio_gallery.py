@@ -262,3 +262,37 @@ def test_variations_are_a_labelled_grid_whose_cells_open_and_are_reused(
     expect(page.locator("#viewer-title")).to_contain_text("chelsea.png")
     page.click("#viewer-reuse")
     assert (page.input_value("#seed"), page.input_value("#octaves")) == ("2", "2")  # that cell's
+
+
+def test_a_keyboard_shares_and_deletes_while_another_job_runs(
+    page, server: Server, chelsea_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    finished = api_job(server, chelsea_path)
+    card = page.locator(f'#jobs li[data-id="{finished["id"]}"]')
+    expect(card).to_have_attribute("data-status", "done", timeout=60_000)
+    running = api_job(server, chelsea_path, **SLOW)
+    expect(page.locator(f'#jobs li[data-id="{running["id"]}"]')).to_have_attribute(
+        "data-status", "running", timeout=60_000
+    )
+    page.bring_to_front()
+    card.locator(".thumb-button").focus()
+    tab_to(page, f'#jobs li[data-id="{finished["id"]}"] button.share')
+    page.keyboard.press("Enter")
+    expect(page.locator("#share-dialog")).to_be_visible()
+    tab_to(page, "#share-create")
+    page.keyboard.press("Enter")
+    expect(page.locator("#share-copy")).to_be_focused()
+    url = page.input_value("#share-url")
+    assert httpx.get(url).status_code == 200
+    page.keyboard.press("Escape")
+    expect(page.locator("#share-dialog")).to_be_hidden()
+    page.on("dialog", lambda dialog: dialog.accept())  # "Delete ... and its dream?"
+    card.locator(".thumb-button").focus()
+    tab_to(page, f'#jobs li[data-id="{finished["id"]}"] button.delete')
+    page.keyboard.press("Enter")
+    expect(card).to_have_count(0)
+    assert page.evaluate("document.activeElement.closest('#jobs li') !== null")  # focus stays in the gallery
+    assert httpx.get(url).status_code == 404  # deleting the job took its link back
+    server.post(f"/api/jobs/{running['id']}/cancel")
