@@ -37,7 +37,7 @@ from reverie.weights_cli import weights as weights_group
 if TYPE_CHECKING:
     from reverie.cluster import Engine, Outcome
     from reverie.render import Progress
-    from reverie.tasks import DreamTask, Task
+    from reverie.tasks import DreamTask, Task, VideoTask
     from reverie.web import WebConfig
 
 # Everything that needs PyTorch (tasks, models, the render loop) is imported inside the command that
@@ -399,27 +399,6 @@ def zoom(ctx: click.Context, input_path: str, output: str, **options: Any) -> No
         click.echo(f"wrote {output} ({result.frames} {plural('frame', result.frames)}, {seconds:.1f} s)")
 
 
-@cli.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path())
-@click.option("-o", "--output", required=True, type=click.Path(), help="Video: .mp4 .mov .mkv .webm")
-@knob_options(*declared(VideoSettings))
-@task_option("keep_frames")
-@dream_options
-@click.pass_context
-def video(ctx: click.Context, input_path: str, output: str, keep_frames: bool, **options: Any) -> None:
-    """Dream every frame of the video INPUT into OUTPUT, smoothly; rerun to resume after a stop."""
-    from reverie.tasks import VideoTask
-
-    coherence = VideoSettings(**{item.name: options.pop(item.name) for item in declared(VideoSettings)})
-    settings = settings_for(ctx, options, None)
-    task = VideoTask(input_path, output, coherence, keep_frames, settings=settings, **engine(options))
-    _, result, seconds = run_task(task, options)
-    if not options["quiet"]:
-        resumed = f", {result.resumed} resumed" if result.resumed else ""
-        frames = f"{result.frames} {plural('frame', result.frames)}"
-        click.echo(f"wrote {output} ({frames}{resumed}, {seconds:.1f} s)")
-
-
 class frame_reporter(Reporter):
     """Progress of an animation: a tqdm bar of frames on a terminal, a line per frame in logs."""
 
@@ -477,6 +456,60 @@ def engine_for(ray_address: str | None, cluster: ClusterOptions, device: str) ->
     if ray_address is None:
         return LocalEngine()
     return ray_engine(ray_address, cluster.workers or None, cluster.retries, device, cluster.stall_timeout)
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(), help="Video: .mp4 .mov .mkv .webm")
+@knob_options(*declared(VideoSettings))
+@task_option("keep_frames")
+@cluster_options
+@dream_options
+@click.pass_context
+def video(
+    ctx: click.Context,
+    input_path: str,
+    output: str,
+    keep_frames: bool,
+    ray_address: str | None,
+    workers: int,
+    retries: int,
+    stall_timeout: float,
+    **options: Any,
+) -> None:
+    """Dream every frame of the video INPUT into OUTPUT, smoothly; rerun to resume after a stop.
+    With --ray, segments of it are dreamed side by side on a Ray cluster."""
+    from reverie.tasks import VideoTask
+
+    cluster = checked_cluster(ctx, ray_address, workers=workers, retries=retries, stall_timeout=stall_timeout)
+    coherence = VideoSettings(**{item.name: options.pop(item.name) for item in declared(VideoSettings)})
+    settings = settings_for(ctx, options, None)
+    task = VideoTask(input_path, output, coherence, keep_frames, settings=settings, **engine(options))
+    if ray_address is None:
+        _, result, seconds = run_task(task, options)
+    else:
+        result, seconds = run_video_on_ray(task, ray_address, cluster, options)
+    if not options["quiet"]:
+        resumed = f", {result.resumed} resumed" if result.resumed else ""
+        frames = f"{result.frames} {plural('frame', result.frames)}"
+        click.echo(f"wrote {output} ({frames}{resumed}, {seconds:.1f} s)")
+
+
+def run_video_on_ray(
+    task: VideoTask, ray_address: str, cluster: ClusterOptions, options: dict[str, Any]
+) -> tuple[Any, float]:
+    """Check the video task, then dream it in segments on Ray actors: its result and the seconds."""
+    from reverie.cluster_video import dream_video
+
+    started = time.perf_counter()
+    checked = task.check()
+    runner = engine_for(ray_address, cluster, options["device"])
+    try:
+        with frame_reporter(options["quiet"]) as report:
+            result = dream_video(runner, checked, report)
+    finally:
+        runner.close()
+    return result, time.perf_counter() - started
 
 
 @cli.command()

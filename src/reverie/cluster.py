@@ -210,6 +210,26 @@ class Ending:
 
 
 @dataclass(frozen=True)
+class FrameDreamed:
+    """A video frame dreamed on a worker: its number in the video and its pixels (uint8 RGB)."""
+
+    index: int
+    rgb: Any
+    worker: str
+
+
+@dataclass(frozen=True)
+class SegmentPiece:
+    """What a worker dreams of a video segment: the segment's first frame's number, where in its
+    frames to go on from (0: its start), and, going on, the coherence state the finished frames
+    left: (source, dream) of the segment's first frame and of the last finished one, uint8 RGB."""
+
+    first_index: int
+    offset: int = 0
+    resume: tuple[Any, Any, Any, Any] | None = None
+
+
+@dataclass(frozen=True)
 class Lost:
     """Why a photo lost its worker (it runs again elsewhere, up to the retries allowed)."""
 
@@ -243,30 +263,69 @@ class ClusterWorker:
     ) -> Iterator[Update | Ending]:
         """One photo dreamed: an :class:`Update` as it starts and one per step, then its
         :class:`Ending`, each streamed to the driver as it comes (call with ``num_returns="streaming"``).
-        ``files``: the bytes of the task's guide and mask images, by setting.
-
-        The dream runs on a thread of its own while this generator relays its events and watches for
-        ``ray.cancel``, which it passes on at the dream's next step.
-        """
-        import ray
-
+        ``files``: the bytes of the task's guide and mask images, by setting."""
         task = task_from_json(task_json)
         assert isinstance(task, DreamTask)
-        events: queue.SimpleQueue[Update | Ending | BaseException] = queue.SimpleQueue()
+
+        def work(send: Callable[[Any], None], stop: threading.Event) -> Ending:
+            def progress(event: Progress) -> None:
+                if stop.is_set():
+                    raise Cancelled
+                send(update_of(event, self.name))
+
+            return self.finish(task, photo, files or {}, progress)
+
+        yield from self.relayed(work)
+
+    def dream_segment(
+        self, task_json: str, files: dict[str, bytes], frames: list[Any], piece: SegmentPiece
+    ) -> Iterator[Update | FrameDreamed | Ending]:
+        """A video segment's frames dreamed in order from ``piece.offset`` on (the earlier ones were
+        finished before, and ``piece.resume`` holds the coherence state they left): a
+        :class:`FrameDreamed` streamed as each is done, then an :class:`Ending` without an image.
+        ``frames``: the segment's source frames (uint8 RGB), warm-up first."""
+        from reverie.cluster_video import dream_segment_here
+
+        task = task_from_json(task_json)
+
+        def work(send: Callable[[Any], None], stop: threading.Event) -> Ending:
+            return dream_segment_here(task, files, frames, piece, self.dreamers, send, stop, self.name)
+
+        yield from self.relayed(work)
+
+    def dream_zoom(
+        self, task_json: str, photo: bytes, files: dict[str, bytes]
+    ) -> Iterator[Update | FrameDreamed | Ending]:
+        """A zoom's frames dreamed in order from the photo's bytes, each streamed as a
+        :class:`FrameDreamed` as it is done, then an :class:`Ending` without an image: the driver
+        writes the animation."""
+        from reverie.cluster_video import dream_zoom_here
+
+        task = task_from_json(task_json)
+
+        def work(send: Callable[[Any], None], stop: threading.Event) -> Ending:
+            return dream_zoom_here(task, photo, files, self.dreamers, send, stop, self.name)
+
+        yield from self.relayed(work)
+
+    def relayed(self, work: Callable[[Callable[[Any], None], threading.Event], Ending]) -> Iterator[Any]:
+        """Run ``work(send, stop)`` on a thread of its own and stream what it sends, then its
+        :class:`Ending`; a bug it raises is raised here (Ray reports it as the task's error).
+
+        Meanwhile this generator watches for ``ray.cancel`` and sets ``stop``, which ``work`` heeds
+        at its next step."""
+        import ray
+
+        events: queue.SimpleQueue[Any] = queue.SimpleQueue()
         stop = threading.Event()
 
-        def progress(event: Progress) -> None:
-            if stop.is_set():
-                raise Cancelled
-            events.put(update_of(event, self.name))
-
-        def work() -> None:
+        def run() -> None:
             try:
-                events.put(self.finish(task, photo, files or {}, progress))
-            except BaseException as bug:  # raised again below: Ray reports it as the task's error
+                events.put(work(events.put, stop))
+            except BaseException as bug:  # raised again below
                 events.put(bug)
 
-        threading.Thread(target=work, name="reverie-dream", daemon=True).start()
+        threading.Thread(target=run, name="reverie-dream", daemon=True).start()
         try:
             yield Update(0.0, "starting", worker=self.name)  # alive, before a first model load
             while True:
@@ -282,7 +341,7 @@ class ClusterWorker:
                 if isinstance(event, Ending):
                     return
         finally:
-            stop.set()  # the driver went away or Ray closed the stream: the dream stops too
+            stop.set()  # the driver went away or Ray closed the stream: the work stops too
 
     def finish(
         self, task: DreamTask, photo: bytes, files: dict[str, bytes], progress: ProgressCallback
@@ -343,6 +402,18 @@ def plan_pool(nodes: Sequence[dict[str, float]], workers: int | None, use_gpus: 
         share = min(share, sum(cpu_nodes) / workers)
     fits = sum(int(cpus / share + 1e-9) for cpus in cpu_nodes)
     return PoolPlan(min(workers or fits, fits), share, 0.0)
+
+
+def on_threads(count: int, work: Callable[[], None], stopping: threading.Event) -> None:
+    """``work`` run on ``count`` threads (one per actor it keeps busy) until each returns; an
+    exception in one (Ctrl-C included) sets ``stopping``, which the others heed, and is raised here."""
+    with ThreadPoolExecutor(count, thread_name_prefix="reverie-ray") as threads:
+        runs = [threads.submit(work) for _ in range(count)]
+        try:
+            for each in runs:
+                each.result()
+        finally:
+            stopping.set()
 
 
 def never() -> bool:
@@ -447,14 +518,7 @@ class RayEngine(Engine):
                 with reporting:
                     report(task, outcome)
 
-        count = min(len(self.actors), len(tasks))
-        with ThreadPoolExecutor(count, thread_name_prefix="reverie-ray") as threads:
-            runs = [threads.submit(work) for _ in range(count)]
-            try:
-                for each in runs:
-                    each.result()
-            finally:
-                stopping.set()
+        on_threads(min(len(self.actors), len(tasks)), work, stopping)
 
     def dream(
         self,
@@ -473,13 +537,40 @@ class RayEngine(Engine):
         shipped = self.ship(task)
         if isinstance(shipped, Outcome):
             return shipped
+
+        def call(actor: Any) -> Any:
+            return actor.dream.options(num_returns="streaming", max_task_retries=0).remote(*shipped)
+
+        def heard(event: Any) -> Outcome | None:
+            if isinstance(event, Ending):
+                return self.written(task, event)
+            if watch is not None:
+                watch(event)
+            return None
+
+        return self.on_pool(str(task.source), call, heard, watch, stop, shared)
+
+    def on_pool(
+        self,
+        name: str,
+        call: Callable[[Any], Any],
+        heard: Callable[[Any], Outcome | None],
+        watch: Callable[[Update], None] | None = None,
+        stop: Callable[[], bool] = never,
+        shared: bool = False,
+    ) -> Outcome:
+        """Run a streamed call on an actor of the pool until ``heard`` makes an outcome of one of
+        its events: ``call(actor)`` starts the stream (on an idle actor; ``shared``: any), ``heard``
+        gets every event in order. A call whose worker is lost is made again, by calling ``call``
+        once more (so it can go on from what was heard), up to ``retries`` times; ``name`` says what
+        ran in the log. ``stop`` cancels it; ``watch`` hears that the worker was lost."""
         lost = 0
         while True:
             actor = self.any_actor() if shared else self.borrow(stop)
             if actor is None:
                 return Outcome("cancelled", cancelled=True) if stop() else Outcome("no Ray workers are left")
             try:
-                ending = self.awake(actor) or self.follow(actor, task, shipped, watch, stop)
+                ending = self.awake(actor) or self.follow(actor, call, heard, stop, name)
             finally:
                 if not shared and actor in self.actors:
                     self.idle.put(actor)
@@ -490,7 +581,7 @@ class RayEngine(Engine):
             lost += 1
             if lost > self.retries:
                 return Outcome(f"the worker running this job was lost {lost} times; last: {ending.why}")
-            log.warning("%s: %s; running it again", task.source, ending.why)
+            log.warning("%s: %s; running it again", name, ending.why)
             with self._lock:
                 self.retried += 1
             if watch is not None:
@@ -521,48 +612,47 @@ class RayEngine(Engine):
     def follow(
         self,
         actor: Any,
-        task: DreamTask,
-        shipped: tuple[str, bytes, dict[str, bytes]],
-        watch: Callable[[Update], None] | None,
+        call: Callable[[Any], Any],
+        heard: Callable[[Any], Outcome | None],
         stop: Callable[[], bool],
+        name: str,
     ) -> Outcome | Lost:
-        """The photo dreamed on ``actor`` until it ends: its outcome (the result written), or why it
+        """``call`` streamed on ``actor`` until ``heard`` makes an outcome of an event, or why it
         lost its worker. The stream must move every ``stall_timeout`` seconds, or its actor is killed
         (:meth:`stalled`).
 
-        Ray does not run the photo again itself (``max_task_retries=0``): its finite retries are
+        Ray does not make the call again itself (``max_task_retries=0``): its finite retries are
         spent while the actor restarts, not on lost workers alone (ray-project/ray#44719), and a
         retried stream resumes after the last event the driver saw, so the retry's first steps, a
         restart and a model load show no progress and would look like a stall."""
         ray = self.ray
-        stream = actor.dream.options(num_returns="streaming", max_task_retries=0).remote(*shipped)
-        heard, worker, cancelled = time.monotonic(), "its worker", False
+        stream = call(actor)
+        last_heard, worker, cancelled = time.monotonic(), "its worker", False
         while True:
             if not cancelled and stop():
                 ray.cancel(stream)
                 cancelled = True
             if not ray.wait([stream], timeout=WAIT_STEP)[0]:
-                if time.monotonic() - heard > self.stall_timeout:
+                if time.monotonic() - last_heard > self.stall_timeout:
                     self.stalled(actor, worker)
                     return Lost(f"{worker} sent nothing for {self.stall_timeout:.0f} s")
                 continue
             try:
                 event = ray.get(next(stream), timeout=self.stall_timeout)
             except StopIteration:
-                return Outcome("internal error: the worker ended the photo without its result")
+                return Outcome("internal error: the worker ended the job without its result")
             except ray.exceptions.TaskCancelledError:
                 return Outcome("cancelled", cancelled=True)
             except ray.exceptions.RayTaskError as bug:  # raised by the worker's code: never run again
-                log.error("internal error dreaming %s on the cluster:\n%s", task.source, bug)
+                log.error("internal error dreaming %s on the cluster:\n%s", name, bug)
                 return Outcome.of_bug(bug)
             except ray.exceptions.RayError as gone:  # its process died (Ray restarts it), its node left
                 self.restarting.add(actor)
                 return Lost(f"{worker} ended ({type(gone).__name__})")
-            heard, worker = time.monotonic(), event.worker
-            if isinstance(event, Ending):
-                return self.written(task, event)
-            if watch is not None:
-                watch(event)
+            last_heard, worker = time.monotonic(), event.worker
+            outcome = heard(event)
+            if outcome is not None:
+                return outcome
 
     def stalled(self, actor: Any, worker: str) -> None:
         """Kill an actor that went ``stall_timeout`` seconds without a word: Ray restarts it. Where

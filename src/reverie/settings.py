@@ -325,6 +325,13 @@ class VideoSettings(Settings):
         minimum=1, maximum=20, zero="all", label="Octaves after the first frame",
     )  # fmt: skip
 
+    #: Measured in bench/VIDEO_SCALE.md: the seams' flicker against the frames' within segments.
+    overlap: int = knob(
+        8, "Frames each segment of a video dreamed in parallel (--ray) starts early: they warm up its "
+        "dream and are cross-faded into the segment before, so the seam does not show.",
+        minimum=0, maximum=120, label="Segment overlap",
+    )  # fmt: skip
+
     def later_frames(self, steps: int, octaves: int) -> tuple[int, int]:
         """(steps, octaves) of every frame after the first, for a dream of ``steps`` x ``octaves``."""
         later_steps = self.follow_steps or -(-steps // 2)

@@ -28,6 +28,7 @@ from PIL import Image
 
 from reverie.animate.coherence import CoherentDreamer
 from reverie.animate.frames import FrameStore, job_fingerprint
+from reverie.animate.segments import Segment, SegmentRun, plan_segments, segments_from
 from reverie.animate.zoom import FrameCallback, zoom_sequence
 from reverie.devices import resolve_device
 from reverie.dreamer import Dreamer, PreparedDream
@@ -490,50 +491,91 @@ class VideoTask(Task):
         Every run decodes the source from its start (finished frames are read back, not dreamed):
         that gives each frame's time for the writer and the coherence state to resume from. The
         fingerprint holds nothing learnt while decoding (such as how many frames a damaged file
-        really has), so a rerun of a cut-short source finds its frames again.
+        really has), so a rerun of a cut-short source finds its frames again. The video is one
+        segment, unless its frames folder was started in segments (on a cluster): then every
+        segment is dreamed here, side by side, as the frames are decoded.
         """
         task = self.ready()
-        info, source, output = task.probe, Path(task.source), Path(task.output)
-        assert info is not None  # set by check()
-        size = video_frame_size((info.width, info.height), task.settings.max_side)
-        store = FrameStore(output)
-        files = {
-            "source": source,
-            "weights": dreamer.weights_path,
-            "guide": task.settings.guide,
-            "mask": task.settings.mask,
-        }
-        decided_by = {
-            "dream": task.settings.to_dict(),
-            "coherence": task.coherence.to_dict(),
-            "size": list(size),
-        }
-        done = store.open(job_fingerprint(files, decided_by))
-        coherent = CoherentDreamer(task.prepare(dreamer), task.coherence)
-        first: tuple[np.ndarray, np.ndarray] | None = None
-        reader = FrameReader(source, size)
+        job = task.open_frames(dreamer.weights_path, segments=1)
+        prepared = task.prepare(dreamer)
+        runs = [
+            SegmentRun(segment, CoherentDreamer(prepared, task.coherence), job.store)
+            for segment in job.segments
+        ]
+        reader = FrameReader(task.source, job.size)
         times: list[float] = []
         for index, frame in enumerate(reader):
             times.append(frame.time)
-            if index < done:  # resuming: finished frames are read back, not dreamed again
-                first = first or (frame.rgb, store.load(0))
-                if index == done - 1:
-                    coherent.start_from(first, (frame.rgb, store.load(index)))
-                continue
-            store.save(index, coherent.next_frame(frame.rgb))
-            if progress is not None:
-                progress(index + 1, max(info.frames, index + 1))  # a header may count too few
-        if reader.cut_short:
+            dreamed = [run.take(index, frame.rgb) for run in runs]
+            if any(dreamed) and progress is not None:
+                progress(index + 1, max(job.frames, index + 1))  # a header may count too few
+        return job.finish(times, reader.cut_short)
+
+    def weights_path(self) -> Path:
+        """The weights file a Dreamer for this task loads (found as the Dreamer finds it)."""
+        return find_weights(get_spec(self.settings.model), self.weights or None)
+
+    def open_frames(self, weights: PathLike, segments: int) -> VideoFrames:
+        """The frames folder of this (checked) task, opened for a run with ``weights`` (the file the
+        model loads) in ``segments`` segments; a folder a run started before keeps its own."""
+        info = self.probe
+        assert info is not None  # set by check()
+        size = video_frame_size((info.width, info.height), self.settings.max_side)
+        store = FrameStore(Path(self.output))
+        files = {
+            "source": self.source,
+            "weights": weights,
+            "guide": self.settings.guide,
+            "mask": self.settings.mask,
+        }
+        decided_by = {
+            "dream": self.settings.to_dict(),
+            "coherence": self.coherence.to_dict(),
+            "size": list(size),
+        }
+        plan = plan_segments(info.frames, segments, self.coherence.overlap)
+        store.open(job_fingerprint(files, decided_by), tuple(segment.start for segment in plan))
+        segments = segments_from(store.starts, self.coherence.overlap)
+        warm_ups = [segment.start - segment.warm_from for segment in segments]
+        resumed = sum(max(0, store.finished_in(s) - warm) for s, warm in zip(segments, warm_ups, strict=True))
+        return VideoFrames(self, store, segments, size, resumed)
+
+
+@dataclass(frozen=True)
+class VideoFrames:
+    """A video task's frames folder, opened for a run: its segments, the size frames are dreamed at
+    and how many of the video's frames an earlier run finished (warm-up frames not counted)."""
+
+    task: VideoTask
+    store: FrameStore
+    segments: tuple[Segment, ...]
+    size: tuple[int, int]
+    resumed: int
+
+    @property
+    def frames(self) -> int:
+        """Frames the source's header counts (a damaged file may hold fewer, or more)."""
+        assert self.task.probe is not None
+        return self.task.probe.frames
+
+    def finish(self, times: list[float], cut_short: bool) -> AnimationResult:
+        """Encode the frames shown at ``times`` (one per decoded frame) with the source's audio; the
+        folder goes unless the task keeps frames. ``cut_short``: the source ended early."""
+        task, source = self.task, Path(self.task.source)
+        if cut_short:
             warnings.warn(
-                f"{source} is cut short: dreamed its first {len(times)} decodable frames of {info.frames}",
-                stacklevel=2,
+                f"{source} is cut short: dreamed its first {len(times)} decodable frames of {self.frames}",
+                stacklevel=3,
             )
-        written = store.assemble(output, info.fps, audio_from=source, times=times)
+        output = Path(task.output)
+        written = self.store.assemble(
+            output, self.task.probe.fps, audio_from=source, times=times, segments=self.segments
+        )  # type: ignore[union-attr]
         if written == 0:
             raise VideoError(File(source), " holds no decodable frames")
         if not task.keep_frames:
-            store.remove()
-        return AnimationResult(output, written, resumed=done)
+            self.store.remove()
+        return AnimationResult(output, written, resumed=self.resumed)
 
 
 def video_frame_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:

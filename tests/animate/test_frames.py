@@ -33,18 +33,25 @@ def test_job_json_carries_reverie_s_marker(tmp_path: Path) -> None:
     store = FrameStore(tmp_path / "out.mp4")
     store.open({"job": 1})
     recorded = json.loads((store.folder / "job.json").read_text())
-    assert recorded == {"made_by": "reverie", "frames_schema": FRAMES_SCHEMA, "job": {"job": 1}}
+    assert recorded == {
+        "made_by": "reverie",
+        "frames_schema": FRAMES_SCHEMA,
+        "job": {"job": 1},
+        "segment_starts": [0],
+    }
 
 
 def test_store_counts_finished_frames_without_a_gap(tmp_path: Path) -> None:
     store = FrameStore(tmp_path / "out.mp4")
     assert store.folder == tmp_path / "out.mp4.frames"
-    assert store.open({"job": 1}) == 0
+    store.open({"job": 1})
+    assert store.finished() == 0
     frame = np.full((4, 6, 3), 0.5, np.float32)
     for index in (0, 1, 3):
         store.save(index, frame)
     assert store.finished() == 2
-    assert store.open({"job": 1}) == 2  # the same job resumes
+    store.open({"job": 1})  # the same job resumes
+    assert store.finished() == 2
     assert np.allclose(store.load(1), frame, atol=1 / 255)
 
 
@@ -132,5 +139,6 @@ def test_clearing_keeps_files_that_only_look_like_frames(tmp_path: Path) -> None
     (store.folder / "frame-holiday.png").write_bytes(b"mine")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert store.open({"job": 2}) == 0  # another job: Reverie's own files go
+        store.open({"job": 2})
+        assert store.finished() == 0  # another job: Reverie's own files go
     assert sorted(p.name for p in store.folder.iterdir()) == ["frame-holiday.png", "job.json"]

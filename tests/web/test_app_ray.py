@@ -18,9 +18,11 @@ from PIL import Image
 from web_client import finished, submit, wait_for
 
 from reverie.io.images import load_image
+from reverie.io.video import probe_video
 from reverie.settings import DreamSettings
 from reverie.tasks import DreamTask
 from reverie.web import WebConfig, create_app
+from videos import audio_codec
 
 QUICK = {"steps": "2", "octaves": "2", "max_side": "96", "seed": "4"}
 #: Long enough on one CPU thread to be seen running, then cancelled.
@@ -136,3 +138,35 @@ def test_the_looks_are_dreamed_on_the_clusters_actors(cluster_client: TestClient
     assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(response.content)).width == 192
     assert cluster_client.app.state.workers.dreamers._loaded == {}  # no model loaded in the server
+
+
+def test_zooms_and_videos_run_on_the_cluster_with_progress_previews_and_cancel(
+    cluster_client: TestClient, chelsea_path: Path, pan_video: Path
+) -> None:
+    zoom = submit(cluster_client, chelsea_path.read_bytes(), kind="zoom", frames="4", format="gif", **QUICK)
+    video = cluster_client.post(
+        "/api/jobs",
+        files={"video": ("pan.mp4", pan_video.read_bytes(), "video/mp4")},
+        data={"kind": "video", **QUICK},
+    )
+    assert video.status_code == 201, video.text
+    zoomed = wait_for(cluster_client, zoom["id"], finished)
+    assert zoomed["status"] == "done" and zoomed["progress"] == 1.0 and zoomed["preview_url"]
+    assert Image.open(io.BytesIO(cluster_client.get(zoomed["result_url"]).content)).n_frames == 4
+    dreamed = wait_for(cluster_client, video.json()["id"], finished)
+    assert dreamed["status"] == "done" and dreamed["preview_url"], dreamed
+    clip = Path(
+        cluster_client.app.state.store.path(cluster_client.app.state.store.get(dreamed["id"]), "result")
+    )
+    assert probe_video(clip).frames == 10 and audio_codec(clip) == "aac"
+    slow = cluster_client.post(
+        "/api/jobs",
+        files={"video": ("pan.mp4", pan_video.read_bytes(), "video/mp4")},
+        data={"kind": "video", **SLOW},
+    ).json()
+    running = wait_for(
+        cluster_client, slow["id"], lambda j: j["status"] == "running" and j["stage"].startswith("frame")
+    )
+    assert 0 < running["progress"] < 1 and running["preview_url"]
+    assert cluster_client.post(f"/api/jobs/{slow['id']}/cancel").status_code == 200
+    assert wait_for(cluster_client, slow["id"], finished, timeout=60)["status"] == "cancelled"

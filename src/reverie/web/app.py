@@ -285,7 +285,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
     )
     pruner = Pruner(store, config.keep_days)
     limits = Limits(config.max_upload_bytes, config.max_pixels, config.max_frames)
-    kinds = ["dream"] if cluster is not None else list(JOB_KINDS)
+    kinds = list(JOB_KINDS)  # photos, zooms and videos, here or on Ray
     fields = form_fields(config.caps(), kinds)
     DreamForm = form_model(fields)
     page_html = render_page(

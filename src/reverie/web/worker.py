@@ -3,8 +3,9 @@
 Each worker is a thread that claims the oldest queued job and runs its task either here, on one
 :class:`reverie.Dreamer` per model shared by the threads (one thread by default: one job at a time
 per device is fastest, since a dream already uses every core or the whole GPU), or, with
-``serve --ray``, on an idle actor of the Ray pool (:meth:`reverie.cluster.RayEngine.dream`: one
-thread per actor), which streams progress and previews back while it dreams. A job reports progress
+``serve --ray``, on the Ray pool (one thread per actor): a photo or a zoom on an idle actor, a video
+in segments on every idle actor (:mod:`reverie.cluster_video`), streaming progress and previews
+back while they dream. A job reports progress
 after every step and a preview when the render loop offers one (its first step, then as each octave
 grows: :func:`reverie.render.offers_preview`), at most one every :data:`PREVIEW_EVERY` seconds;
 cancelling or stopping the server is noticed at the next step (on Ray, ``ray.cancel`` delivers
@@ -35,8 +36,9 @@ from reverie.cluster import (
     run_here,
     update_of,
 )
+from reverie.cluster_video import dream_video, dream_zoom
 from reverie.errors import ReverieError, one_line
-from reverie.io.images import DEFAULT_MAX_PIXELS
+from reverie.io.images import DEFAULT_MAX_PIXELS, Picture, image_bytes
 from reverie.io.paths import write_bytes_atomically
 from reverie.render import Progress
 from reverie.settings import VideoSettings, ZoomSettings
@@ -298,15 +300,43 @@ class Workers:
     # ------------------------------------------------------------------------------- on a cluster
 
     def run_on_cluster(self, job: Job) -> Outcome:
-        """The job dreamed on an idle actor, its updates recorded as they come. A cancel or the
-        server's stop reaches the actor through Ray; a lost or stalled worker is restarted by Ray
-        and the job runs again (``cluster.retries`` times), then fails with a message (Retry queues
-        it again); a bug in the worker fails it at once."""
+        """The job dreamed on the pool, its updates recorded as they come: a photo on an idle actor,
+        a zoom on one actor frame after frame, a video in segments on every idle actor
+        (:mod:`reverie.cluster_video`). A cancel or the server's stop reaches the actors through
+        Ray; a lost or stalled worker is restarted by Ray and its work runs again
+        (``cluster.retries`` times), then fails with a message (Retry queues it again); a bug in
+        the worker fails it at once."""
         assert self.cluster is not None
         task = self.checked_task(job)
         if isinstance(task, Outcome):
             return task
-        return self.cluster.dream(task, self.watcher(job), lambda: self.should_stop(job))
+        stop = lambda: self.should_stop(job)  # noqa: E731
+        if isinstance(task, DreamTask):
+            return self.cluster.dream(task, self.watcher(job), stop)
+        watch, latest = self.watcher(job), [0, 1]
+
+        def frame_done(done: int, total: int) -> None:
+            latest[:] = [done, total]
+
+        def frame_seen(rgb: Any) -> None:
+            done, total = latest
+            preview = (
+                image_bytes(Picture(rgb.astype("float32") / 255), "JPEG") if watch.wants_preview() else b""
+            )
+            watch(Update(done / max(total, 1), f"frame {done}/{total}", preview))
+
+        started = time.perf_counter()
+        try:
+            if isinstance(task, VideoTask):
+                dream_video(self.cluster, task, frame_done, stop, watch=frame_seen)
+            else:
+                assert isinstance(task, ZoomTask)
+                dream_zoom(self.cluster, task, frame_done, stop, watch=frame_seen)
+        except Cancelled:
+            return Outcome("cancelled", time.perf_counter() - started, cancelled=True)
+        except ReverieError as error:
+            return Outcome.failed(error, time.perf_counter() - started)
+        return Outcome("", time.perf_counter() - started)
 
 
 class Watch:
