@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -96,8 +97,16 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def ray_cluster():
-    """A real Ray cluster on this machine: a head and a second node, one CPU each, token-protected.
+def ray_cluster() -> Iterator[str]:
+    """A real Ray cluster on this machine (:func:`two_node_cluster`): its address."""
+    with two_node_cluster() as address:
+        yield address
+
+
+@contextlib.contextmanager
+def two_node_cluster() -> Iterator[str]:
+    """A real Ray cluster on this machine: a head and a second node, one CPU each, token-protected
+    (as the README tells a cluster to be); its address. The benchmarks start theirs here too.
 
     Its processes are found by their own temporary folder and stopped at the end, so a Ray that
     something else runs on this machine is left alone.

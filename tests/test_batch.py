@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from reverie import devices
+from reverie import cluster, devices
 from reverie.batch import Batch, Manifest, Record, collect_items
 from reverie.cli import main
-from reverie.cluster import LocalEngine
+from reverie.cluster import LOCAL_WORKER_MEMORY, LocalEngine, available_memory, local_workers
 from reverie.errors import SettingsError
 from reverie.io.images import load_image
 from reverie.recipe import read_settings
@@ -150,7 +151,7 @@ def test_bad_settings_stop_the_batch_before_any_work(photos: Path, tmp_path: Pat
         ["batch", "--ray", str(photos), str(photos / "cat.png"), "-o", str(tmp_path / "out")], capsys
     )
     assert code == 2 and "put --ray after the photos" in err  # --ray swallowed the photos
-    code, _, err = run_cli(["batch", str(photos), "-o", str(tmp_path / "out"), "--workers", "2"], capsys)
+    code, _, err = run_cli(["batch", str(photos), "-o", str(tmp_path / "out"), "--retries", "2"], capsys)
     assert code == 2 and "give --ray too" in err
     assert not (tmp_path / "out").exists()
 
@@ -223,3 +224,53 @@ def test_output_folders_that_cannot_be_made(photos: Path, tmp_path: Path, capsys
     code, _, err = run_cli(["batch", str(photos), "--recursive", "-o", str(out), *QUICK], capsys)
     assert code == 1 and "1 done, 1 failed" in err  # that photo fails alone
     assert "cannot make the folder" in Manifest(out).records()["more/coffee.png"].error
+
+
+def test_dreams_side_by_side_on_one_thread_each_are_the_dreams_one_by_one(
+    photos: Path, tmp_path: Path
+) -> None:
+    settings = check_engine(DreamSettings(steps=2, octaves=2, max_side=80), "", "cpu", 10**8)
+    threads = torch.get_num_threads()
+    dreamed = {}
+    for name, engine in [
+        ("side_by_side", LocalEngine(2, threads=1)),
+        ("one_by_one", LocalEngine(1, threads=1)),
+    ]:
+        out = tmp_path / name
+        out.mkdir()
+        ended: list[str] = []
+        summary = Batch(collect_items([photos], out, True, ".png"), out, settings, device="cpu").run(
+            engine, lambda task, outcome, ended=ended: ended.append(Path(str(task.output)).name)
+        )
+        assert (summary.done, summary.failed) == (2, 0) and sorted(ended) == ["cat.png", "coffee.png"]
+        dreamed[name] = {path.name: load_image(path).rgb for path in out.rglob("*.png")}
+    assert torch.get_num_threads() == threads  # given back
+    for name, rgb in dreamed["side_by_side"].items():
+        assert np.array_equal(rgb, dreamed["one_by_one"][name]), name
+
+
+def test_the_batch_command_takes_workers_without_ray(photos: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(
+        ["batch", str(photos), "--recursive", "-o", str(out), *QUICK, "--workers", "2"], capsys
+    )
+    assert code == 0 and "dreamed 2 photos" in stdout, err
+
+
+def test_a_batch_runs_as_many_dreams_here_as_cores_and_memory_allow(tmp_path: Path, monkeypatch) -> None:
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemAvailable:    3000000 kB\n")
+    assert available_memory(meminfo, cgroup=tmp_path) == 3000000 * 1024
+    assert available_memory(tmp_path / "absent", cgroup=tmp_path) is None
+    (tmp_path / "memory.max").write_text("2000000000\n")
+    (tmp_path / "memory.current").write_text("500000000\n")
+    assert available_memory(meminfo, cgroup=tmp_path) == 1500000000  # a container's limit holds
+    (tmp_path / "memory.max").write_text("max\n")
+    assert available_memory(meminfo, cgroup=tmp_path) == 3000000 * 1024
+    monkeypatch.setattr(cluster.torch, "get_num_threads", lambda: 16)
+    monkeypatch.setattr(cluster, "available_memory", lambda: None)
+    assert local_workers("cpu") == 16 // cluster.THREADS_PER_LOCAL_WORKER
+    monkeypatch.setattr(cluster, "available_memory", lambda: 3 * LOCAL_WORKER_MEMORY + 1)
+    assert local_workers("cpu") == 3  # no more dreams than the memory holds
+    monkeypatch.setattr(cluster, "available_memory", lambda: 1)
+    assert local_workers("cpu") == 1

@@ -116,11 +116,45 @@ def test_the_pool_follows_the_clusters_resources() -> None:
     assert plan_pool([{"CPU": 16.0}, {"CPU": 2.0}], 20) == PoolPlan(19, 0.9, 0.0)  # capped at what fits
     assert plan_pool([{"CPU": 32.0, "GPU": 2.0}], None) == PoolPlan(2, 1.0, 1.0)  # one per GPU
     assert plan_pool([{"CPU": 32.0, "GPU": 1.0}], 2) == PoolPlan(2, 1.0, 0.5)
-    assert plan_pool([{"GPU": 1.0, "CPU": 4}, {"GPU": 1.0, "CPU": 4}], 3).actors == 2  # 2/3 GPU: one each
-    assert plan_pool([{"CPU": 8.0, "GPU": 2.0}], None, use_gpus=False) == PoolPlan(
-        2, 4.0, 0.0
-    )  # --device cpu
+    assert plan_pool([{"GPU": 1.0, "CPU": 4}, {"GPU": 1.0, "CPU": 4}], 3) == PoolPlan(
+        3, 1.0, 0.5
+    )  # halves fit
+    assert plan_pool([{"CPU": 8.0, "GPU": 2.0}], None, "cpu") == PoolPlan(2, 4.0, 0.0)  # --device cpu
     assert plan_pool([{"CPU": 0.0}], None).actors == 0
+
+
+def test_a_mixed_cluster_runs_gpu_actors_beside_cpu_ones_unless_the_device_says_otherwise() -> None:
+    mixed = [{"CPU": 16.0, "GPU": 2.0}, {"CPU": 8.0}, {"CPU": 4.0}]
+    assert plan_pool(mixed, None) == PoolPlan(2, 1.0, 1.0, cpu_actors=3, cpu_share=4.0)  # auto: both
+    assert plan_pool(mixed, None).total == 5
+    assert plan_pool(mixed, None, "cuda") == PoolPlan(2, 1.0, 1.0)  # GPUs only
+    assert plan_pool(mixed, None, "cpu") == PoolPlan(7, 4.0, 0.0)  # every node's CPUs, GPUs left alone
+    assert plan_pool(mixed, 4) == PoolPlan(2, 1.0, 1.0, cpu_actors=2, cpu_share=4.0)  # GPUs first
+    assert plan_pool(mixed, 2) == PoolPlan(2, 1.0, 1.0)
+    assert plan_pool([{"CPU": 8.0}], None, "cuda").total == 0  # start() says the cluster has no GPU
+
+
+class PoolOfFour(RayEngine):
+    """A pool of four stand-in actors, two with a GPU, without Ray: what borrowing hands out."""
+
+    def __init__(self) -> None:
+        self.actors, self.gpu_actors = ["gpu0", "gpu1", "cpu0", "cpu1"], {"gpu0", "gpu1"}
+        self.idle = __import__("queue").SimpleQueue()
+        for actor in ["cpu0", "gpu0", "cpu1", "gpu1"]:
+            self.idle.put(actor)
+
+
+def test_videos_and_zooms_keep_to_the_gpu_actors_of_a_mixed_pool() -> None:
+    pool = PoolOfFour()
+    assert pool.fast_actors() == 2
+    assert [pool.borrow(never_stop, gpus_only=True) for _ in range(2)] == ["gpu0", "gpu1"]
+    assert {pool.borrow(never_stop) for _ in range(2)} == {"cpu0", "cpu1"}  # photos take any
+    pool.gpu_actors = set()
+    assert pool.fast_actors() == 4  # a CPU-only pool: every actor takes segments
+
+
+def never_stop() -> bool:
+    return False
 
 
 def test_without_ray_the_option_names_the_extra(
@@ -157,7 +191,7 @@ def test_the_stall_timeout_is_for_ray_workers(tmp_path: Path, chelsea_path: Path
     for command in (["batch", str(chelsea_path), "-o", str(tmp_path / "out")], ["serve"]):
         assert main([*command, "--stall-timeout", "10"]) == 2
         assert "--stall-timeout is about Ray workers: give --ray too" in capsys.readouterr().err
-    for typed in (["--retries", "3"], ["--workers", "2"]):
+    for typed in (["--retries", "3"], ["--stall-timeout", "9"]):
         assert main(["sweep", str(chelsea_path), "-o", "s.png", "--vary", "seed=1,2", *typed]) == 2
         assert f"{typed[0]} is about Ray workers: give --ray too" in capsys.readouterr().err
     batch = ["batch", str(chelsea_path), "-o", str(tmp_path / "out"), "--ray", "--stall-timeout", "0"]
@@ -319,12 +353,13 @@ class FakeRay:
 def test_a_stalled_worker_is_restarted_unless_its_node_left() -> None:
     engine = RayEngine.__new__(RayEngine)
     engine.ray, engine.workers, engine.actors = FakeRay([{"CPU": 1.0}, {"CPU": 1.0}]), None, ["a", "b"]
-    engine.use_gpus, engine.stall_timeout, engine._lock, engine.restarting = (
-        True,
+    engine.device, engine.stall_timeout, engine._lock, engine.restarting = (
+        "auto",
         10.0,
         threading.Lock(),
         set(),
     )
+    engine.gpu_actors = set()
     engine.stalled("a", "pid 1")  # both nodes still there: Ray restarts it in place
     assert engine.actors == ["a", "b"] and engine.ray.killed == [("a", False)] and engine.restarting == {"a"}
     engine.ray.alive = [{"CPU": 1.0}]  # a node left: the pool shrinks to what the cluster holds

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from reverie import Dreamer
 from reverie.animate.frames import FrameStore
 from reverie.animate.metrics import seam_flicker
 from reverie.animate.segments import segments_from
@@ -130,3 +132,51 @@ def test_an_interrupted_video_resumes_and_a_killed_worker_costs_only_its_frames(
         assert np.array_equal(load_image(resumed.folder / name).rgb, load_image(clean.folder / name).rgb), (
             name
         )
+
+
+def test_one_segment_on_the_cluster_is_the_video_dreamed_here(
+    ray_cluster: str, pan_video: Path, tmp_path: Path
+) -> None:
+    """With one segment (one worker), the cluster's frames are this process's, pixel for pixel, at
+    the actors' one thread."""
+    there, here = tmp_path / "there.mp4", tmp_path / "here.mp4"
+    with ray_job(ray_cluster, tmp_path):
+        engine = RayEngine(ray_cluster, workers=1)
+        try:
+            dream_video(
+                engine, VideoTask(pan_video, there, keep_frames=True, settings=SETTINGS, device="cpu")
+            )
+        finally:
+            engine.close()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        VideoTask(pan_video, here, keep_frames=True, settings=SETTINGS, device="cpu").run(
+            Dreamer(device="cpu")
+        )
+    finally:
+        torch.set_num_threads(threads)
+    assert FrameStore(there).recorded_starts() == (0,)
+    for index in range(10):
+        assert np.array_equal(FrameStore(there).load(index), FrameStore(here).load(index)), index
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_on_a_machine_with_a_gpu_the_actors_dream_on_it(tmp_path: Path, clip48: Path) -> None:
+    """A Ray instance of this machine's CPUs and GPU: one GPU actor, and the video's segments on it."""
+    engine = RayEngine(None, device="auto")
+    try:
+        assert engine.plan.actors >= 1 and engine.plan.gpus > 0
+        engine.start()
+        devices = engine.ray.get(
+            [
+                actor.__ray_call__.remote(lambda _worker: torch.cuda.is_available())
+                for actor in engine.gpu_actors
+            ]
+        )
+        assert devices and all(devices)
+        task = VideoTask(clip48, tmp_path / "gpu.mp4", settings=SETTINGS).check()
+        result = dream_video(engine, task)
+    finally:
+        engine.close()
+    assert result.frames == 48 and probe_video(tmp_path / "gpu.mp4").frames == 48

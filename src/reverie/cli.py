@@ -231,9 +231,12 @@ def demo(ctx: click.Context, output: str, **options: Any) -> None:
     report_dream(output, run_task(task, options), options["quiet"])
 
 
-def engine(options: dict[str, Any]) -> dict[str, Any]:
-    """The task fields that say how, not what, to dream: weights file, device, pixel limit."""
-    return {name: options[name] for name in ENGINE_OPTIONS}
+def engine(options: dict[str, Any], ray_address: str | None = None) -> dict[str, Any]:
+    """The task fields that say how, not what, to dream: weights file, device, pixel limit. On Ray
+    (``ray_address``) the tasks' device is "auto": ``--device`` chooses the actors (GPU or CPU ones),
+    and this machine need not have the GPU the actors use."""
+    fields = {name: options[name] for name in ENGINE_OPTIONS}
+    return fields | {"device": "auto"} if ray_address is not None else fields
 
 
 def run_task(task: Task, options: dict[str, Any]) -> tuple[Task, Any, float]:
@@ -430,15 +433,18 @@ def cluster_options(function: Callable[..., Any]) -> Callable[..., Any]:
     return RAY_OPTION(knob_options(*declared(ClusterOptions))(function))
 
 
-def checked_cluster(ctx: click.Context, ray_address: str | None, **knobs: Any) -> ClusterOptions:
+def checked_cluster(
+    ctx: click.Context, ray_address: str | None, local: tuple[str, ...] = (), **knobs: Any
+) -> ClusterOptions:
     """The cluster knobs, checked; Ray installed and ``--ray``'s value an address rather than a photo
-    it swallowed; a cluster knob typed without ``--ray`` a usage error. Before any work."""
+    it swallowed; a cluster knob typed without ``--ray`` a usage error, unless it is one of
+    ``local`` (``--workers`` of a batch: dreams side by side here). Before any work."""
     from reverie.cluster import import_ray
 
     cluster = ClusterOptions(**knobs).validate()
     if ray_address is None:
         for name in knobs:
-            if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+            if name not in local and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
                 raise click.UsageError(f"{FLAGS[name]} is about Ray workers: give --ray too")
         return cluster
     if ray_address != LOCAL_RAY and Path(ray_address).exists():
@@ -450,11 +456,12 @@ def checked_cluster(ctx: click.Context, ray_address: str | None, **knobs: Any) -
 
 
 def engine_for(ray_address: str | None, cluster: ClusterOptions, device: str) -> Engine:
-    """This process, or Ray actors when --ray was given."""
-    from reverie.cluster import LocalEngine, ray_engine
+    """This process (``--workers`` dreams side by side, by default as many as pay here), or Ray
+    actors when --ray was given."""
+    from reverie.cluster import LocalEngine, local_workers, ray_engine
 
     if ray_address is None:
-        return LocalEngine()
+        return LocalEngine(cluster.workers or local_workers(device))
     return ray_engine(ray_address, cluster.workers or None, cluster.retries, device, cluster.stall_timeout)
 
 
@@ -484,7 +491,9 @@ def video(
     cluster = checked_cluster(ctx, ray_address, workers=workers, retries=retries, stall_timeout=stall_timeout)
     coherence = VideoSettings(**{item.name: options.pop(item.name) for item in declared(VideoSettings)})
     settings = settings_for(ctx, options, None)
-    task = VideoTask(input_path, output, coherence, keep_frames, settings=settings, **engine(options))
+    task = VideoTask(
+        input_path, output, coherence, keep_frames, settings=settings, **engine(options, ray_address)
+    )
     if ray_address is None:
         _, result, seconds = run_task(task, options)
     else:
@@ -539,9 +548,11 @@ def batch(
     from reverie.batch import Batch, collect_items
     from reverie.tasks import check_engine
 
-    cluster = checked_cluster(ctx, ray_address, workers=workers, retries=retries, stall_timeout=stall_timeout)
+    cluster = checked_cluster(
+        ctx, ray_address, ("workers",), workers=workers, retries=retries, stall_timeout=stall_timeout
+    )
     folder = Path(outdir).expanduser()
-    engine_options = engine(options)
+    engine_options = engine(options, ray_address)
     settings = check_engine(settings_for(ctx, options, None), **engine_options)
     items = collect_items(inputs, folder, recursive, f".{output_format}")
     make_output_folder(folder)
@@ -593,8 +604,10 @@ def sweep(
     """Dream INPUT with every combination of the varied knobs into one labelled grid, OUTPUT."""
     from reverie.sweep import parse_vary, plan_cells, run_sweep
 
-    cluster = checked_cluster(ctx, ray_address, workers=workers, retries=retries, stall_timeout=stall_timeout)
-    engine_options = engine(options)
+    cluster = checked_cluster(
+        ctx, ray_address, ("workers",), workers=workers, retries=retries, stall_timeout=stall_timeout
+    )
+    engine_options = engine(options, ray_address)
     cells = plan_cells(
         settings_for(ctx, options, None), [parse_vary(text) for text in vary], **engine_options
     )

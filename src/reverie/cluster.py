@@ -32,13 +32,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from reverie.devices import resolve_device
 from reverie.errors import (
     File,
     ImageError,
@@ -53,7 +54,7 @@ from reverie.errors import (
 from reverie.io.images import Picture, image_bytes, output_format
 from reverie.io.paths import file_in_memory, write_bytes_atomically
 from reverie.recipe import FILE_SETTINGS, recipe
-from reverie.render import Progress, ProgressCallback
+from reverie.render import TILE_MEMORY_BUDGET, Progress, ProgressCallback
 from reverie.settings import LOCAL_RAY, ClusterOptions
 from reverie.tasks import DreamTask, Task, task_from_json
 from reverie.tensors import from_tensor
@@ -97,6 +98,14 @@ class Outcome:
 
 class Cancelled(Exception):
     """Raised by a progress callback to stop the dream it watches."""
+
+
+class WorkerBug(RuntimeError):
+    """A bug a worker raised while dreaming a video or a zoom, as its :class:`Outcome` tells it."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.error.removeprefix("internal error: "))
+        self.outcome = outcome
 
 
 #: Called by an engine as each task ends, in the order they end.
@@ -160,20 +169,95 @@ def run_here(task: Task, dreamers: Dreamers, progress: ProgressCallback | None =
     return dreamed_here(task, dreamers, progress)[0]
 
 
-class LocalEngine(Engine):
-    """Tasks one after another in this process, each model loaded once (the default: no Ray needed)."""
+#: Threads each dream of a batch gets when this machine's cores are shared between several dreams:
+#: on 2 cores two one-thread dreams beat one two-thread dream (bench/LOCAL.md).
+THREADS_PER_LOCAL_WORKER = 1
+#: Memory one dream of a local batch may take: the render loop's activation budget and the picture.
+LOCAL_WORKER_MEMORY = TILE_MEMORY_BUDGET + 512 * 1024**2
 
-    def __init__(self) -> None:
+
+#: Held while a local batch has changed torch's (process-wide) thread count.
+THREADS_SHARED = threading.Lock()
+
+
+def local_workers(device: str) -> int:
+    """How many dreams a batch runs side by side in this process (``--workers`` unset): one on a
+    GPU (it is busy with one); on CPUs one per :data:`THREADS_PER_LOCAL_WORKER` of torch's threads
+    (the cores it may use: ``OMP_NUM_THREADS`` lowers it), no more than the memory available holds
+    (:data:`LOCAL_WORKER_MEMORY` each)."""
+    if resolve_device(device).type != "cpu":
+        return 1
+    cores = torch.get_num_threads()
+    room = available_memory()
+    by_memory = room // LOCAL_WORKER_MEMORY if room is not None else cores
+    return max(1, min(cores // THREADS_PER_LOCAL_WORKER, by_memory))
+
+
+def available_memory(
+    meminfo: Path = Path("/proc/meminfo"), cgroup: Path = Path("/sys/fs/cgroup")
+) -> int | None:
+    """Bytes of memory available to new work: Linux's MemAvailable, no more than what this process's
+    cgroup (a container's limit) has left; None where unknown."""
+    found: list[int] = []
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = (cgroup / "memory.max").read_text().strip()
+        if limit != "max":
+            found.append(int(limit) - int((cgroup / "memory.current").read_text()))
+    except (OSError, ValueError):
+        pass
+    return max(0, min(found)) if found else None
+
+
+class LocalEngine(Engine):
+    """Tasks in this process, each model loaded once (the default: no Ray needed).
+
+    ``workers`` dreams run side by side on threads of their own, sharing the loaded models, with
+    torch's threads split between them (``threads`` each, by default the cores over the workers):
+    PyTorch releases the GIL in its kernels, so two one-thread dreams keep two cores busy with less
+    waiting than one two-thread dream (bench/LOCAL.md). ``workers=1`` runs them one after another
+    on every thread torch has. Reports come one at a time, in the order the tasks end; Ctrl-C (or a
+    report that raises) stops the dreams still running at their next step, unreported.
+    """
+
+    def __init__(self, workers: int = 1, threads: int | None = None) -> None:
         self.dreamers = Dreamers()
+        self.workers = max(1, workers)
+        self.threads = threads
 
     def run(self, tasks: Sequence[DreamTask], report: OutcomeCallback) -> None:
-        for task in tasks:
+        if self.workers == 1 and self.threads is None:
+            for task in tasks:
+                report(task, self.outcome(task))
+            return
+
+        def dreamed(task: DreamTask, stop: Callable[[], bool]) -> Outcome:
+            def stop_at_next_step(_event: Progress) -> None:
+                if stop():
+                    raise Cancelled
+
+            return self.outcome(task, stop_at_next_step)
+
+        with THREADS_SHARED:  # torch's thread count is the process's: one local batch at a time sets it
+            saved = torch.get_num_threads()
+            torch.set_num_threads(self.threads or max(1, saved // self.workers))
             try:
-                outcome = run_here(task, self.dreamers)
-            except Exception as error:  # a bug: this photo fails with it, once; the others go on
-                log.exception("internal error dreaming %s", task.source)
-                outcome = Outcome.of_bug(error)
-            report(task, outcome)
+                side_by_side(tasks, dreamed, report, self.workers, "reverie-local")
+            finally:
+                torch.set_num_threads(saved)
+
+    def outcome(self, task: DreamTask, progress: ProgressCallback | None = None) -> Outcome:
+        """``task`` run here: how it ended; a bug fails this task alone, once, and is logged."""
+        try:
+            return run_here(task, self.dreamers, progress)
+        except Exception as error:
+            log.exception("internal error dreaming %s", task.source)
+            return Outcome.of_bug(error)
 
 
 # ------------------------------------------------------------------------------------------- Ray
@@ -378,22 +462,54 @@ def renamed(error: ReverieError, public: dict[Path, Path]) -> ReverieError:
 
 @dataclass(frozen=True)
 class PoolPlan:
-    """How many actors, and what each asks Ray for."""
+    """How many actors, and what each asks Ray for: ``actors`` of ``cpus`` CPUs and ``gpus`` GPUs
+    each and, on a mixed cluster, ``cpu_actors`` more of ``cpu_share`` CPUs on the nodes without
+    GPUs."""
 
     actors: int
     cpus: float
     gpus: float
+    cpu_actors: int = 0
+    cpu_share: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return self.actors + self.cpu_actors
 
 
-def plan_pool(nodes: Sequence[dict[str, float]], workers: int | None, use_gpus: bool = True) -> PoolPlan:
-    """Actors the alive nodes can hold: one per GPU where there are GPUs (unless ``use_gpus`` is
-    off), else one per :data:`CPUS_PER_ACTOR` CPUs of each node; ``workers`` asks for a number, which
-    is capped at what fits. Nodes without CPUs (a Ray head kept for scheduling) take no actor."""
-    gpu_nodes = [node.get("GPU", 0.0) for node in nodes if node.get("GPU", 0.0) > 0] if use_gpus else []
-    if gpu_nodes:
-        share = 1.0 if not workers else min(1.0, sum(gpu_nodes) / workers)
-        fits = sum(int(gpus / share + 1e-9) for gpus in gpu_nodes)
-        return PoolPlan(min(workers or fits, fits), 1.0, share)
+def plan_pool(nodes: Sequence[dict[str, float]], workers: int | None, device: str = "auto") -> PoolPlan:
+    """Actors the alive nodes can hold: one per GPU where there are GPUs (unless ``device`` is
+    "cpu"), and one per :data:`CPUS_PER_ACTOR` CPUs of each node without a GPU (with ``device``
+    "auto"; "cuda" wants GPUs only, and gets no actor on a cluster without one). ``workers`` asks for
+    a number, which is capped at what fits: a whole GPU each first, then CPU actors on the nodes
+    without GPUs, or (where there are none) shares of the GPUs. Nodes without CPUs (a Ray head kept
+    for scheduling) take no actor."""
+    with_gpus = [node for node in nodes if node.get("GPU", 0.0) > 0] if device != "cpu" else []
+    cpu_only = [node for node in nodes if node.get("GPU", 0.0) <= 0] if with_gpus else list(nodes)
+    if device.startswith("cuda"):
+        cpu_only = []
+    if not with_gpus:
+        return cpu_plan(cpu_only, workers)
+    gpus = [node["GPU"] for node in with_gpus]
+    whole = sum(int(count + 1e-9) for count in gpus)
+    sharing = workers and not (cpu_plan(cpu_only, None).actors and workers > whole)  # else CPUs take the rest
+    share = 1.0
+    if sharing and workers:  # the largest share of a GPU that gives every worker one on some node
+        split = next(
+            (k for k in range(1, workers + 1) if sum(int(g * k + 1e-9) for g in gpus) >= workers), workers
+        )
+        share = 1.0 / split
+    fits = sum(int(count / share + 1e-9) for count in gpus)
+    actors = min(workers or fits, fits)
+    rest = cpu_plan(cpu_only, (workers - actors) if workers else None)
+    if workers and workers <= actors:
+        rest = PoolPlan(0, 1.0, 0.0)
+    return PoolPlan(actors, 1.0, share, rest.actors, rest.cpus if rest.actors else 0.0)
+
+
+def cpu_plan(nodes: Sequence[dict[str, float]], workers: int | None) -> PoolPlan:
+    """CPU actors on ``nodes``: one per :data:`CPUS_PER_ACTOR` CPUs (fewer CPUs each where the
+    smallest node has fewer, or ``workers`` asks for more actors)."""
     cpu_nodes = [node.get("CPU", 0.0) for node in nodes if node.get("CPU", 0.0) >= 1]
     if not cpu_nodes:
         return PoolPlan(0, 1.0, 0.0)
@@ -404,16 +520,47 @@ def plan_pool(nodes: Sequence[dict[str, float]], workers: int | None, use_gpus: 
     return PoolPlan(min(workers or fits, fits), share, 0.0)
 
 
-def on_threads(count: int, work: Callable[[], None], stopping: threading.Event) -> None:
-    """``work`` run on ``count`` threads (one per actor it keeps busy) until each returns; an
-    exception in one (Ctrl-C included) sets ``stopping``, which the others heed, and is raised here."""
-    with ThreadPoolExecutor(count, thread_name_prefix="reverie-ray") as threads:
-        runs = [threads.submit(work) for _ in range(count)]
+def on_threads(
+    count: int, work: Callable[[], None], stopping: threading.Event, name: str = "reverie-ray"
+) -> None:
+    """``work`` run on ``count`` threads (one per actor or worker it keeps busy) until each returns;
+    an exception in one (Ctrl-C included) sets ``stopping``, which the others heed, and is raised
+    here."""
+    with ThreadPoolExecutor(max(1, count), thread_name_prefix=name) as threads:
+        runs = [threads.submit(work) for _ in range(max(1, count))]
         try:
+            wait(runs, return_when=FIRST_EXCEPTION)  # the first failure stops the others at once
             for each in runs:
                 each.result()
         finally:
             stopping.set()
+
+
+def side_by_side(
+    tasks: Sequence[DreamTask],
+    dreamed: Callable[[DreamTask, Callable[[], bool]], Outcome],
+    report: OutcomeCallback,
+    count: int,
+    name: str = "reverie-ray",
+) -> None:
+    """``tasks`` taken in order by ``count`` threads, each ``dreamed(task, stop)`` and reported one at
+    a time; Ctrl-C or a report that raises stops the others (``stop`` says so), and the tasks it
+    cancels are not reported."""
+    todo, stopping, reporting = deque(tasks), threading.Event(), threading.Lock()
+
+    def work() -> None:
+        while not stopping.is_set():
+            try:
+                task = todo.popleft()
+            except IndexError:
+                return
+            outcome = dreamed(task, stopping.is_set)
+            if outcome.cancelled and stopping.is_set():
+                return
+            with reporting:
+                report(task, outcome)
+
+    on_threads(min(count, len(tasks)), work, stopping, name)
 
 
 def never() -> bool:
@@ -446,12 +593,14 @@ class RayEngine(Engine):
         self.retries = retries
         self.stall_timeout = STALL_TIMEOUT if stall_timeout is None else stall_timeout
         self.workers = workers
-        self.use_gpus = device != "cpu"
-        self.plan = plan_pool(alive_node_resources(self.ray), workers, self.use_gpus)
+        self.device = device
+        self.plan = plan_pool(alive_node_resources(self.ray), workers, device)
         #: The pool: every actor that Ray keeps alive (and restarts) for us.
         self.actors: list[Any] = []
         #: The actors dreaming nothing, for the next photo.
         self.idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        #: The actors with a GPU, on a cluster that has GPUs: videos and zooms keep to them.
+        self.gpu_actors: set[Any] = set()
         #: Actors that Ray is restarting (killed, or their process died), until they answer again.
         self.restarting: set[Any] = set()
         self._lock = threading.Lock()  # the web's worker threads and a batch's share the pool
@@ -461,22 +610,35 @@ class RayEngine(Engine):
 
     def start(self) -> None:
         """Start the planned actors; a :class:`ResourceError` when none can start."""
-        actor_class = self.ray.remote(ClusterWorker).options(
-            num_cpus=self.plan.cpus,
-            num_gpus=self.plan.gpus,
+        missing = self.plan.total - len(self.actors)
+        if missing > 0:
+            planned = [(self.plan.actors, self.plan.cpus, self.plan.gpus)]
+            planned.append((self.plan.cpu_actors, self.plan.cpu_share, 0.0))
+            for count, cpus, gpus in planned:
+                have = sum(1 for actor in self.actors if (actor in self.gpu_actors) == (gpus > 0))
+                for actor in self.started([self.new_actor(cpus, gpus) for _ in range(count - have)]):
+                    with self._lock:
+                        self.actors.append(actor)
+                        if gpus > 0:
+                            self.gpu_actors.add(actor)
+                    self.idle.put(actor)
+        if not self.actors:
+            if self.device.startswith("cuda"):
+                raise ResourceError(f"--device {self.device}: the Ray cluster has no GPU free for an actor")
+            raise ResourceError("no Ray actor could start: the cluster has no CPU (or GPU) free for one")
+
+    def new_actor(self, cpus: float, gpus: float) -> Any:
+        """An actor asking Ray for ``cpus`` CPUs (torch runs that many threads) and ``gpus`` GPUs.
+
+        Tasks reach it with the device "auto" (:meth:`ship`): it dreams on the GPU Ray gave it, or on
+        its CPUs, whatever the driver's own machine has."""
+        options = self.ray.remote(ClusterWorker).options(
+            num_cpus=cpus,
+            num_gpus=gpus,
             max_restarts=-1,  # a photo's own retries bound the work; the actor itself comes back always
             max_concurrency=3,  # a job, a look's thumbnail beside it, and Ray's own calls
         )
-        wanted = [
-            actor_class.remote(max(1, int(self.plan.cpus)))
-            for _ in range(self.plan.actors - len(self.actors))
-        ]
-        for actor in self.started(wanted):
-            with self._lock:
-                self.actors.append(actor)
-            self.idle.put(actor)
-        if not self.actors:
-            raise ResourceError("no Ray actor could start: the cluster has no CPU (or GPU) free for one")
+        return options.remote(max(1, int(cpus)))
 
     def started(self, actors: list[Any]) -> list[Any]:
         """The actors that came up within :data:`ACTOR_START_TIMEOUT`; the others are killed (Ray
@@ -502,23 +664,7 @@ class RayEngine(Engine):
         if not tasks:
             return
         self.start()
-        todo = deque(tasks)
-        stopping = threading.Event()
-        reporting = threading.Lock()
-
-        def work() -> None:
-            while not stopping.is_set():
-                try:
-                    task = todo.popleft()
-                except IndexError:
-                    return
-                outcome = self.dream(task, stop=stopping.is_set)
-                if outcome.cancelled and stopping.is_set():
-                    return
-                with reporting:
-                    report(task, outcome)
-
-        on_threads(min(len(self.actors), len(tasks)), work, stopping)
+        side_by_side(tasks, lambda task, stop: self.dream(task, stop=stop), report, len(self.actors))
 
     def dream(
         self,
@@ -558,15 +704,17 @@ class RayEngine(Engine):
         watch: Callable[[Update], None] | None = None,
         stop: Callable[[], bool] = never,
         shared: bool = False,
+        gpus_only: bool = False,
     ) -> Outcome:
         """Run a streamed call on an actor of the pool until ``heard`` makes an outcome of one of
         its events: ``call(actor)`` starts the stream (on an idle actor; ``shared``: any), ``heard``
         gets every event in order. A call whose worker is lost is made again, by calling ``call``
         once more (so it can go on from what was heard), up to ``retries`` times; ``name`` says what
-        ran in the log. ``stop`` cancels it; ``watch`` hears that the worker was lost."""
+        ran in the log. ``stop`` cancels it; ``watch`` hears that the worker was lost; ``gpus_only``
+        keeps it to actors with a GPU where the pool has any."""
         lost = 0
         while True:
-            actor = self.any_actor() if shared else self.borrow(stop)
+            actor = self.any_actor() if shared else self.borrow(stop, gpus_only)
             if actor is None:
                 return Outcome("cancelled", cancelled=True) if stop() else Outcome("no Ray workers are left")
             try:
@@ -650,7 +798,11 @@ class RayEngine(Engine):
                 self.restarting.add(actor)
                 return Lost(f"{worker} ended ({type(gone).__name__})")
             last_heard, worker = time.monotonic(), event.worker
-            outcome = heard(event)
+            try:
+                outcome = heard(event)
+            except BaseException:  # the driver failed (a full disk, Ctrl-C): the worker stops too
+                ray.cancel(stream)
+                raise
             if outcome is not None:
                 return outcome
 
@@ -658,7 +810,7 @@ class RayEngine(Engine):
         """Kill an actor that went ``stall_timeout`` seconds without a word: Ray restarts it. Where
         the alive nodes no longer hold the pool (a node left), it leaves the pool for good instead."""
         log.warning("%s sent nothing for %.0f s: killing it", worker, self.stall_timeout)
-        if len(self.actors) > plan_pool(alive_node_resources(self.ray), self.workers, self.use_gpus).actors:
+        if len(self.actors) > plan_pool(alive_node_resources(self.ray), self.workers, self.device).total:
             self.evict(actor)
         else:
             self.ray.kill(actor, no_restart=False)
@@ -670,20 +822,31 @@ class RayEngine(Engine):
             member = actor in self.actors
             self.actors = [other for other in self.actors if other is not actor]
             self.restarting.discard(actor)
+            self.gpu_actors.discard(actor)
         if member:
             self.ray.kill(actor, no_restart=True)
 
-    def borrow(self, stop: Callable[[], bool]) -> Any | None:
-        """An idle actor of the pool, waiting while all are busy; None once ``stop`` says so or the
-        pool is empty."""
+    def borrow(self, stop: Callable[[], bool], gpus_only: bool = False) -> Any | None:
+        """An idle actor of the pool (``gpus_only``: one with a GPU, where the pool has any), waiting
+        while all are busy; None once ``stop`` says so or the pool is empty."""
         while self.actors and not stop():
             try:
                 actor = self.idle.get(timeout=WAIT_STEP)
             except queue.Empty:
                 continue
-            if actor in self.actors:  # an actor that left the pool meanwhile is dropped
-                return actor
+            if actor not in self.actors:  # an actor that left the pool meanwhile is dropped
+                continue
+            if gpus_only and self.gpu_actors and actor not in self.gpu_actors:
+                self.idle.put(actor)  # for a photo; this job waits for a GPU
+                time.sleep(WAIT_STEP)
+                continue
+            return actor
         return None
+
+    def fast_actors(self) -> int:
+        """How many actors a video or a zoom runs on: those with a GPU, where the pool has any (a
+        CPU actor beside them would hold back the segment it took), else all."""
+        return len(self.gpu_actors & set(self.actors)) or len(self.actors)
 
     def any_actor(self) -> Any | None:
         """An actor of the pool, busy or not (each in turn); None when the pool is empty."""
@@ -701,7 +864,7 @@ class RayEngine(Engine):
                 for name in FILE_SETTINGS
                 if (path := getattr(checked.settings, name))
             }
-            return checked.to_json(), Path(str(checked.source)).read_bytes(), files
+            return travelling(checked), Path(str(checked.source)).read_bytes(), files
         except ReverieError as error:
             return Outcome.failed(error)
         except OSError as error:
@@ -724,6 +887,12 @@ class RayEngine(Engine):
         self.actors = []
         if self.started_here:
             self.ray.shutdown()
+
+
+def travelling(task: Task) -> str:
+    """A checked task as the JSON an actor receives: its device "auto", so each actor dreams on the
+    GPU Ray gave it or on its CPUs (:meth:`RayEngine.new_actor`)."""
+    return replace(task, device="auto").to_json()
 
 
 def ray_engine(

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -38,9 +38,11 @@ from reverie.cluster import (
     Outcome,
     RayEngine,
     SegmentPiece,
+    WorkerBug,
     never,
     on_threads,
     renamed,
+    travelling,
 )
 from reverie.errors import ResourceError, ReverieError, out_of_memory
 from reverie.io.images import Picture, load_image, save_image, to_uint8
@@ -48,6 +50,13 @@ from reverie.io.paths import file_in_memory
 from reverie.io.video import FrameReader, write_animation
 from reverie.recipe import FILE_SETTINGS
 from reverie.tasks import AnimationResult, Task, VideoFrames, VideoTask, ZoomTask
+
+TaskT = TypeVar("TaskT", bound=Task)
+
+#: Most frames in one segment: the frames of a segment wait in Ray's object store while it is
+#: dreamed (240 frames of 1024x576 take 420 MB), and more segments than actors share the work out
+#: as the actors finish; each costs ``--overlap`` more frames (3% with the default 8).
+LONGEST_SEGMENT = 240
 
 #: Called with each frame a worker sends, uint8 RGB: what a page shows as the job's preview.
 FrameWatch = Callable[[np.ndarray], None]
@@ -64,30 +73,20 @@ def dream_segment_here(
     worker: str,
 ) -> Ending:
     """A worker's part of :meth:`reverie.cluster.ClusterWorker.dream_segment`: ``frames`` from
-    ``piece.offset`` on dreamed in order, each sent as a :class:`FrameDreamed`; the ending says how
-    it ended (a user's failure, such as running out of memory, is an outcome; a bug is raised)."""
+    ``piece.offset`` on dreamed in order, each sent as a :class:`FrameDreamed`."""
     if not isinstance(task, VideoTask):
         raise TypeError(f"a video segment needs a video task, not {type(task).__name__}")
-    try:
-        with contextlib.ExitStack() as held:
-            copies = {name: str(held.enter_context(file_in_memory(data))) for name, data in files.items()}
-            here = replace(task, settings=task.settings.with_changes(**copies))
-            coherent = CoherentDreamer(here.prepare(dreamers.for_task(here)), here.coherence)
-            if piece.resume is not None:
-                first_source, first_dream, last_source, last_dream = (as_float(rgb) for rgb in piece.resume)
-                coherent.start_from((first_source, first_dream), (last_source, last_dream))
-            for position in range(piece.offset, len(frames)):
-                if stop.is_set():
-                    raise Cancelled
-                dreamed = coherent.next_frame(as_float(frames[position]))
-                send(FrameDreamed(piece.first_index + position, to_uint8(dreamed), worker))
-    except Cancelled:
-        return Ending(Outcome("cancelled", cancelled=True), b"", worker)
-    except ReverieError as error:
-        return Ending(Outcome.failed(error), b"", worker)
-    except (MemoryError, torch.cuda.OutOfMemoryError):
-        return Ending(Outcome.failed(out_of_memory()), b"", worker)
-    return Ending(Outcome(""), b"", worker)
+
+    def dreamed(here: VideoTask) -> Iterator[tuple[int, np.ndarray]]:
+        coherent = CoherentDreamer(here.prepare(dreamers.for_task(here)), here.coherence)
+        if piece.resume is not None:
+            first_source, first_dream, last_source, last_dream = (as_float(rgb) for rgb in piece.resume)
+            coherent.start_from((first_source, first_dream), (last_source, last_dream))
+        for position in range(piece.offset, len(frames)):
+            yield piece.first_index + position, coherent.next_frame(as_float(frames[position]))
+
+    with in_memory(task, files) as (here, public):
+        return streamed(dreamed(here), public, send, stop, worker)
 
 
 def dream_zoom_here(
@@ -103,24 +102,51 @@ def dream_zoom_here(
     dreamed from ``photo`` (and the guide's and mask's bytes), each sent as a :class:`FrameDreamed`."""
     if not isinstance(task, ZoomTask):
         raise TypeError(f"a zoom needs a zoom task, not {type(task).__name__}")
+    with in_memory(task, files, photo) as (here, public):
+        return streamed(enumerate(here.frames(dreamers.for_task(here))), public, send, stop, worker)
+
+
+@contextlib.contextmanager
+def in_memory(
+    task: TaskT, files: dict[str, bytes], photo: bytes | None = None
+) -> Iterator[tuple[TaskT, dict[Path, Path]]]:
+    """``task`` reading its guide and mask (and ``photo``, its source, if given; then it has no
+    output) from copies in memory (:func:`reverie.io.paths.file_in_memory`), and the path the user
+    knows each copy by, for messages."""
     with contextlib.ExitStack() as held:
-        source = held.enter_context(file_in_memory(photo))
         copies = {name: held.enter_context(file_in_memory(data)) for name, data in files.items()}
-        public = {source: Path(str(task.source))}
-        public |= {copies[name]: Path(getattr(task.settings, name)) for name in copies}
-        settings = task.settings.with_changes(**{name: str(path) for name, path in copies.items()})
-        here = replace(task, source=source, output=None, settings=settings)
-        try:
-            for index, frame in enumerate(here.frames(dreamers.for_task(here))):
-                send(FrameDreamed(index, to_uint8(frame), worker))
-                if stop.is_set():
-                    raise Cancelled
-        except Cancelled:
-            return Ending(Outcome("cancelled", cancelled=True), b"", worker)
-        except ReverieError as error:
-            return Ending(Outcome.failed(renamed(error, public)), b"", worker)
-        except (MemoryError, torch.cuda.OutOfMemoryError):
-            return Ending(Outcome.failed(out_of_memory()), b"", worker)
+        public = {copies[name]: Path(getattr(task.settings, name)) for name in copies}
+        changes: dict[str, Any] = {
+            "settings": task.settings.with_changes(**{name: str(path) for name, path in copies.items()})
+        }
+        if photo is not None:
+            source = held.enter_context(file_in_memory(photo))
+            public[source] = Path(str(task.source))
+            changes |= {"source": source, "output": None}
+        yield replace(task, **changes), public
+
+
+def streamed(
+    frames: Iterator[tuple[int, np.ndarray]],
+    public: dict[Path, Path],
+    send: Callable[[Any], None],
+    stop: threading.Event,
+    worker: str,
+) -> Ending:
+    """Each of ``frames`` (its number, float RGB) sent as a :class:`FrameDreamed` as it comes, and
+    how they ended: done, cancelled (``stop``, at the next frame), or a user's failure (such as
+    running out of memory) naming the user's files; a bug is raised."""
+    try:
+        for index, rgb in frames:
+            send(FrameDreamed(index, to_uint8(rgb), worker))
+            if stop.is_set():
+                raise Cancelled
+    except Cancelled:
+        return Ending(Outcome("cancelled", cancelled=True), b"", worker)
+    except ReverieError as error:
+        return Ending(Outcome.failed(renamed(error, public)), b"", worker)
+    except (MemoryError, torch.cuda.OutOfMemoryError):
+        return Ending(Outcome.failed(out_of_memory()), b"", worker)
     return Ending(Outcome(""), b"", worker)
 
 
@@ -141,8 +167,9 @@ class SourceFrames:
         self.times: list[float] = []
         self.ended = False
 
-    def take(self, segment: Segment) -> list[np.ndarray]:
-        """``segment``'s frames, warm-up first (fewer where the source ends early, none past it)."""
+    def take(self, segment: Segment, next_from: int | None) -> list[np.ndarray]:
+        """``segment``'s frames, warm-up first (fewer where the source ends early, none past it);
+        only frames from ``next_from`` on (where the next segment starts warming up) are kept."""
         while not self.ended and (segment.end is None or len(self.times) < segment.end):
             frame = next(self.decoded, None)
             if frame is None:
@@ -151,8 +178,9 @@ class SourceFrames:
             self.frames[len(self.times)] = to_uint8(frame.rgb)  # exact: decoded frames are k/255
             self.times.append(frame.time)
         taken = [self.frames[index] for index in segment.frames(len(self.times))]
-        for index in [index for index in self.frames if index < segment.start]:
-            del self.frames[index]  # later segments warm up from this one's start at the earliest
+        keep_from = len(self.times) if next_from is None else next_from
+        for index in [index for index in self.frames if index < keep_from]:
+            del self.frames[index]
         return taken
 
     def rest(self) -> None:
@@ -181,21 +209,23 @@ class VideoOnRay:
         self.progress = progress
         self.stop = stop
         self.watch = watch
-        self.lock = threading.Lock()  # the decoder and the progress count, shared by the pool's threads
+        self.lock = threading.Lock()  # the decoder, shared by the pool's threads
+        self.reporting = threading.Lock()  # the frame count and the callbacks, one frame at a time
         self.files = {
             name: Path(path).read_bytes()
             for name in FILE_SETTINGS
             if (path := getattr(self.task.settings, name))
         }
-        self.task_json = self.task.to_json()
+        self.task_json = travelling(self.task)
         self.job: VideoFrames | None = None
         self.count = 0
 
     def run(self) -> AnimationResult:
         """Dream every unfinished frame on the pool, then assemble the video (as in one process)."""
         self.engine.start()
-        job = self.job = self.task.open_frames(self.task.weights_path(), segments=len(self.engine.actors))
-        self.count = job.resumed
+        weights, actors = self.task.weights_path(), self.engine.fast_actors()
+        job = self.job = self.task.open_frames(weights, segments=actors, longest=LONGEST_SEGMENT)
+        self.count = sum(job.store.finished_in(segment) for segment in job.segments)
         source = SourceFrames(FrameReader(self.task.source, job.size))
         todo = deque(job.segments)
         failures: list[Outcome] = []
@@ -207,27 +237,31 @@ class VideoOnRay:
                     if not todo:
                         return
                     segment = todo.popleft()
-                    frames = source.take(segment)
-                outcome = self.dream(segment, frames, stop=lambda: stopping.is_set() or self.stop())
+                    frames = source.take(segment, todo[0].warm_from if todo else None)
+                    count, finished = len(frames), job.store.finished_in(segment) >= len(frames)
+                    # into Ray's object store (spilled to disk when it fills), and no copy kept here
+                    shipped = self.engine.ray.put(frames) if frames and not finished else None
+                    del frames
+                outcome = self.dream(segment, shipped, count, stop=lambda: stopping.is_set() or self.stop())
                 if outcome.error:
                     failures.append(outcome)
                     stopping.set()
 
-        on_threads(min(len(self.engine.actors), len(job.segments)), work, stopping)
+        on_threads(min(self.engine.fast_actors(), len(job.segments)), work, stopping)
         if failures:
             ended(failures[0])
         source.rest()
         return job.finish(source.times, source.reader.cut_short)
 
-    def dream(self, segment: Segment, frames: list[np.ndarray], stop: Callable[[], bool]) -> Outcome:
+    def dream(self, segment: Segment, shipped: Any, count: int, stop: Callable[[], bool]) -> Outcome:
         """``segment`` dreamed on the pool from its first unfinished frame, each frame stored as it
-        comes back; a lost worker's call is made again from the last stored frame."""
+        comes back; a lost worker's call is made again from the last stored frame. ``shipped``: the
+        segment's ``count`` source frames in Ray's object store (a call made again reads them again)."""
         assert self.job is not None
         store = self.job.store
         done = [store.finished_in(segment)]
-        if not frames or done[0] >= len(frames):
+        if not count or done[0] >= count:
             return Outcome("")
-        shipped = self.engine.ray.put(frames)  # once: a call made again goes on from the same frames
 
         def stored(position: int) -> np.ndarray:
             index = segment.warm_from + position
@@ -237,7 +271,8 @@ class VideoOnRay:
             offset = done[0]
             resume = None
             if offset:
-                resume = (frames[0], stored(0), frames[offset - 1], stored(offset - 1))
+                sources = self.engine.ray.get(shipped)  # read in place from the object store
+                resume = (sources[0], stored(0), sources[offset - 1], stored(offset - 1))
             piece = SegmentPiece(segment.warm_from, offset, resume)
             options = actor.dream_segment.options(num_returns="streaming", max_task_retries=0)
             return options.remote(self.task_json, self.files, shipped, piece)
@@ -248,21 +283,23 @@ class VideoOnRay:
             if isinstance(event, FrameDreamed):
                 store.save(event.index, as_float(event.rgb), segment.warming(event.index))
                 done[0] = event.index - segment.warm_from + 1
-                self.counted()
-                if self.watch is not None:
-                    self.watch(event.rgb)
+                self.counted(event.rgb)
             return None
 
-        return self.engine.on_pool(f"{self.task.source} frames {segment.warm_from}+", call, heard, stop=stop)
+        name = f"{self.task.source} frames {segment.warm_from}+"
+        return self.engine.on_pool(name, call, heard, stop=stop, gpus_only=True)
 
-    def counted(self) -> None:
-        """One more frame stored: progress as (frames stored, frames the source counts)."""
-        with self.lock:
+    def counted(self, rgb: np.ndarray) -> None:
+        """One more frame stored (``rgb``): progress as (frames stored, frames to dream, warm-ups
+        included), and the frame to watch; one frame at a time, from any of the pool's threads."""
+        assert self.job is not None
+        with self.reporting:
             self.count += 1
-            count = self.count
-        if self.progress is not None and self.job is not None:
-            total = self.job.frames + sum(s.start - s.warm_from for s in self.job.segments)
-            self.progress(count, max(total, count))
+            if self.progress is not None:
+                total = self.job.frames + sum(s.start - s.warm_from for s in self.job.segments)
+                self.progress(self.count, max(total, self.count))
+            if self.watch is not None:
+                self.watch(rgb)
 
 
 def dream_video(
@@ -295,7 +332,7 @@ def dream_zoom(
     files = {
         name: Path(path).read_bytes() for name in FILE_SETTINGS if (path := getattr(task.settings, name))
     }
-    shipped = (task.to_json(), Path(str(task.source)).read_bytes(), files)
+    shipped = (travelling(task), Path(str(task.source)).read_bytes(), files)
     total = task.motion.frames
     with tempfile.TemporaryDirectory(prefix=f".{output.name}-", dir=output.parent) as folder:
         frames = Path(folder)
@@ -314,7 +351,7 @@ def dream_zoom(
                     watch(event.rgb)
             return None
 
-        outcome = engine.on_pool(str(task.source), call, heard, stop=stop)
+        outcome = engine.on_pool(str(task.source), call, heard, stop=stop, gpus_only=True)
         ended(outcome)
         written = (load_image(frames / f"{index:06d}.png").rgb for index in range(total))
         count = write_animation(output, written, task.motion.frame_rate)
@@ -328,6 +365,6 @@ def ended(outcome: Outcome) -> None:
     if outcome.failure is not None:
         raise outcome.failure
     if outcome.bug:
-        raise RuntimeError(outcome.error)  # reported as the bug it is, by each front end
+        raise WorkerBug(outcome)  # reported as the bug it is, by each front end
     if outcome.error:  # its workers were lost, again and again, or none are left
         raise ResourceError(outcome.error)

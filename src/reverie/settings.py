@@ -209,7 +209,10 @@ class TaskOptions(Settings):
 class ClusterOptions(Settings):
     """How a batch, a sweep or a web server spreads its work over a Ray cluster (``--ray``)."""
 
-    workers: int = knob(0, "Ray actors.", minimum=1, maximum=1024, zero="one per GPU, else one per 4 CPUs")
+    workers: int = knob(
+        0, "Ray actors; without --ray, a batch's or a sweep's dreams side by side in this process.",
+        minimum=1, maximum=1024, zero="on Ray one per GPU and per 4 CPUs; here as bench/LOCAL.md found best",
+    )  # fmt: skip
     retries: int = knob(
         2, "How often a photo may lose its worker (killed, stalled, its node gone) and run again.",
         minimum=0, maximum=100,

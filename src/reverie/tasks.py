@@ -515,9 +515,10 @@ class VideoTask(Task):
         """The weights file a Dreamer for this task loads (found as the Dreamer finds it)."""
         return find_weights(get_spec(self.settings.model), self.weights or None)
 
-    def open_frames(self, weights: PathLike, segments: int) -> VideoFrames:
+    def open_frames(self, weights: PathLike, segments: int, longest: int = 0) -> VideoFrames:
         """The frames folder of this (checked) task, opened for a run with ``weights`` (the file the
-        model loads) in ``segments`` segments; a folder a run started before keeps its own."""
+        model loads) in ``segments`` segments (more, if they would hold over ``longest`` frames); a
+        folder a run started before keeps its own."""
         info = self.probe
         assert info is not None  # set by check()
         size = video_frame_size((info.width, info.height), self.settings.max_side)
@@ -533,7 +534,7 @@ class VideoTask(Task):
             "coherence": self.coherence.to_dict(),
             "size": list(size),
         }
-        plan = plan_segments(info.frames, segments, self.coherence.overlap)
+        plan = plan_segments(info.frames, segments, self.coherence.overlap, longest)
         store.open(job_fingerprint(files, decided_by), tuple(segment.start for segment in plan))
         segments = segments_from(store.starts, self.coherence.overlap)
         warm_ups = [segment.start - segment.warm_from for segment in segments]
@@ -568,9 +569,11 @@ class VideoFrames:
                 stacklevel=3,
             )
         output = Path(task.output)
+        shown = [segment for segment in self.segments if segment.start < len(times)]  # a header may overcount
+        assert self.task.probe is not None
         written = self.store.assemble(
-            output, self.task.probe.fps, audio_from=source, times=times, segments=self.segments
-        )  # type: ignore[union-attr]
+            output, self.task.probe.fps, audio_from=source, times=times, segments=shown
+        )
         if written == 0:
             raise VideoError(File(source), " holds no decodable frames")
         if not task.keep_frames:

@@ -38,6 +38,7 @@ def test_job_json_carries_reverie_s_marker(tmp_path: Path) -> None:
         "frames_schema": FRAMES_SCHEMA,
         "job": {"job": 1},
         "segment_starts": [0],
+        "segment_overlap": 0,
     }
 
 

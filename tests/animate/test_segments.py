@@ -18,7 +18,6 @@ from reverie.animate.segments import (
     Segment,
     cross_faded,
     follower,
-    owner,
     plan_segments,
     segments_from,
 )
@@ -51,7 +50,6 @@ def test_the_fade_rises_over_the_overlap_and_the_seam_frame_mixes_both() -> None
     assert second == Segment(10, None, 6)
     assert [second.fade(index) for index in range(6, 10)] == [0.2, 0.4, 0.6, 0.8]
     assert follower((first, second), 7) is second and follower((first, second), 10) is None
-    assert owner((first, second), 9) is first and owner((first, second), 10) is second
     own, warm = np.zeros((2, 2, 3), np.uint8), np.full((2, 2, 3), 200, np.uint8)
     assert cross_faded(own, warm, 0.25).tolist() == np.full((2, 2, 3), 50).tolist()
 
@@ -145,3 +143,12 @@ def test_a_segmented_folder_resumes_each_segment_where_it_stopped(
         assert np.array_equal(store.load(index), FrameStore(clean).load(index)), f"frame {index} differs"
     for index in (7, 8, 9):
         assert np.array_equal(store.load(index, warm=True), FrameStore(clean).load(index, warm=True))
+
+
+def test_segments_of_a_long_video_are_at_most_the_longest_asked_for() -> None:
+    plan = plan_segments(1000, 2, overlap=8, longest=240)
+    assert len(plan) == 5 and max(b.start - a.start for a, b in itertools.pairwise(plan)) <= 240
+    assert plan_segments(1000, 8, overlap=8, longest=240) == plan_segments(
+        1000, 8, overlap=8
+    )  # enough already
+    assert len(plan_segments(100, 1, overlap=8)) == 1  # one process: never split

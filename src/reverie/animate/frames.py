@@ -42,7 +42,11 @@ def job_fingerprint(files: dict[str, PathLike | None], settings: dict[str, objec
 #: What ``job.json`` says about itself: this folder's frames are Reverie's, in this layout.
 MADE_BY = "reverie"
 #: The layout of a frames folder (file names, job.json's fields); a folder of another is never touched.
-FRAMES_SCHEMA = 1
+#: 2 added segments (``warm-*.png``, ``segment_starts``, ``segment_overlap``); a folder of 1 is one
+#: segment and is read as such.
+FRAMES_SCHEMA = 2
+#: Layouts this Reverie reads.
+READABLE_SCHEMAS = (1, 2)
 #: Reverie's frame files (a segment's own frames, and the warm-up frames a later segment dreamed over
 #: the end of the one before it), and only them: a user's ``frame-holiday.png`` is not one.
 FRAME_NAME = re.compile(r"(frame|warm)-\d{6}\.png")
@@ -59,18 +63,21 @@ class FrameStore:
 
     def __init__(self, output: Path) -> None:
         self.folder = output.with_name(output.name + ".frames")
-        #: Where the job's segments start: what a resumed run follows, whatever it was asked for.
+        #: Where the job's segments start, and how many frames each warms up over: what a resumed
+        #: run follows, whatever it was asked for.
         self.starts: tuple[int, ...] = (0,)
+        self.overlap = 0
 
     @property
     def job_file(self) -> Path:
         return self.folder / "job.json"
 
-    def open(self, fingerprint: dict[str, object], starts: tuple[int, ...] = (0,)) -> None:
+    def open(self, fingerprint: dict[str, object], starts: tuple[int, ...] = (0,), overlap: int = 0) -> None:
         """Make the folder hold frames of this job only (a new folder, or one this job started).
 
-        ``starts``: where the job's segments start, recorded for a new job; a resumed job keeps the
-        starts it recorded (:attr:`starts`), so its frames fit together whatever the rerun asks.
+        ``starts`` and ``overlap``: where the job's segments start and how many frames each warms up
+        over, recorded for a new job; a resumed job keeps what it recorded (:attr:`starts`,
+        :attr:`overlap`), so its frames fit together whatever the rerun asks.
 
         A folder is Reverie's only when its job.json carries Reverie's marker and this schema: any
         other folder of that name (the user's own, or one from a Reverie of another layout) is
@@ -80,15 +87,15 @@ class FrameStore:
         if self.folder.exists() or self.folder.is_symlink():
             recorded = self.recorded_job()
             if recorded == fingerprint:
-                self.starts = self.recorded_starts()
+                self.starts, self.overlap = self.recorded_starts(), self.recorded_overlap(overlap)
                 return
             warnings.warn(f"{self.folder} holds frames of another job; starting over", stacklevel=2)
             self.clear()
         try:
             self.folder.mkdir(exist_ok=True)
-            self.starts = tuple(starts)
+            self.starts, self.overlap = tuple(starts), overlap
             marked = {"made_by": MADE_BY, "frames_schema": FRAMES_SCHEMA, "job": fingerprint}
-            marked["segment_starts"] = list(self.starts)
+            marked |= {"segment_starts": list(self.starts), "segment_overlap": overlap}
             write_bytes_atomically(self.job_file, json.dumps(marked, indent=1, sort_keys=True).encode())
         except OSError as error:
             raise VideoError("cannot keep frames in ", File(self.folder), f": {reason(error)}") from None
@@ -105,7 +112,7 @@ class FrameStore:
             marked = None
         if not isinstance(marked, dict) or marked.get("made_by") != MADE_BY or "job" not in marked:
             raise VideoError(*refuse, f" (its job.json is not Reverie's): {action}")
-        if marked.get("frames_schema") != FRAMES_SCHEMA:
+        if marked.get("frames_schema") not in READABLE_SCHEMAS:
             raise VideoError(
                 File(self.folder),
                 " holds frames in another Reverie's layout (schema "
@@ -127,6 +134,15 @@ class FrameStore:
                 File(self.job_file), " is damaged (segment_starts): delete its folder to start over"
             ) from None
         return tuple(starts)
+
+    def recorded_overlap(self, default: int) -> int:
+        """The recorded job's overlap (``default`` for a folder of one segment from before segments)."""
+        overlap = json.loads(self.job_file.read_text()).get("segment_overlap", default)
+        if type(overlap) is not int or overlap < 0:
+            raise VideoError(
+                File(self.job_file), " is damaged (segment_overlap): delete its folder to start over"
+            )
+        return overlap
 
     def frame_files(self) -> list[Path]:
         return [path for path in self.folder.iterdir() if FRAME_NAME.fullmatch(path.name)]

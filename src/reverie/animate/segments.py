@@ -55,11 +55,14 @@ class Segment:
         return range(self.warm_from, total if self.end is None else min(self.end, total))
 
 
-def plan_segments(frames: int, count: int, overlap: int) -> tuple[Segment, ...]:
+def plan_segments(frames: int, count: int, overlap: int, longest: int = 0) -> tuple[Segment, ...]:
     """``frames`` split into ``count`` segments of near-equal length (fewer, where segments would
-    hold under :data:`MIN_SEGMENT_FRAMES` of their own), each after the first warming up over the
-    ``overlap`` frames before it (never before the previous segment's start). The last segment runs
-    to the video's end, however many frames that turns out to be (a header may count wrong)."""
+    hold under :data:`MIN_SEGMENT_FRAMES` of their own; more, where they would hold over ``longest``,
+    if given), each after the first warming up over the ``overlap`` frames before it (never before
+    the previous segment's start). The last segment runs to the video's end, however many frames that
+    turns out to be (a header may count wrong)."""
+    if longest:
+        count = max(count, -(-frames // longest))
     count = max(1, min(count, frames // MIN_SEGMENT_FRAMES))
     return segments_from([round(part * frames / count) for part in range(count)], overlap)
 
@@ -74,11 +77,6 @@ def segments_from(starts: Sequence[int], overlap: int) -> tuple[Segment, ...]:
         Segment(start, end, start if part == 0 else max(starts[part - 1], start - overlap))
         for part, (start, end) in enumerate(zip(starts, ends, strict=True))
     )
-
-
-def owner(segments: Sequence[Segment], index: int) -> Segment:
-    """The segment whose own frame ``index`` is (the last that starts at or before it)."""
-    return [segment for segment in segments if segment.start <= index][-1]
 
 
 def follower(segments: Sequence[Segment], index: int) -> Segment | None:

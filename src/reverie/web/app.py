@@ -279,9 +279,11 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
             config.ray_address, config.workers, WEB_RETRIES, config.device, config.stall_timeout
         )
     budget = DecodeBudget(config.decode_budget_bytes, config.decode_wait)
-    workers = Workers(store, config.device, config.workers or 1, config.max_pixels, cluster, budget)
+    # on Ray, --device chooses the actors; each dreams on its own GPU or CPUs (tasks say "auto")
+    device = "auto" if cluster is not None else config.device
+    workers = Workers(store, device, config.workers or 1, config.max_pixels, cluster, budget)
     looks = LookThumbnails(
-        config.data_dir / "looks", config.device, workers.dream_now, busy=lambda: store.unfinished() > 0
+        config.data_dir / "looks", device, workers.dream_now, busy=lambda: store.unfinished() > 0
     )
     pruner = Pruner(store, config.keep_days)
     limits = Limits(config.max_upload_bytes, config.max_pixels, config.max_frames)

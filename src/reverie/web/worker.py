@@ -32,6 +32,7 @@ from reverie.cluster import (
     Outcome,
     RayEngine,
     Update,
+    WorkerBug,
     never,
     run_here,
     update_of,
@@ -336,6 +337,8 @@ class Workers:
             return Outcome("cancelled", time.perf_counter() - started, cancelled=True)
         except ReverieError as error:
             return Outcome.failed(error, time.perf_counter() - started)
+        except WorkerBug as bug:  # the page names its kind, the log the rest
+            return bug.outcome
         return Outcome("", time.perf_counter() - started)
 
 
