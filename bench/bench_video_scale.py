@@ -364,6 +364,13 @@ def report(results: dict[str, Any]) -> str:
                 f"| {label} | {row['nodes']} | {row['fps']:.2f} | {row['driver_cap_fps']:.1f} | "
                 f"{row['speed_up_vs_one_process']:.1f}x |"
             )
+    lines += [
+        "",
+        "GPUs: not projected, since no GPU was measured here. `bench/bench_gpu.py` measures a GPU's "
+        "video frames per second (bench/GPU.md); a GPU node enters the same formula with that rate "
+        "in place of a CPU node's, and the driver's cap above applies unchanged, so with GPU nodes "
+        "the driver becomes the limit at a few nodes already.",
+    ]
     return "\n".join(lines) + "\n"
 
 

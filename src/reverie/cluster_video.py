@@ -82,8 +82,16 @@ def dream_segment_here(
         if piece.resume is not None:
             first_source, first_dream, last_source, last_dream = (as_float(rgb) for rgb in piece.resume)
             coherent.start_from((first_source, first_dream), (last_source, last_dream))
+
+        def stop_at_next_step(_event: Any) -> None:  # a cancel need not wait for the frame's end
+            if stop.is_set():
+                raise Cancelled
+
         for position in range(piece.offset, len(frames)):
-            yield piece.first_index + position, coherent.next_frame(as_float(frames[position]))
+            yield (
+                piece.first_index + position,
+                coherent.next_frame(as_float(frames[position]), stop_at_next_step),
+            )
 
     with in_memory(task, files) as (here, public):
         return streamed(dreamed(here), public, send, stop, worker)

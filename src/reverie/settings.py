@@ -22,6 +22,7 @@ from reverie.errors import SettingsError
 from reverie.schema import check_declared, check_type, declared, knob
 
 GRADIENT_NORMS = ("std", "laplacian")
+PARAMS = ("auto", "pixel", "fft")
 PRECISIONS = ("fp32", "bf16")
 #: Largest picture (width * height) loaded unless the caller raises it: 100 megapixels is about
 #: 1.2 GB as float32 RGB, well above any camera photo and well below what a bomb file claims.
@@ -137,6 +138,12 @@ class LoopSettings(Settings):
         "fp32", "fp32, or bf16: the network in bfloat16 (faster on CPUs with AMX/AVX512-BF16 and on "
         "GPUs; the picture itself stays fp32).",
         choices=PRECISIONS, label="Precision",
+    )  # fmt: skip
+    param: str = knob(
+        "auto", "What the steps move: pixel (DeepDream's own), fft (a 1/f spectrum of decorrelated colour "
+        "seen through small random scales and turns: smooth pictures from noise, steps x octaves steps "
+        "at one scale), or auto (fft from noise, pixel for photos).",
+        choices=PARAMS, label="Parameterisation",
     )  # fmt: skip
 
 

@@ -100,7 +100,14 @@ class NoiseCanvas:
             )  # fmt: skip
         return replace(self, seed=seed if self.seed is None else self.seed)
 
-    def picture(self) -> Picture:
+    def picture(self, fourier: bool = False) -> Picture:
+        """The canvas: faint white noise around grey, or (``fourier``, for ``--param fft``) faint
+        1/f noise (:func:`reverie.params.pink_noise`), which leaves out the finest frequencies."""
+        if fourier:
+            from reverie.params import pink_noise
+
+            rgb = pink_noise(self.height, self.width, self.seed or 0)[0].permute(1, 2, 0)
+            return Picture(rgb.numpy().astype(np.float32))
         return noise_picture(self.width, self.height, self.seed or 0)
 
 
@@ -265,6 +272,11 @@ def check_settings(settings: DreamSettings, max_pixels: int = DEFAULT_MAX_PIXELS
     objective.check(spec)
     if objective.guide_layers and not settings.guide:
         raise SettingsError("guide: terms need a guide image: set ", Setting("guide"), field="guide")
+    if settings.param == "fft" and settings.mask:
+        raise SettingsError(
+            Setting("param"), " fft dreams the whole picture anew: a ", Setting("mask"),
+            " has nothing to keep", field="mask",
+        )  # fmt: skip
     files = {}
     for name in ("guide", "mask"):
         path = getattr(settings, name)
@@ -312,10 +324,13 @@ def source_size(source: Path | Picture | NoiseCanvas, max_pixels: int) -> tuple[
     return probe_image(source, max_pixels)
 
 
-def load_source(source: Path | Picture | NoiseCanvas, max_pixels: int, max_side: int = 0) -> Picture:
-    """The picture a checked source stands for; a file is reduced to ``max_side`` as it loads."""
+def load_source(
+    source: Path | Picture | NoiseCanvas, max_pixels: int, max_side: int = 0, fourier: bool = False
+) -> Picture:
+    """The picture a checked source stands for; a file is reduced to ``max_side`` as it loads; a
+    canvas is 1/f noise for a dream in Fourier space (``fourier``)."""
     if isinstance(source, NoiseCanvas):
-        return source.picture()
+        return source.picture(fourier=fourier)
     if isinstance(source, Picture):
         return source
     return load_image(source, max_pixels, max_side)
@@ -335,13 +350,17 @@ class DreamTask(Task):
     def check(self) -> DreamTask:
         settings = self.checked_settings()
         source = checked_image_source(self.source, self.max_pixels, settings.seed)
+        if settings.param == "auto" and isinstance(source, NoiseCanvas):
+            settings = settings.with_changes(param="fft")  # a photo's "auto" dreams in pixels
         return self.with_checked_output(check_image_output, settings=settings, source=source)
 
     def run(self, dreamer: Dreamer, progress: ProgressCallback | None = None) -> DreamResult:
         """Load, dream and (with an output) save; returns the picture and the settings used."""
         task = self.ready()
         prepared = task.prepare(dreamer)
-        picture = prepared.dream(load_source(task.source, task.max_pixels, task.settings.max_side), progress)
+        fourier = task.settings.param == "fft"
+        start = load_source(task.source, task.max_pixels, task.settings.max_side, fourier)
+        picture = prepared.dream(start, progress)
         if task.output is not None:
             save_image(task.output, picture, recipe(task.settings, task.file_names), protect=task.protected())
         return DreamResult(picture, task.settings)

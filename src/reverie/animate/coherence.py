@@ -18,6 +18,7 @@ from reverie.settings import VideoSettings
 
 if TYPE_CHECKING:
     from reverie.dreamer import PreparedDream
+    from reverie.render import ProgressCallback
 
 
 def grey(rgb: np.ndarray) -> np.ndarray:
@@ -83,11 +84,12 @@ class CoherentDreamer:
         self.first_change = (ColourStats.of(first[0]), ColourStats.of(first[1]))
         self.previous_source, self.previous_dream = last
 
-    def next_frame(self, source: np.ndarray) -> np.ndarray:
-        """The dream of ``source`` (float RGB), quantised to 8 bits as it is stored."""
+    def next_frame(self, source: np.ndarray, progress: ProgressCallback | None = None) -> np.ndarray:
+        """The dream of ``source`` (float RGB), quantised to 8 bits as it is stored; ``progress``
+        watches its steps (and may stop it by raising)."""
         blend = self.coherence.blend
         if self.previous_dream is None or self.previous_source is None or blend == 0:
-            dreamed = self.prepared.dream(Picture(source)).rgb
+            dreamed = self.prepared.dream(Picture(source), progress).rgb
         else:
             flow = backward_flow(source, self.previous_source) if self.coherence.flow else None
             moved_source = self.moved(self.previous_source, flow)
@@ -96,7 +98,9 @@ class CoherentDreamer:
             steps, octaves = self.coherence.later_frames(
                 self.prepared.settings.steps, self.prepared.settings.octaves
             )
-            dreamed = self.prepared.dream(Picture(start.astype(np.float32)), steps=steps, octaves=octaves).rgb
+            dreamed = self.prepared.dream(
+                Picture(start.astype(np.float32)), progress, steps=steps, octaves=octaves
+            ).rgb
             dreamed = (1 - blend) * dreamed + blend * moved_dream
         if self.first_change is not None:
             dreamed = match_colour_stats(dreamed, ColourStats.of(source).shifted(*self.first_change))
