@@ -623,6 +623,72 @@ def sweep(
         click.echo(f"wrote {output} ({cells_of}; each beside it as {Path(output).stem}--*)")
 
 
+@cli.command()
+@click.option(
+    "-o", "--output", required=True, type=click.Path(), help="The atlas (tiles are written beside it)."
+)
+@click.option(
+    "--layer", default="", metavar="LAYER", help="The layer whose channels to show (see `reverie layers`)."
+)
+@click.option(
+    "--channels", default="", metavar="0-63|3,17,...", help="Channels of --layer, as ranges or a list."
+)
+@click.option(
+    "--classes", default="", metavar="tabby,espresso,...", help="ImageNet classes, by name or number."
+)
+@click.option(
+    "--tile",
+    "tile_side",
+    default=128,
+    show_default=True,
+    type=click.IntRange(32, 1024),
+    help="Side of a tile, px.",
+)
+@click.option("--columns", default=8, show_default=True, type=click.IntRange(1, 64), help="Tiles per row.")
+@cluster_options
+@dream_options
+@click.pass_context
+def atlas(
+    ctx: click.Context,
+    output: str,
+    layer: str,
+    channels: str,
+    classes: str,
+    tile_side: int,
+    columns: int,
+    ray_address: str | None,
+    workers: int,
+    retries: int,
+    stall_timeout: float,
+    **options: Any,
+) -> None:
+    """Dream every chosen channel of a layer (or class) from noise into one labelled grid, OUTPUT;
+    each tile is kept beside it, and a second run reuses them."""
+    from reverie.atlas import parse_channels, plan_tiles, run_atlas
+
+    cluster = checked_cluster(
+        ctx, ray_address, ("workers",), workers=workers, retries=retries, stall_timeout=stall_timeout
+    )
+    if channels and not layer:
+        raise click.UsageError("--channels are a --layer's: give --layer too")
+    numbers = parse_channels(channels) if channels else []
+    names = [name.strip() for name in classes.split(",") if name.strip()]
+    tiles = plan_tiles(Path(output), layer, numbers, names)
+    engine_options = engine(options, ray_address)
+    settings = settings_for(ctx, options, None)
+    runner = engine_for(ray_address, cluster, options["device"])
+    try:
+        with batch_reporter(options["quiet"], len(tiles), Path(output).parent) as report:
+            _, dreamed = run_atlas(
+                Path(output), tiles, settings, tile_side, runner, columns, report, **engine_options
+            )
+    finally:
+        runner.close()
+    if not options["quiet"]:
+        reused = f", {len(tiles) - dreamed} from an earlier run" if dreamed < len(tiles) else ""
+        click.echo(f"wrote {output} ({len(tiles)} {plural('tile', len(tiles))}: {dreamed} dreamed{reused})")
+
+
 def make_output_folder(folder: Path) -> None:
     """``folder`` made (with its parents) and writable, or a one-line error."""
     if folder.exists() and not folder.is_dir():

@@ -56,7 +56,7 @@ from reverie.io.paths import file_in_memory, write_bytes_atomically
 from reverie.recipe import FILE_SETTINGS, recipe
 from reverie.render import TILE_MEMORY_BUDGET, Progress, ProgressCallback
 from reverie.settings import LOCAL_RAY, ClusterOptions
-from reverie.tasks import DreamTask, Task, task_from_json
+from reverie.tasks import DreamTask, NoiseCanvas, Task, task_from_json
 from reverie.tensors import from_tensor
 
 log = logging.getLogger("reverie.cluster")
@@ -439,7 +439,8 @@ class ClusterWorker:
             public |= {copies[name]: Path(getattr(task.settings, name)) for name in copies}
             names = {name: Path(getattr(task.settings, name)).name for name in copies} | task.file_names
             here = replace(
-                task, source=source, output=None, file_names=names,
+                task, source=task.source if isinstance(task.source, NoiseCanvas) else source,
+                output=None, file_names=names,
                 settings=task.settings.with_changes(**{name: str(path) for name, path in copies.items()}),
             )  # fmt: skip
             outcome, result = dreamed_here(here, self.dreamers, progress)
@@ -864,7 +865,9 @@ class RayEngine(Engine):
                 for name in FILE_SETTINGS
                 if (path := getattr(checked.settings, name))
             }
-            return travelling(checked), Path(str(checked.source)).read_bytes(), files
+            canvas = isinstance(checked.source, NoiseCanvas)  # made on the worker from its seed
+            photo = b"" if canvas else Path(str(checked.source)).read_bytes()
+            return travelling(checked), photo, files
         except ReverieError as error:
             return Outcome.failed(error)
         except OSError as error:

@@ -164,17 +164,7 @@ def run_sweep(
     tasks = [
         DreamTask(source, cell_path(sheet, cell), settings=cell.settings, **engine_options) for cell in cells
     ]
-    failures: list[str] = []
-
-    def collect(task: DreamTask, outcome: Outcome) -> None:
-        if outcome.error:
-            failures.append(f"{Path(str(task.output)).name}: {outcome.error}")
-        if on_cell is not None:
-            on_cell(task, outcome)
-
-    engine.run(tasks, collect)
-    if failures:
-        raise DreamFailedError(f"{len(failures)} of {len(cells)} cells failed; first: {failures[0]}")
+    run_all(engine, tasks, on_cell, "cells")
     pictures = [load_image(Path(str(task.output))) for task in tasks]
     size = pictures[0].size
     columns = 1 + max(cell.column for cell in cells)
@@ -185,3 +175,22 @@ def run_sweep(
     picture = labelled_grid(grid, row_labels, [cell.column_label for cell in cells[:columns]])
     save_image(sheet, picture, recipe(cells[0].settings), protect=[source])
     return picture
+
+
+def run_all(engine: Engine, tasks: list[DreamTask], on_each: Any, what: str, among: int = 0) -> None:
+    """Run every task on ``engine`` (``on_each`` hears each ending); if any failed, a
+    :class:`DreamFailedError` names how many of the ``among`` (default: all) ``what`` failed and the
+    first failure."""
+    failures: list[str] = []
+
+    def collect(task: DreamTask, outcome: Outcome) -> None:
+        if outcome.error:
+            failures.append(f"{Path(str(task.output)).name}: {outcome.error}")
+        if on_each is not None:
+            on_each(task, outcome)
+
+    engine.run(tasks, collect)
+    if failures:
+        raise DreamFailedError(
+            f"{len(failures)} of {among or len(tasks)} {what} failed; first: {failures[0]}"
+        )
