@@ -232,14 +232,23 @@ def test_a_killed_worker_costs_a_retry_not_the_batch(
             )
             assert where == str(temporary)  # the workers' temporary folder is the one looked at below
             endings: list[str] = []
+            dream, killed = engine.dream, threading.Event()
 
-            def kill_once(task, outcome: Outcome) -> None:
-                endings.append(Path(str(task.output)).name)
-                if len(endings) == 1:  # one actor is mid-photo, the other just finished: both die
-                    for pid in victims:
-                        os.kill(pid, signal.SIGKILL)
+            def dream_and_kill_mid_photo(task, watch=None, stop=None, shared=False):
+                def watching(update) -> None:
+                    # the second photo's first step: it is mid-dream, so its worker's death costs a
+                    # retry (a kill timed by a photo's end could find both actors between photos)
+                    if update.stage.startswith("octave") and endings and not killed.is_set():
+                        killed.set()
+                        for pid in victims:
+                            os.kill(pid, signal.SIGKILL)
 
-            summary = Batch(items, out, settings, device="cpu").run(engine, kill_once)
+                return dream(task, watching, stop or (lambda: False), shared)
+
+            engine.dream = dream_and_kill_mid_photo
+            summary = Batch(items, out, settings, device="cpu").run(
+                engine, lambda task, outcome: endings.append(Path(str(task.output)).name)
+            )
         finally:
             engine.close()
     assert engine.retried >= 1
