@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -55,11 +55,12 @@ from reverie.io.images import Picture, image_bytes, output_format
 from reverie.io.paths import file_in_memory, write_bytes_atomically
 from reverie.recipe import FILE_SETTINGS, recipe
 from reverie.render import TILE_MEMORY_BUDGET, Progress, ProgressCallback
-from reverie.settings import LOCAL_RAY, ClusterOptions
+from reverie.settings import LOCAL_RAY, ClusterOptions, DreamSettings
 from reverie.tasks import DreamTask, NoiseCanvas, Task, task_from_json
 from reverie.tensors import from_tensor
 
 log = logging.getLogger("reverie.cluster")
+TaskT = TypeVar("TaskT", bound=Task)
 
 #: CPUs each Ray actor asks for on CPU-only clusters: torch runs one actor's convolutions on them.
 CPUS_PER_ACTOR = 4
@@ -237,11 +238,7 @@ class LocalEngine(Engine):
             return
 
         def dreamed(task: DreamTask, stop: Callable[[], bool]) -> Outcome:
-            def stop_at_next_step(_event: Progress) -> None:
-                if stop():
-                    raise Cancelled
-
-            return self.outcome(task, stop_at_next_step)
+            return self.outcome(task, stopping_at(stop))
 
         with THREADS_SHARED:  # torch's thread count is the process's: one local batch at a time sets it
             saved = torch.get_num_threads()
@@ -352,9 +349,10 @@ class ClusterWorker:
         assert isinstance(task, DreamTask)
 
         def work(send: Callable[[Any], None], stop: threading.Event) -> Ending:
+            stop_at_next_step = stopping_at(stop.is_set)
+
             def progress(event: Progress) -> None:
-                if stop.is_set():
-                    raise Cancelled
+                stop_at_next_step(event)
                 send(update_of(event, self.name))
 
             return self.finish(task, photo, files or {}, progress)
@@ -432,18 +430,10 @@ class ClusterWorker:
     ) -> Ending:
         """The photo dreamed from memory (its guide and mask too: the driver's paths need not exist
         here), and its dream as the bytes of the task's output file."""
-        with contextlib.ExitStack() as held:
-            source = held.enter_context(file_in_memory(photo))
-            copies = {name: held.enter_context(file_in_memory(data)) for name, data in files.items()}
-            public = {source: Path(str(task.source))}
-            public |= {copies[name]: Path(getattr(task.settings, name)) for name in copies}
-            names = {name: Path(getattr(task.settings, name)).name for name in copies} | task.file_names
-            here = replace(
-                task, source=task.source if isinstance(task.source, NoiseCanvas) else source,
-                output=None, file_names=names,
-                settings=task.settings.with_changes(**{name: str(path) for name, path in copies.items()}),
-            )  # fmt: skip
-            outcome, result = dreamed_here(here, self.dreamers, progress)
+        canvas = isinstance(task.source, NoiseCanvas)  # made here from its seed: no bytes came
+        names = {name: Path(getattr(task.settings, name)).name for name in files} | task.file_names
+        with in_memory(task, files, None if canvas else photo) as (here, public):
+            outcome, result = dreamed_here(replace(here, file_names=names), self.dreamers, progress)
         if outcome.failure is not None:  # it names the private copies: name the user's files instead
             outcome = Outcome.failed(renamed(outcome.failure, public), outcome.seconds)
         image = b""
@@ -459,6 +449,41 @@ def renamed(error: ReverieError, public: dict[Path, Path]) -> ReverieError:
         File(public.get(part.path, part.path)) if isinstance(part, File) else part for part in error.parts
     ]
     return type(error)(*parts, field=error.field, value=error.value, limits=error.limits)
+
+
+@contextlib.contextmanager
+def in_memory(
+    task: TaskT, files: dict[str, bytes], photo: bytes | None = None
+) -> Iterator[tuple[TaskT, dict[Path, Path]]]:
+    """``task`` as a worker runs it: reading its guide and mask (and, when ``photo`` is given, its
+    source) from copies in memory (:func:`reverie.io.paths.file_in_memory`), with no output (the
+    driver writes it); and the path the user knows each copy by, for messages (:func:`renamed`)."""
+    with contextlib.ExitStack() as held:
+        copies = {name: held.enter_context(file_in_memory(data)) for name, data in files.items()}
+        public = {copies[name]: Path(getattr(task.settings, name)) for name in copies}
+        settings = task.settings.with_changes(**{name: str(path) for name, path in copies.items()})
+        changes: dict[str, Any] = {"settings": settings, "output": None}
+        if photo is not None:
+            changes["source"] = held.enter_context(file_in_memory(photo))
+            public[changes["source"]] = Path(str(task.source))
+        yield replace(task, **changes), public
+
+
+def file_bytes(settings: DreamSettings) -> dict[str, bytes]:
+    """The bytes of the guide and mask images ``settings`` name, by setting: what a worker gets
+    instead of paths (the cluster needs no shared folder)."""
+    return {name: Path(path).read_bytes() for name in FILE_SETTINGS if (path := getattr(settings, name))}
+
+
+def stopping_at(stop: Callable[[], bool]) -> ProgressCallback:
+    """A progress callback that stops the dream it watches (raises :class:`Cancelled`) at the step
+    after ``stop`` says so."""
+
+    def stop_at_next_step(_event: Progress) -> None:
+        if stop():
+            raise Cancelled
+
+    return stop_at_next_step
 
 
 @dataclass(frozen=True)
@@ -860,11 +885,7 @@ class RayEngine(Engine):
         bad photo fails at once): the cluster needs no shared folder for any of them."""
         try:
             checked = task.ready()  # a task its front end checked is not checked again
-            files = {
-                name: Path(path).read_bytes()
-                for name in FILE_SETTINGS
-                if (path := getattr(checked.settings, name))
-            }
+            files = file_bytes(checked.settings)
             canvas = isinstance(checked.source, NoiseCanvas)  # made on the worker from its seed
             photo = b"" if canvas else Path(str(checked.source)).read_bytes()
             return travelling(checked), photo, files

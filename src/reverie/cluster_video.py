@@ -15,14 +15,12 @@ animation is written; a zoom whose worker is lost starts again on another actor.
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,19 +37,18 @@ from reverie.cluster import (
     RayEngine,
     SegmentPiece,
     WorkerBug,
+    file_bytes,
+    in_memory,
     never,
     on_threads,
     renamed,
+    stopping_at,
     travelling,
 )
 from reverie.errors import ResourceError, ReverieError, out_of_memory
 from reverie.io.images import Picture, load_image, save_image, to_uint8
-from reverie.io.paths import file_in_memory
 from reverie.io.video import FrameReader, write_animation
-from reverie.recipe import FILE_SETTINGS
 from reverie.tasks import AnimationResult, Task, VideoFrames, VideoTask, ZoomTask
-
-TaskT = TypeVar("TaskT", bound=Task)
 
 #: Most frames in one segment: the frames of a segment wait in Ray's object store while it is
 #: dreamed (240 frames of 1024x576 take 420 MB), and more segments than actors share the work out
@@ -83,10 +80,7 @@ def dream_segment_here(
             first_source, first_dream, last_source, last_dream = (as_float(rgb) for rgb in piece.resume)
             coherent.start_from((first_source, first_dream), (last_source, last_dream))
 
-        def stop_at_next_step(_event: Any) -> None:  # a cancel need not wait for the frame's end
-            if stop.is_set():
-                raise Cancelled
-
+        stop_at_next_step = stopping_at(stop.is_set)  # a cancel need not wait for the frame's end
         for position in range(piece.offset, len(frames)):
             yield (
                 piece.first_index + position,
@@ -112,26 +106,6 @@ def dream_zoom_here(
         raise TypeError(f"a zoom needs a zoom task, not {type(task).__name__}")
     with in_memory(task, files, photo) as (here, public):
         return streamed(enumerate(here.frames(dreamers.for_task(here))), public, send, stop, worker)
-
-
-@contextlib.contextmanager
-def in_memory(
-    task: TaskT, files: dict[str, bytes], photo: bytes | None = None
-) -> Iterator[tuple[TaskT, dict[Path, Path]]]:
-    """``task`` reading its guide and mask (and ``photo``, its source, if given; then it has no
-    output) from copies in memory (:func:`reverie.io.paths.file_in_memory`), and the path the user
-    knows each copy by, for messages."""
-    with contextlib.ExitStack() as held:
-        copies = {name: held.enter_context(file_in_memory(data)) for name, data in files.items()}
-        public = {copies[name]: Path(getattr(task.settings, name)) for name in copies}
-        changes: dict[str, Any] = {
-            "settings": task.settings.with_changes(**{name: str(path) for name, path in copies.items()})
-        }
-        if photo is not None:
-            source = held.enter_context(file_in_memory(photo))
-            public[source] = Path(str(task.source))
-            changes |= {"source": source, "output": None}
-        yield replace(task, **changes), public
 
 
 def streamed(
@@ -219,11 +193,7 @@ class VideoOnRay:
         self.watch = watch
         self.lock = threading.Lock()  # the decoder, shared by the pool's threads
         self.reporting = threading.Lock()  # the frame count and the callbacks, one frame at a time
-        self.files = {
-            name: Path(path).read_bytes()
-            for name in FILE_SETTINGS
-            if (path := getattr(self.task.settings, name))
-        }
+        self.files = file_bytes(self.task.settings)
         self.task_json = travelling(self.task)
         self.job: VideoFrames | None = None
         self.count = 0
@@ -337,10 +307,7 @@ def dream_zoom(
     task = task.ready()
     output = Path(str(task.output))
     engine.start()
-    files = {
-        name: Path(path).read_bytes() for name in FILE_SETTINGS if (path := getattr(task.settings, name))
-    }
-    shipped = (travelling(task), Path(str(task.source)).read_bytes(), files)
+    shipped = (travelling(task), Path(str(task.source)).read_bytes(), file_bytes(task.settings))
     total = task.motion.frames
     with tempfile.TemporaryDirectory(prefix=f".{output.name}-", dir=output.parent) as folder:
         frames = Path(folder)

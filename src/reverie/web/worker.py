@@ -35,6 +35,7 @@ from reverie.cluster import (
     WorkerBug,
     never,
     run_here,
+    stopping_at,
     update_of,
 )
 from reverie.cluster_video import dream_video, dream_zoom
@@ -249,12 +250,7 @@ class Workers:
         ``stop`` cancels it at its next step."""
         if self.cluster is not None:
             return self.cluster.dream(task, shared=True, stop=stop)
-
-        def progress(_event: Progress) -> None:
-            if stop():
-                raise Cancelled
-
-        return run_here(task, self.dreamers, progress)
+        return run_here(task, self.dreamers, stopping_at(stop))
 
     # ------------------------------------------------------------------------------------ here
 
