@@ -80,7 +80,9 @@ def test_bad_atlases_are_one_line_errors(tmp_path: Path, capsys) -> None:
     assert main(["atlas", "--channels", "1", "-o", sheet]) == 2
     assert "give --layer too" in capsys.readouterr().err
     assert main(["atlas", "--layer", "blocks.11", "--channels", "500", "-o", sheet, *QUICK]) == 1
-    assert "has channels 0..191" in capsys.readouterr().err
+    assert "--channels: layer blocks.11 has channels 0..191; got 500" in capsys.readouterr().err
+    assert main(["atlas", "--layer", "block.11", "--channels", "5", "-o", sheet, *QUICK]) == 1
+    assert "error: --layer: unknown layer 'block.11'" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
 
 

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reverie.cluster import Engine, OutcomeCallback
-from reverie.errors import SettingsError
+from reverie.errors import Setting, SettingsError, UnknownLayerError
 from reverie.io.images import Picture, check_image_output, load_image, save_image
+from reverie.models import get_spec
+from reverie.objectives import LayerTerm
 from reverie.recipe import read_settings, recipe
 from reverie.settings import DreamSettings
 from reverie.sheet import contact_sheet
@@ -43,18 +45,35 @@ def parse_channels(text: str) -> list[int]:
             numbers = range(int(first), int(last) + 1) if dash else [int(first)]
         except ValueError:
             raise SettingsError(
-                f"--channels takes numbers and ranges such as 0-63 or 3,17; got {part!r}"
-            ) from None
+                Setting("channels"), f" takes numbers and ranges such as 0-63 or 3,17; got {part!r}",
+                field="channels", value=part,
+            ) from None  # fmt: skip
         channels += [number for number in numbers if number not in channels]
     if not channels:
-        raise SettingsError("--channels names no channel; give e.g. 0-15")
+        raise SettingsError(Setting("channels"), " names no channel; give e.g. 0-15", field="channels")
     return channels
+
+
+def check_channels(model: str, layer: str, channels: list[int]) -> None:
+    """``layer`` is one of ``model``'s and has every one of ``channels``; else the catalogue's error,
+    about ``layer`` or ``channels`` (the atlas's and the picker's own fields), not ``layers``."""
+    try:
+        info = get_spec(model).layer(layer)
+    except UnknownLayerError as error:
+        raise error.prefixed(field="layer") from None
+    try:
+        LayerTerm(info.name, tuple(channels)).check(get_spec(model))
+    except UnknownLayerError as error:
+        raise error.prefixed(field="channels") from None
 
 
 def plan_tiles(sheet: Path, layer: str, channels: list[int], classes: list[str]) -> list[Tile]:
     """The tiles of an atlas of ``layer``'s ``channels``, or of ``classes``, written beside ``sheet``."""
     if bool(channels) == bool(classes):
-        raise SettingsError("an atlas shows --channels of a --layer, or --classes: give one of them")
+        raise SettingsError(
+            "an atlas shows ", Setting("channels"), " of a ", Setting("layer"), ", or ",
+            Setting("classes"), ": give one of them", field="channels",
+        )  # fmt: skip
     terms = [(f"{layer}:{channel}", f"{layer}:{channel}") for channel in channels]
     terms += [(f"class:{name}", name) for name in classes]
     if len(terms) > MAX_TILES:

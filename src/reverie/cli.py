@@ -60,7 +60,7 @@ FLAGS = {
         ServerLimits,
     )
     for item in declared(settings_class)
-}
+} | {name: f"--{name}" for name in ("layer", "channels", "classes")}  # the atlas's own fields
 #: The command line's words for the settings and files in a message.
 CLI_WORDS = Words(setting=lambda name: FLAGS.get(name) or option_name(name))
 
@@ -664,7 +664,7 @@ def atlas(
 ) -> None:
     """Dream every chosen channel of a layer (or class) from noise into one labelled grid, OUTPUT;
     each tile is kept beside it, and a second run reuses them."""
-    from reverie.atlas import parse_channels, plan_tiles, run_atlas
+    from reverie.atlas import check_channels, parse_channels, plan_tiles, run_atlas
 
     cluster = checked_cluster(
         ctx, ray_address, ("workers",), workers=workers, retries=retries, stall_timeout=stall_timeout
@@ -676,6 +676,8 @@ def atlas(
     tiles = plan_tiles(Path(output), layer, numbers, names)
     engine_options = engine(options, ray_address)
     settings = settings_for(ctx, options, None)
+    if numbers:
+        check_channels(settings.model, layer, numbers)
     runner = engine_for(ray_address, cluster, options["device"])
     try:
         with batch_reporter(options["quiet"], len(tiles), Path(output).parent) as report:
