@@ -1,7 +1,7 @@
-"""Take docs/web.png, docs/web-viewer.png and docs/web-phone.png, the README's pictures of the studio:
-a painted mask, the looks and the gallery (finished dreams, a grid of variations, one in progress)
-at desktop width in light mode, the viewer comparing before and after, and the gallery on a phone in
-dark mode.
+"""Take docs/web.png, docs/web-viewer.png, docs/web-picker.png and docs/web-phone.png, the README's
+pictures of the studio: a painted mask, the looks and the gallery (finished dreams, a grid of
+variations, one in progress) at desktop width in light mode, the viewer comparing before and after,
+the channel picker with two channels chosen, and the gallery on a phone in dark mode.
 
 .venv/bin/python docs/make_screenshot.py      (needs Debian's chromium, as the tests do)
 """
@@ -65,6 +65,23 @@ def desktop(browser) -> None:
     page.close()
 
 
+def picker(browser) -> None:
+    """The channel picker on blocks.11 once its first page of pictures is made, two of them chosen."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, color_scheme="light")
+    page.goto(URL)
+    page.wait_for_function("() => document.querySelectorAll('#model option').length > 0")
+    page.locator("#picker summary").click()
+    page.select_option("#picker-layer", "blocks.11")
+    expect(page.locator("#picker-made")).to_have_text("All 24 pictures made", timeout=300_000)
+    tiles = page.locator("#picker-tiles .tile")
+    tiles.nth(4).click()
+    page.fill("#picker-weight", "0.5")
+    tiles.nth(9).click()
+    page.wait_for_function("() => [...document.querySelectorAll('#picker-tiles img')].every(i => i.complete)")
+    page.locator("#picker").screenshot(path=str(DOCS / "web-picker.png"))
+    page.close()
+
+
 def phone(browser) -> None:
     """The gallery at 390 px in dark mode, as a phone shows it."""
     page = browser.new_page(
@@ -100,16 +117,18 @@ def main() -> None:
                                                            timeout=60).json()]  # fmt: skip
             while any(httpx.get(f"{URL}/api/jobs/{job}").json()["status"] != "done" for job in finished):
                 time.sleep(0.5)
-            submit("coffee", steps="200", octaves="4", max_side="600")
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=FLAGS)
+                picker(browser)
+                submit("coffee", steps="200", octaves="4", max_side="600")
                 desktop(browser)
                 phone(browser)
                 browser.close()
         finally:
             server.terminate()
             server.wait()
-    print(f"wrote {DOCS / 'web.png'}, {DOCS / 'web-viewer.png'} and {DOCS / 'web-phone.png'}")
+    print(f"wrote {', '.join(str(DOCS / name) for name in ('web.png', 'web-viewer.png', 'web-picker.png'))}")
+    print(f"  and {DOCS / 'web-phone.png'}")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ from reverie.web.form import (
     error_response,
     form_fields,
     form_model,
+    page_fields,
     render_page,
     server_caps,
 )
@@ -71,6 +72,7 @@ from reverie.web.looks import LookThumbnails, look_description
 from reverie.web.results import media_type, result_response
 from reverie.web.share import share_url
 from reverie.web.sweeps import GroupView, Submitting, sweep_router
+from reverie.web.tiles import TileMaker, tile_router
 from reverie.web.uploads import (
     MAX_WAITING,
     DecodeBudget,
@@ -285,13 +287,15 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
     looks = LookThumbnails(
         config.data_dir / "looks", device, workers.dream_now, busy=lambda: store.unfinished() > 0
     )
+    tiles = TileMaker(config.data_dir / "tiles", device, workers.dream_now)
     pruner = Pruner(store, config.keep_days)
     limits = Limits(config.max_upload_bytes, config.max_pixels, config.max_frames)
     kinds = list(JOB_KINDS)  # photos, zooms and videos, here or on Ray
     fields = form_fields(config.caps(), kinds)
     DreamForm = form_model(fields)
     page_html = render_page(
-        (files("reverie.web") / "static" / "index.html").read_text(encoding="utf-8"), fields
+        (files("reverie.web") / "static" / "index.html").read_text(encoding="utf-8"),
+        fields | page_fields(),
     )
 
     @asynccontextmanager
@@ -300,6 +304,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         workers.start()
         pruner.start()
         looks.start(installed_models())
+        tiles.start()
         if on_ready is not None:
             on_ready()
         try:
@@ -307,6 +312,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         finally:
             pruner.stop()
             looks.stop()
+            tiles.stop()
             interrupted = workers.stop()
             note = f"; {interrupted} running job(s) marked interrupted" if interrupted else ""
             print(f"reverie: server stopped{note}", file=sys.stderr, flush=True)
@@ -470,6 +476,7 @@ def create_app(config: WebConfig, on_ready: Callable[[], None] | None = None) ->
         check_room=check_room,
     )  # fmt: skip
     app.include_router(sweep_router(lent))
+    app.include_router(tile_router(tiles, installed_models))
 
     @app.get(
         "/api/jobs",

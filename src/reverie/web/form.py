@@ -31,6 +31,7 @@ from reverie.errors import (
     Words,
     did_you_mean,
 )
+from reverie.objectives import TERM_WEIGHT
 from reverie.schema import Declared, Knob, bounds_schema, check_field, declaration, number_text, range_text
 from reverie.settings import DreamSettings, TaskOptions, VideoSettings, ZoomSettings
 from reverie.web.jobs import DataFolderFullError, QueueFullError, ServerBusyError
@@ -113,6 +114,13 @@ def form_fields(caps: Mapping[str, int], kinds: Sequence[str] = tuple(JOB_KINDS)
                 default = min(default, rules.maximum)
             found[name] = FormField(item, rules, default)
     return found
+
+
+def page_fields() -> dict[str, FormField]:
+    """What the page shows besides a job's knobs: the channel picker's weight of a layer term, whose
+    bounds are the objective's own (:data:`reverie.objectives.TERM_WEIGHT`)."""
+    weight = FormField(Declared("weight", float, 1.0, TERM_WEIGHT), TERM_WEIGHT, 1.0)
+    return {"weight": weight}
 
 
 def form_model(fields: Mapping[str, FormField]) -> type[BaseModel]:

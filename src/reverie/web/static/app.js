@@ -263,6 +263,7 @@ function fillClasses() {
 // removing it (the chip's button, an emptied box, another look) takes the term out again.
 const CLASS_TERM = /^class:(\d+)$/;
 
+/** Layers changed (typed, chosen, restored): the class chip and the picker's chosen tiles follow. */
 function showClassChip() {
   const found = CLASS_TERM.exec($("layers").value.trim());
   const entry = found ? classes[Number(found[1])] : null;
@@ -271,6 +272,32 @@ function showClassChip() {
     $("class-chip-text").textContent = `Dreaming of ${entry.name} (class ${entry.index}), instead of the look.`;
     if (!$("class-name").value) $("class-name").value = classLabel(entry);
   }
+  showClassTile(entry);
+  markChosenTiles();
+}
+
+/** The model's dream of the chosen class (a picker tile), beside the chip once the server has made it. */
+let classTileFor = "";
+
+async function showClassTile(entry) {
+  const key = entry ? `${modelSelect.value}/${entry.index}` : "";
+  if (key === classTileFor) return;
+  classTileFor = key;
+  const picture = $("class-tile");
+  picture.hidden = true;
+  picture.removeAttribute("src");
+  if (!entry) return;
+  picture.alt = `What ${modelSelect.value} dreams for ${entry.name}`;
+  const url = `/api/tiles/${encodeURIComponent(modelSelect.value)}/classes/${entry.index}`;
+  try {
+    let tile = await api(url, { method: "POST" });
+    for (let tries = 0; tile.state === "waiting" && tries < TILE_TRIES; tries += 1) {
+      await new Promise(resolve => setTimeout(resolve, TILE_POLL_MS));
+      if (classTileFor !== key) return;
+      tile = await api(url);
+    }
+    if (classTileFor === key && tile.state === "ready") { picture.src = tile.url; picture.hidden = false; }
+  } catch (_) { /* the chip works without its picture */ }
 }
 
 function dropClass() {
@@ -290,7 +317,202 @@ $("class-name").addEventListener("change", () => {
 });
 $("class-chip-remove").addEventListener("click", () => { dropClass(); saveForm(); $("class-name").focus(); });
 $("layers").addEventListener("input", showClassChip);
-modelSelect.addEventListener("change", () => { fillLooks(); saveForm(); });
+modelSelect.addEventListener("change", () => { fillLooks(); showClassChip(); saveForm(); });
+
+// ---------------------------------------------------------------------------- the channel picker
+
+// A page of a layer's channels as pictures, made by the server in the background and patched in as
+// they come; choosing one adds LAYER:CHANNEL (with the weight) to Layers, choosing it again takes it
+// out. The tiles are rebuilt only when the user picks another layer or model.
+
+const picker = $("picker");
+const tileList = $("picker-tiles");
+const PICKER_PAGE = 24;
+const TILE_POLL_MS = 1000;
+const TILE_TRIES = 600;  // ten minutes of looking for one tile, then the page stops asking
+let pickerModel = "";
+let pickerLayer = "";
+let pickerTotal = 0;
+let pickerGeneration = 0;  // a new layer or model makes every older answer moot
+let pickerTimer = null;
+let pickerTries = 0;
+
+function pickerSay(text) { $("picker-said").textContent = text; }
+
+function layerTerms() { return $("layers").value.split(",").map(term => term.trim()).filter(Boolean); }
+
+/** A term without its weight: "blocks.11:37=0.5" is "blocks.11:37". */
+function termName(term) { return term.split("=")[0].trim(); }
+
+function markChosenTiles() {
+  const chosen = new Set(layerTerms().map(termName));
+  for (const button of tileList.querySelectorAll(".tile")) {
+    button.setAttribute("aria-pressed", String(chosen.has(button.dataset.term)));
+  }
+}
+
+function toggleTerm(term) {
+  const terms = layerTerms();
+  const kept = terms.filter(existing => termName(existing) !== term);
+  let words;
+  if (kept.length < terms.length) {
+    words = `Took ${term} out of Layers.`;
+  } else {
+    const weightInput = $("picker-weight");
+    const weight = Number(weightInput.value);
+    if (weightInput.value === "" || !weightInput.checkValidity() || !Number.isFinite(weight)) {
+      say(`the weight must be a number from ${weightInput.min} to ${weightInput.max}`, true);
+      weightInput.focus();
+      return;
+    }
+    kept.push(weight === 1 ? term : `${term}=${weight}`);
+    words = `Added ${kept.at(-1)} to Layers.`;
+  }
+  if (CLASS_TERM.test(kept.join(","))) $("class-name").value = "";
+  $("layers").value = kept.join(",");
+  showClassChip();
+  saveForm();
+  pickerSay(words);
+}
+
+function pickerLayers() {
+  const model = currentModel();
+  const select = $("picker-layer");
+  select.replaceChildren();
+  if (!model) return;
+  for (const layer of model.catalogue) {
+    select.append(new Option(`${layer.name} (${layer.channels} channels)`, layer.name));
+  }
+  const lookLayers = (model.presets[chosenPreset()] || "").split(",");
+  select.value = lookLayers.at(-1) || model.catalogue.at(-1).name;  // the look's deepest layer
+}
+
+function tileItem(tile) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "tile";
+  button.dataset.term = tile.term;
+  button.setAttribute("aria-label", `Channel ${tile.label}`);
+  button.setAttribute("aria-pressed", "false");
+  const picture = document.createElement("img");
+  picture.alt = ""; picture.width = 128; picture.height = 128; picture.hidden = true;
+  const wait = document.createElement("span");
+  wait.className = "tile-wait";
+  wait.textContent = "making…";
+  const label = document.createElement("span");
+  label.className = "tile-label";
+  label.textContent = tile.label;
+  button.append(picture, wait, label);
+  button.addEventListener("click", () => toggleTerm(tile.term));
+  const item = document.createElement("li");
+  item.append(button);
+  return item;
+}
+
+function patchTile(tile) {
+  const button = tileList.querySelector(`.tile[data-term="${CSS.escape(tile.term)}"]`);
+  if (!button) return;
+  button.dataset.state = tile.state;
+  const [picture, wait] = button.children;
+  if (tile.state === "ready" && !picture.getAttribute("src")) {
+    picture.src = tile.url;
+    picture.hidden = false;
+    wait.hidden = true;
+  } else if (tile.state === "failed") {
+    wait.textContent = "no picture";
+    button.title = tile.error;
+  }
+}
+
+function tilesIn(first) { return [...tileList.querySelectorAll(".tile")].slice(first, first + PICKER_PAGE); }
+
+function pending(buttons) { return buttons.filter(b => !["ready", "failed"].includes(b.dataset.state)); }
+
+function showPickerProgress() {
+  const buttons = [...tileList.querySelectorAll(".tile")];
+  const made = buttons.length - pending(buttons).length;
+  $("picker-progress").max = Math.max(1, buttons.length);
+  $("picker-progress").value = made;
+  $("picker-made").textContent = made < buttons.length ?
+    `${made} of ${buttons.length} pictures made` : `All ${buttons.length} pictures made`;
+  $("picker-more").hidden = buttons.length >= pickerTotal;
+  return made < buttons.length;
+}
+
+function pickerUrl(first) {
+  const model = encodeURIComponent(pickerModel);
+  return `/api/tiles/${model}/layers/${encodeURIComponent(pickerLayer)}?first=${first}&count=${PICKER_PAGE}`;
+}
+
+/** Ask for the next page of the layer's channels and show its tiles (waiting ones as placeholders). */
+async function askTiles(focusFirst = false) {
+  const generation = pickerGeneration;
+  const first = tileList.querySelectorAll(".tile").length;
+  try {
+    const page = await api(pickerUrl(first), { method: "POST" });
+    if (generation !== pickerGeneration) return;
+    pickerTotal = page.channels;
+    tileList.append(...page.tiles.map(tileItem));
+    page.tiles.forEach(patchTile);
+    markChosenTiles();
+    if (focusFirst && page.tiles.length) tilesIn(first)[0].focus();
+    const waiting = showPickerProgress();
+    if (waiting) pickerSay(`Making pictures of ${page.tiles.length} channels of ${pickerLayer}…`);
+    followTiles(generation);
+  } catch (error) {
+    if (generation === pickerGeneration) say(error.message, true);
+  }
+}
+
+/** While tiles are being made, look again each second and patch in the pictures that are ready. */
+function followTiles(generation) {
+  clearTimeout(pickerTimer);
+  pickerTimer = setTimeout(async () => {
+    if (generation !== pickerGeneration || !picker.open) return;
+    const total = tileList.querySelectorAll(".tile").length;
+    for (let first = 0; first < total; first += PICKER_PAGE) {
+      const waiting = pending(tilesIn(first));
+      if (!waiting.length) continue;
+      // a tile the server no longer knows of (it restarted) is asked for again
+      const asking = waiting.some(button => button.dataset.state === "not asked");
+      try {
+        const page = await api(pickerUrl(first), asking ? { method: "POST" } : {});
+        if (generation !== pickerGeneration) return;
+        page.tiles.forEach(patchTile);
+      } catch (_) { /* looked at again next time */ }
+    }
+    pickerTries += 1;
+    if (showPickerProgress() && pickerTries < TILE_TRIES) followTiles(generation);
+    else if (!pending([...tileList.querySelectorAll(".tile")]).length) pickerSay(`All ${total} pictures are made.`);
+  }, TILE_POLL_MS);
+}
+
+/** Show the chosen layer's first page, from scratch (another layer or model was chosen). */
+function showPickerLayer() {
+  pickerGeneration += 1;
+  pickerTries = 0;
+  clearTimeout(pickerTimer);
+  pickerModel = modelSelect.value;
+  pickerLayer = $("picker-layer").value;
+  tileList.replaceChildren();
+  const layer = (currentModel()?.catalogue || []).find(entry => entry.name === pickerLayer);
+  $("picker-layer-help").textContent = layer ? layer.hint : "";
+  $("picker-tiles-title").textContent = `Channels of ${pickerLayer}`;
+  if (pickerLayer) askTiles();
+}
+
+picker.addEventListener("toggle", () => {
+  if (!picker.open) return;
+  if (pickerModel !== modelSelect.value || !$("picker-layer").options.length) {
+    pickerLayers();
+    showPickerLayer();
+  } else if (pickerLayer) {
+    followTiles(pickerGeneration);
+  }
+});
+$("picker-layer").addEventListener("change", showPickerLayer);
+$("picker-more").addEventListener("click", () => askTiles(true));
+modelSelect.addEventListener("change", () => { if (picker.open) { pickerLayers(); showPickerLayer(); } });
 
 // ------------------------------------------------------------------------------------------- seed
 
