@@ -3,6 +3,7 @@ a page opened on a real server, and jobs sent through the API."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -32,3 +33,12 @@ def api_job(server: Server, photo: Path, **fields: str) -> dict:
     response = server.post("/api/jobs", files=files, data={**QUICK, **fields})
     assert response.status_code == 201, response.text
     return response.json()
+
+
+def tab_to(page, selector: str, limit: int = 120) -> None:
+    """Press Tab until the element matching ``selector`` has the focus."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"document.activeElement.matches({json.dumps(selector)})"):
+            return
+    raise AssertionError(f"Tab never reaches {selector}")

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from web_client import local_client
+from web_client import local_client, wait_until
 
 from reverie.cluster import Outcome
 from reverie.models import get_spec
@@ -45,13 +45,6 @@ class FakeDreams:
         self.made.append(preset)
         Path(str(task.output)).write_bytes(b"a thumbnail")
         return Outcome()
-
-
-def wait_until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "never happened"
-        time.sleep(0.01)
 
 
 @pytest.fixture(autouse=True)

@@ -4,14 +4,13 @@ honest objectives, seeds, variations and share links."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from browsers import QUICK, api_job, open_page
+from browsers import QUICK, api_job, open_page, tab_to
 from web_server import Server
 
 #: Long enough on two cores to be watched running for a few seconds.
@@ -23,15 +22,6 @@ def page(browser, server: Server):
     page = open_page(browser, server, width=1280, height=900)
     yield page
     page.close()
-
-
-def tab_to(page, selector: str, limit: int = 80) -> None:
-    """Press Tab until the element matching ``selector`` has the focus."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if page.evaluate(f"document.activeElement.matches({json.dumps(selector)})"):
-            return
-    raise AssertionError(f"Tab never reaches {selector}")
 
 
 def test_focus_survives_live_updates_while_another_job_runs(page, server: Server, chelsea_path: Path) -> None:

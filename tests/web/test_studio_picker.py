@@ -4,11 +4,10 @@ the chosen class's picture beside its chip, and a phone in dark mode."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
-from browsers import open_page
+from browsers import open_page, tab_to
 from web_server import Server
 
 #: A shallow layer with 16 channels: its tiles are quick to dream (the model stops at it).
@@ -20,15 +19,6 @@ def page(browser, server: Server):
     page = open_page(browser, server, width=1280, height=900)
     yield page
     page.close()
-
-
-def tab_to(page, selector: str, limit: int = 120) -> None:
-    """Press Tab until the element matching ``selector`` has the focus."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if page.evaluate(f"document.activeElement.matches({json.dumps(selector)})"):
-            return
-    raise AssertionError(f"Tab never reaches {selector}")
 
 
 def open_picker_by_keyboard(page) -> None:

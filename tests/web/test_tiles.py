@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from web_client import local_client
+from web_client import local_client, wait_until
 
 from reverie.cli import main
 from reverie.cluster import Outcome
@@ -46,13 +46,6 @@ class FakeDreams:
         self.made.append(term)
         Path(str(task.output)).write_bytes(b"a tile")
         return Outcome()
-
-
-def wait_until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "never happened"
-        time.sleep(0.01)
 
 
 @pytest.fixture

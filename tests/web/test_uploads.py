@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from web_client import local_client
+from web_client import local_client, wait_until
 
 from reverie.errors import PixelLimitError
 from reverie.settings import DreamSettings, ServerLimits
@@ -28,13 +28,6 @@ from reverie.web.uploads import (
 from reverie.web.worker import Workers
 
 MB = 1024 * 1024
-
-
-def wait_until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "never happened"
-        time.sleep(0.01)
 
 
 def reserve_in_background(

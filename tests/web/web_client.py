@@ -36,3 +36,11 @@ def wait_for(client: TestClient, job_id: str, done: Callable[[dict], bool], time
 
 def finished(job: dict) -> bool:
     return job["status"] in FINISHED
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Poll ``condition`` every 10 ms until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "never happened"
+        time.sleep(0.01)
