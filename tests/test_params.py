@@ -12,8 +12,10 @@ import torch
 from reverie import Dreamer, NoiseCanvas, dream
 from reverie.errors import SettingsError
 from reverie.io.images import load_image, noise_picture
+from reverie.objectives import parse_layer_spec
 from reverie.params import COLOUR_SQRT, FourierPicture, pink_noise, random_view, spectrum_weight
 from reverie.recipe import read_settings
+from reverie.render import tiled_gradient, viewed_gradient
 from reverie.samples import SAMPLES, sample_path
 from reverie.settings import DreamSettings
 from reverie.tasks import DreamTask
@@ -111,3 +113,46 @@ def test_fft_with_a_mask_is_refused(tmp_path: Path, chelsea_path: Path) -> None:
     settings = DreamSettings(param="fft", mask=str(chelsea_path))
     with pytest.raises(SettingsError, match="fft dreams the whole picture anew"):
         DreamTask(chelsea_path, tmp_path / "out.png", settings=settings, device="cpu").check()
+
+
+def test_a_viewed_gradient_is_the_chain_rule_through_the_view(dreamer: Dreamer, chelsea_path: Path) -> None:
+    image = torch.from_numpy(load_image(chelsea_path).rgb[::4, ::4].copy()).permute(2, 0, 1)[None]
+    image = image.contiguous()
+    objective = parse_layer_spec("blocks.8")
+    settings = DreamSettings()
+    viewed, loss = viewed_gradient(
+        dreamer.model, objective, image, 4096, settings, (0, 0), torch.Generator().manual_seed(3)
+    )
+    source = image.clone().requires_grad_(True)
+    view = random_view(source, torch.Generator().manual_seed(3))
+    expected = objective(dreamer.model(view, objective.layers))
+    expected.backward()
+    assert loss == pytest.approx(expected.item(), rel=1e-5)
+    assert torch.allclose(viewed, source.grad, rtol=1e-3, atol=1e-6)
+    assert not torch.allclose(viewed, tiled_gradient(dreamer.model, objective, image, 4096, 0.0)[0])
+
+
+def test_transforms_all_on_a_photo_sees_it_scaled_and_turned_and_roll_is_the_default(
+    tmp_path: Path, chelsea_path: Path, dreamer: Dreamer
+) -> None:
+    quick = DreamSettings(steps=3, octaves=2, max_side=128)
+    plain = dream(chelsea_path, dreamer=dreamer, settings=quick).picture.rgb
+    roll = dream(chelsea_path, dreamer=dreamer, settings=quick.with_changes(transforms="roll")).picture.rgb
+    assert np.array_equal(plain, roll)  # auto in pixel space: the roll only, as before
+    viewed = DreamTask(
+        chelsea_path, tmp_path / "viewed.png", settings=quick.with_changes(transforms="all"), device="cpu"
+    ).run(dreamer)
+    assert not np.array_equal(viewed.picture.rgb, plain) and np.isfinite(viewed.picture.rgb).all()
+    assert read_settings(tmp_path / "viewed.png").transforms == "all"
+    again = dream(chelsea_path, dreamer=dreamer, settings=quick.with_changes(transforms="all")).picture.rgb
+    assert np.array_equal(again, viewed.picture.rgb)  # the seed decides every view
+
+
+def test_fft_with_the_roll_only_leaves_out_the_views(dreamer: Dreamer) -> None:
+    settings = DreamSettings(layers="blocks.11:5", steps=3, octaves=1, param="fft")
+    canvas = NoiseCanvas(64, 64)
+    auto = DreamTask(canvas, settings=settings, device="cpu").run(dreamer).picture.rgb
+    viewed = DreamTask(canvas, settings=settings.with_changes(transforms="all"), device="cpu").run(dreamer)
+    rolled = DreamTask(canvas, settings=settings.with_changes(transforms="roll"), device="cpu").run(dreamer)
+    assert np.array_equal(auto, viewed.picture.rgb)  # auto is all with fft
+    assert not np.array_equal(auto, rolled.picture.rgb)

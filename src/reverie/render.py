@@ -343,15 +343,40 @@ def gradient_ascent_step(
     height, width = image.shape[-2:]
     shift = random_shift(generator, min(settings.jitter, max(height, width)))
     tile = tile_for(model, objective, image, settings)
-    gradient, loss = tiled_gradient(
-        model, objective, image, tile, settings.tv_weight, shift, settings.precision
-    )
+    if settings.transforms == "all":
+        gradient, loss = viewed_gradient(model, objective, image, tile, settings, shift, generator)
+    else:
+        gradient, loss = tiled_gradient(
+            model, objective, image, tile, settings.tv_weight, shift, settings.precision
+        )
     check_finite(loss, gradient)
     gradient = normalise_gradient(gradient, settings.gradient_norm)
     if mask is not None:
         gradient.mul_(mask)
     image.add_(gradient, alpha=settings.step_size).clamp_(0, 1)
     return loss
+
+
+def viewed_gradient(
+    model: Backbone,
+    objective: Objective,
+    image: Tensor,
+    tile: int,
+    settings: LoopSettings,
+    shift: tuple[int, int],
+    generator: torch.Generator,
+) -> tuple[Tensor, float]:
+    """The objective's gradient with ``image`` seen through a random scale and turn
+    (:func:`reverie.params.random_view`) besides the roll, carried back through the view to the
+    picture's own pixels (``--transforms all`` in pixel space). The view costs one resampled copy
+    of the picture and its backward pass; the network's pass is tiled as ever."""
+    source = image.detach().requires_grad_(True)
+    view = random_view(source, generator)
+    gradient, loss = tiled_gradient(
+        model, objective, view.detach(), tile, settings.tv_weight, shift, settings.precision
+    )
+    (back,) = torch.autograd.grad(view, source, grad_outputs=gradient)
+    return back, loss
 
 
 def check_finite(loss: float, gradient: Tensor) -> None:
@@ -474,8 +499,8 @@ def dream_spectrum(
 ) -> Tensor:
     """The loop of ``--param fft`` (:mod:`reverie.params`): ``image`` as a spectrum, moved by Adam
     for steps x octaves steps at its own size; each step looks at it through a random scale and turn
-    (:func:`reverie.params.random_view`) and the jitter's roll, and the objective's gradient
-    (tiled as any other) flows back to the spectrum through both."""
+    (:func:`reverie.params.random_view`, unless ``--transforms roll``) and the jitter's roll, and
+    the objective's gradient (tiled as any other) flows back to the spectrum through both."""
     generator = torch.Generator().manual_seed(settings.seed)
     picture = FourierPicture.from_picture(image)
     optimiser = torch.optim.Adam([picture.coefficients], lr=SPECTRUM_RATE * settings.step_size)
@@ -484,7 +509,7 @@ def dream_spectrum(
     tile = tile_for(model, objective, image, settings)
     for step in range(1, total + 1):
         rgb = picture.image()
-        view = random_view(rgb, generator)
+        view = rgb if settings.transforms == "roll" else random_view(rgb, generator)
         shift = random_shift(generator, min(settings.jitter, max(height, width)))
         gradient, loss = tiled_gradient(
             model, objective, view.detach(), tile, settings.tv_weight, shift, settings.precision

@@ -23,6 +23,8 @@ from reverie.schema import check_declared, check_type, declared, knob
 
 GRADIENT_NORMS = ("std", "laplacian")
 PARAMS = ("auto", "pixel", "fft")
+#: What each step sees besides the roll (:data:`LoopSettings.transforms`).
+TRANSFORMS = ("auto", "roll", "all")
 PRECISIONS = ("fp32", "bf16")
 #: Largest picture (width * height) loaded unless the caller raises it: 100 megapixels is about
 #: 1.2 GB as float32 RGB, well above any camera photo and well below what a bomb file claims.
@@ -144,6 +146,12 @@ class LoopSettings(Settings):
         "seen through small random scales and turns: smooth pictures from noise, steps x octaves steps "
         "at one scale), or auto (fft from noise, pixel for photos).",
         choices=PARAMS, label="Parameterisation",
+    )  # fmt: skip
+    transforms: str = knob(
+        "auto", "What each step sees: roll (the picture shifted at random, DeepDream's own), all (also "
+        "scaled by up to 5% and turned by up to 5 degrees at random, Lucid's transformation robustness: "
+        "softer detail, a slightly weaker dream on photos), or auto (all with fft, roll in pixel space).",
+        choices=TRANSFORMS, label="Transforms",
     )  # fmt: skip
 
 
