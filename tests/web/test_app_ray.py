@@ -1,5 +1,6 @@
 """``reverie serve --ray``: web jobs on the actors of a real two-node Ray cluster, with live progress
-and previews, cancel, a job whose worker is killed, and the looks' thumbnails dreamed on the actors."""
+and previews, cancel, a job whose worker is killed, and the looks' thumbnails and the picker's tiles
+dreamed on the actors."""
 
 from __future__ import annotations
 
@@ -138,6 +139,18 @@ def test_the_looks_are_dreamed_on_the_clusters_actors(cluster_client: TestClient
     assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(response.content)).width == 192
     assert cluster_client.app.state.workers.dreamers._loaded == {}  # no model loaded in the server
+
+
+def test_the_pickers_tiles_are_dreamed_on_the_clusters_actors(cluster_client: TestClient) -> None:
+    url = "/api/tiles/efficientnet_lite0/layers/blocks.0?first=0&count=2"
+    page = cluster_client.post(url).json()
+    deadline = time.monotonic() + 120
+    while any(tile["state"] != "ready" for tile in page["tiles"]):
+        assert time.monotonic() < deadline and "failed" not in str(page), page
+        time.sleep(0.2)
+        page = cluster_client.get(url).json()
+    picture = Image.open(io.BytesIO(cluster_client.get(page["tiles"][1]["url"]).content))
+    assert picture.size == (128, 128)
 
 
 def test_zooms_and_videos_run_on_the_cluster_with_progress_previews_and_cancel(

@@ -1,6 +1,6 @@
 """The channel picker in a real browser against a real server: a layer's channels shown as pictures
 that arrive while the page is in use, chosen by mouse and by keyboard into Layers with their weight,
-the chosen class's picture beside its chip, and a phone in dark mode."""
+the chosen class's picture beside its chip, and a phone in light and dark mode."""
 
 from __future__ import annotations
 
@@ -106,10 +106,11 @@ def test_the_chosen_class_shows_its_picture_and_the_layer_follows_the_look(page)
     expect(page.locator("#picker-layer")).to_have_value("blocks.7")  # the look's deepest layer
 
 
-def test_the_picker_fits_a_phone_in_dark_mode(browser, server: Server) -> None:
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_picker_fits_a_phone(browser, server: Server, scheme: str) -> None:
     from playwright.sync_api import expect
 
-    page = open_page(browser, server, width=390, height=844, color_scheme="dark")
+    page = open_page(browser, server, width=390, height=844, color_scheme=scheme)
     try:
         page.locator("#picker summary").click()
         page.select_option("#picker-layer", LAYER)
@@ -120,6 +121,6 @@ def test_the_picker_fits_a_phone_in_dark_mode(browser, server: Server) -> None:
         box = tiles.nth(0).bounding_box()
         assert box is not None and box["width"] >= 80  # three to a row, each big enough to tap
         background = page.evaluate("getComputedStyle(document.documentElement).backgroundColor")
-        assert background == "rgb(21, 19, 27)"  # the dark page
+        assert background == {"light": "rgb(246, 244, 251)", "dark": "rgb(21, 19, 27)"}[scheme]
     finally:
         page.close()

@@ -368,7 +368,6 @@ function toggleTerm(term) {
     kept.push(weight === 1 ? term : `${term}=${weight}`);
     words = `Added ${kept.at(-1)} to Layers.`;
   }
-  if (CLASS_TERM.test(kept.join(","))) $("class-name").value = "";
   $("layers").value = kept.join(",");
   showClassChip();
   saveForm();
