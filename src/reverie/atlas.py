@@ -56,7 +56,7 @@ def parse_channels(text: str) -> list[int]:
 
 def check_channels(model: str, layer: str, channels: list[int]) -> None:
     """``layer`` is one of ``model``'s and has every one of ``channels``; else the catalogue's error,
-    about ``layer`` or ``channels`` (the atlas's and the picker's own fields), not ``layers``."""
+    about the atlas's own fields ``layer`` or ``channels``, not ``layers``."""
     try:
         info = get_spec(model).layer(layer)
     except UnknownLayerError as error:

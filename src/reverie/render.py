@@ -368,8 +368,9 @@ def viewed_gradient(
 ) -> tuple[Tensor, float]:
     """The objective's gradient with ``image`` seen through a random scale and turn
     (:func:`reverie.params.random_view`) besides the roll, carried back through the view to the
-    picture's own pixels (``--transforms all`` in pixel space). The view costs one resampled copy
-    of the picture and its backward pass; the network's pass is tiled as ever."""
+    picture's own pixels (``--transforms all`` in pixel space). The view costs a resampled copy of
+    the picture and its sampling grid (two values a pixel), kept for the backward pass, beyond what
+    the tile size allows for; the network's pass is tiled as ever."""
     source = image.detach().requires_grad_(True)
     view = random_view(source, generator)
     gradient, loss = tiled_gradient(

@@ -18,6 +18,7 @@ from reverie.errors import SettingsError
 from reverie.io.images import load_image
 from reverie.recipe import read_settings
 from reverie.tasks import DreamTask
+from reverie.version import __version__
 from reverie.web import WebConfig, create_app
 from reverie.web.jobs import ServerBusyError
 from reverie.web.tiles import TileMaker
@@ -98,6 +99,54 @@ def test_the_waiting_tiles_are_bounded_over_every_visitor(maker, monkeypatch) ->
         tiles.ask(MODEL, ["head:100", "head:101"])
 
 
+def test_a_tile_nobody_looks_at_any_more_is_dropped_not_made(maker, monkeypatch) -> None:
+    tiles, dreams = maker
+    tiles.ask(MODEL, ["blocks.11:0"])
+    assert dreams.started.wait(5)  # blocks.11:0 is being made
+    tiles.ask(MODEL, ["blocks.8:1", "blocks.8:2"])
+    monkeypatch.setattr("reverie.web.tiles.INTEREST", 0.3)
+    time.sleep(0.4)
+    assert tiles.state(MODEL, "blocks.8:2") == ("waiting", "")  # looked at: still wanted
+    time.sleep(0.1)
+    dreams.release.set()
+    wait_until(lambda: tiles.state(MODEL, "blocks.8:2")[0] == "ready")
+    assert dreams.made == ["blocks.11:0", "blocks.8:2"]
+    assert tiles.state(MODEL, "blocks.8:1") == ("not asked", "")  # passed over: dropped
+
+
+def test_a_failure_is_remembered_for_a_while_then_tried_again(tmp_path: Path, monkeypatch) -> None:
+    dreams = FakeDreams(bad=("blocks.11:9",))
+    dreams.release.set()
+    tiles = TileMaker(tmp_path, "cpu", dreams)
+    tiles.start()
+    try:
+        tiles.ask(MODEL, ["blocks.11:9"])
+        wait_until(lambda: tiles.state(MODEL, "blocks.11:9")[0] == "failed")
+        monkeypatch.setattr("reverie.web.tiles.FAILURE_MEMORY", 0.0)
+        dreams.bad = ()
+        assert tiles.state(MODEL, "blocks.11:9") == ("not asked", "")
+        tiles.ask(MODEL, ["blocks.11:9"])
+        wait_until(lambda: tiles.state(MODEL, "blocks.11:9")[0] == "ready")
+    finally:
+        tiles.stop()
+
+
+def test_tiles_of_other_versions_leave_the_data_folder(tmp_path: Path) -> None:
+    old = tmp_path / "0.0.1" / "efficientnet_lite0.blocks.11_0.0123456789abcdef.png"
+    old.parent.mkdir()
+    old.write_bytes(b"an old tile")
+    dreams = FakeDreams()
+    dreams.release.set()
+    tiles = TileMaker(tmp_path, "cpu", dreams)
+    tiles.start()
+    try:
+        tiles.ask(MODEL, ["blocks.11:0"])
+        wait_until(lambda: tiles.state(MODEL, "blocks.11:0")[0] == "ready")
+        assert sorted(path.name for path in tmp_path.iterdir()) == [__version__]
+    finally:
+        tiles.stop()
+
+
 def test_stopping_stops_the_tile_being_made(tmp_path: Path) -> None:
     dreams = FakeDreams()
     tiles = TileMaker(tmp_path, "cpu", dreams)
@@ -128,7 +177,7 @@ def test_the_api_makes_real_tiles_that_the_dream_command_repeats(tmp_path: Path)
         assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
         klass = client.post(f"/api/tiles/{MODEL}/classes/281").json()
         assert (klass["term"], klass["label"]) == ("class:281", "tabby")
-    tile = data / "tiles" / page["tiles"][0]["url"].rsplit("/", 1)[1]
+    tile = data / "tiles" / __version__ / page["tiles"][0]["url"].rsplit("/", 1)[1]
     settings = read_settings(tile)
     assert (settings.layers, settings.param, settings.seed) == ("blocks.0:2", "fft", 0)
     again = tmp_path / "again.png"
@@ -151,7 +200,11 @@ def test_the_api_refuses_what_is_not_there(tmp_path: Path) -> None:
         assert client.get("/api/tiles/nomodel/layers/blocks.0").status_code == 404
         assert client.get(f"/api/tiles/{MODEL}/classes/1000").status_code == 404
         (tmp_path / "secret.png").write_bytes(b"not a tile")
-        for name in ["..%2Fsecret.png", "../secret.png", "missing.png", "jobs.sqlite3"]:
+        tiles = tmp_path / "tiles" / __version__
+        tiles.mkdir(parents=True)
+        (tiles / "notes.txt").write_bytes(b"not a tile")  # in the folder, but not a tile's name
+        (tiles / "a tile.png").write_bytes(b"not a tile")
+        for name in ["..%2Fsecret.png", "../secret.png", "missing.png", "notes.txt", "a%20tile.png"]:
             assert client.get(f"/api/tiles/files/{name}").status_code == 404
         foreign = client.post(
             f"/api/tiles/{MODEL}/layers/blocks.0", headers={"Origin": "https://elsewhere.example"}

@@ -5,12 +5,13 @@ rather than by its number.
 The page asks for a page of a layer's tiles (``POST``), and follows them (``GET``) as they are made.
 One thread makes them, one at a time, on the server's own workers (the models its jobs use: no
 second copy), the newest asked first, so the layer a visitor looks at now comes before the one they
-left. Each is cached in the data folder under a name made of everything that decides its pixels (a
-new version of Reverie makes new ones), and keeps its settings, so ``reverie dream --from-noise
---size 128x128 --settings-from TILE`` makes it again. Unlike the looks, tiles do not wait for the
-queue to empty: someone is looking at the picker, and a tile takes about a second on a CPU. At most
-:data:`MAX_WAITING` tiles wait at once, over every visitor, and a model has only so many channels, so
-the work is bounded.
+left; a tile nobody asks about or looks at any more is dropped. Each is cached in the data folder
+under a name made of everything that decides its pixels, in a folder of this version of Reverie (a
+new version makes new ones and removes the old), and keeps its settings, so ``reverie dream
+--from-noise --size 128x128 --settings-from TILE`` makes it again. Unlike the looks, tiles do not
+wait for the queue to empty: someone is looking at the picker, and a tile takes about a second on a
+CPU. At most :data:`MAX_WAITING` tiles wait at once, over every visitor, and a model has only so
+many channels, so the work is bounded.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import shutil
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
@@ -30,7 +33,7 @@ from pydantic import BaseModel
 from reverie.atlas import Tile, tile_task
 from reverie.classify import imagenet_class_names
 from reverie.cluster import Outcome
-from reverie.errors import ReverieError
+from reverie.errors import ResourceError, ReverieError
 from reverie.models import get_spec
 from reverie.settings import DreamSettings
 from reverie.tasks import DreamTask
@@ -46,6 +49,11 @@ TILE_SETTINGS = DreamSettings(steps=10, octaves=4, seed=0, param="fft")
 TILE_SIDE = 128
 #: Most tiles asked for and not made yet, over every visitor; one more is a 429.
 MAX_WAITING = 512
+#: Seconds a waiting tile stays wanted without being asked for or looked at again (the page looks
+#: each second while it shows it).
+INTEREST = 30.0
+#: Seconds a failed tile is reported failed before it may be asked for again.
+FAILURE_MEMORY = 60.0
 #: Most tiles one request asks for or reports.
 MAX_PAGE = 64
 #: Where a cached tile is read from: ``/api/tiles/files/NAME``.
@@ -57,21 +65,29 @@ Count = Annotated[int, Query(ge=1, le=MAX_PAGE, description="How many channels")
 
 
 class TileMaker:
-    """Makes and caches picker tiles in ``folder``. ``dream`` runs a tile's task where the server's
-    jobs run (:meth:`reverie.web.worker.Workers.dream_now`), stopping at its next step once its
-    second argument says so."""
+    """Makes and caches picker tiles in ``folder`` (a folder per version of Reverie inside it: a
+    start-up removes the others'). ``dream`` runs a tile's task where the server's jobs run
+    (:meth:`reverie.web.worker.Workers.dream_now`), stopping at its next step once its second
+    argument says so.
+
+    A waiting tile nobody has asked about or looked at for :data:`INTEREST` seconds (a page closed,
+    a layer passed over) is dropped, not made; a failure is remembered for :data:`FAILURE_MEMORY`
+    seconds, so a page does not ask again in a loop and a passing failure (no worker left) is tried
+    again later."""
 
     def __init__(
         self, folder: Path, device: str, dream: Callable[[DreamTask, Callable[[], bool]], Outcome]
     ) -> None:
-        self.folder = folder
+        self.root = folder
+        self.folder = folder / __version__
         self.device = device
         self.dream = dream
         self.stopping = threading.Event()
-        self._changed = threading.Condition()  # guards the three below; notified when one is asked
+        self._changed = threading.Condition()  # guards the four below; notified when one is asked
         self._waiting: list[tuple[str, str]] = []  # (model, term), the next to make first
+        self._seen: dict[tuple[str, str], float] = {}  # when a waiting tile was last asked or looked at
         self._making: tuple[str, str] | None = None
-        self._failed: dict[tuple[str, str], str] = {}  # why, until the server restarts
+        self._failed: dict[tuple[str, str], tuple[str, float]] = {}  # why, and when
         self.thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -89,45 +105,68 @@ class TileMaker:
     def file(self, model: str, term: str) -> Path:
         """Where the tile of ``term`` (``blocks.11:37``, ``class:281``) of ``model`` is cached."""
         settings = TILE_SETTINGS.with_changes(model=model, layers=term)
-        key = hashlib.sha256(f"{__version__} {TILE_SIDE} {settings.to_json()}".encode()).hexdigest()[:16]
+        key = hashlib.sha256(f"{TILE_SIDE} {settings.to_json()}".encode()).hexdigest()[:16]
         return self.folder / f"{model}.{term.replace(':', '_')}.{key}.png"
 
     def state(self, model: str, term: str) -> tuple[TileState, str]:
-        """Whether the tile is ready, waiting (or being made), failed (and why) or not asked for."""
+        """Whether the tile is ready, waiting (or being made), failed (and why) or not asked for;
+        a waiting tile looked at counts as still wanted."""
+        key = (model, term)
         if self.file(model, term).exists():
             return "ready", ""
         with self._changed:
-            if (model, term) in self._failed:
-                return "failed", self._failed[model, term]
-            if (model, term) in self._waiting or self._making == (model, term):
+            if key in self._seen or self._making == key:
+                self._seen[key] = time.monotonic()
                 return "waiting", ""
-        return "not asked", ""
+            if key in self._failed and not self.forgotten(key):
+                return "failed", self._failed[key][0]
+        # made between the first look and the lock
+        return ("ready", "") if self.file(model, term).exists() else ("not asked", "")
+
+    def forgotten(self, key: tuple[str, str]) -> bool:
+        """Whether a failure is old enough to try again (called under the lock)."""
+        if time.monotonic() - self._failed[key][1] < FAILURE_MEMORY:
+            return False
+        del self._failed[key]
+        return True
 
     def ask(self, model: str, terms: list[str]) -> None:
         """Make the tiles of ``terms`` missing from the cache, before any asked for earlier; a
         :class:`ServerBusyError` when that would be more than :data:`MAX_WAITING` waiting."""
         missing = [(model, term) for term in terms if not self.file(model, term).exists()]
+        now = time.monotonic()
         with self._changed:
-            missing = [key for key in missing if key not in self._failed and key != self._making]
+            missing = [
+                key for key in missing
+                if (key not in self._failed or self.forgotten(key)) and key != self._making
+            ]  # fmt: skip
+            for key in [key for key in self._waiting if now - self._seen[key] >= INTEREST]:
+                self._waiting.remove(key)  # nobody wants it any more: no room kept for it
+                del self._seen[key]
             others = [key for key in self._waiting if key not in missing]
             if len(others) + len(missing) > MAX_WAITING:
                 raise ServerBusyError(
                     f"{len(others)} pictures are being made for the picker; try again in a moment"
                 )
             self._waiting = missing + others
+            self._seen.update(dict.fromkeys(missing, now))
             self._changed.notify_all()
 
     def next_tile(self) -> tuple[str, str] | None:
-        """The tile to make next, waited for; None once stopping."""
+        """The tile to make next, waited for (those nobody wants any more are dropped); None once
+        stopping."""
         with self._changed:
-            while not self._waiting and not self.stopping.is_set():
+            while not self.stopping.is_set():
+                while self._waiting:
+                    key = self._waiting.pop(0)
+                    if time.monotonic() - self._seen.pop(key) < INTEREST:
+                        self._making = key
+                        return key
                 self._changed.wait()
-            if self.stopping.is_set():
-                return None
-            self._making = self._waiting.pop(0)
-            return self._making
+            return None
 
     def make_all(self) -> None:
+        self.remove_other_versions()
         while (key := self.next_tile()) is not None:
             try:
                 self.make(*key)
@@ -140,10 +179,21 @@ class TileMaker:
                 with self._changed:
                     self._making = None
 
+    def remove_other_versions(self) -> None:
+        """Tiles of other versions of Reverie (no page asks for them again) leave the data folder."""
+        if self.root.is_dir():
+            for other in self.root.iterdir():
+                if other == self.folder:
+                    continue
+                if other.is_dir():
+                    shutil.rmtree(other, ignore_errors=True)
+                else:
+                    other.unlink(missing_ok=True)
+
     def failed(self, key: tuple[str, str], why: str) -> None:
         if not self.stopping.is_set():
             with self._changed:
-                self._failed[key] = why
+                self._failed[key] = (why, time.monotonic())
 
     def make(self, model: str, term: str) -> None:
         """Dream one tile into its cache file (written whole or not at all)."""
@@ -157,7 +207,7 @@ class TileMaker:
         if outcome.failure is not None:
             raise outcome.failure
         if outcome.error:  # a bug (logged where it ran), stopped, or no worker left
-            self.failed((model, term), outcome.error)
+            raise ResourceError(f"the picture could not be dreamed now: {outcome.error}")
 
 
 class TileView(BaseModel):

@@ -291,10 +291,10 @@ async function showClassTile(entry) {
   const url = `/api/tiles/${encodeURIComponent(modelSelect.value)}/classes/${entry.index}`;
   try {
     let tile = await api(url, { method: "POST" });
-    for (let tries = 0; tile.state === "waiting" && tries < TILE_TRIES; tries += 1) {
+    for (let tries = 0; ["waiting", "not asked"].includes(tile.state) && tries < TILE_TRIES; tries += 1) {
       await new Promise(resolve => setTimeout(resolve, TILE_POLL_MS));
       if (classTileFor !== key) return;
-      tile = await api(url);
+      tile = await api(url, tile.state === "not asked" ? { method: "POST" } : {});  // asked again
     }
     if (classTileFor === key && tile.state === "ready") { picture.src = tile.url; picture.hidden = false; }
   } catch (_) { /* the chip works without its picture */ }
@@ -336,6 +336,7 @@ let pickerTotal = 0;
 let pickerGeneration = 0;  // a new layer or model makes every older answer moot
 let pickerTimer = null;
 let pickerTries = 0;
+let askingFor = -1;  // the generation whose page is being asked for
 
 function pickerSay(text) { $("picker-said").textContent = text; }
 
@@ -391,7 +392,8 @@ function tileItem(tile) {
   button.type = "button";
   button.className = "tile";
   button.dataset.term = tile.term;
-  button.setAttribute("aria-label", `Channel ${tile.label}`);
+  button.dataset.label = tile.label;
+  button.setAttribute("aria-label", `Channel ${tile.label}, its picture is being made`);
   button.setAttribute("aria-pressed", "false");
   const picture = document.createElement("img");
   picture.alt = ""; picture.width = 128; picture.height = 128; picture.hidden = true;
@@ -409,17 +411,19 @@ function tileItem(tile) {
 }
 
 function patchTile(tile) {
-  const button = tileList.querySelector(`.tile[data-term="${CSS.escape(tile.term)}"]`);
-  if (!button) return;
-  button.dataset.state = tile.state;
-  const [picture, wait] = button.children;
-  if (tile.state === "ready" && !picture.getAttribute("src")) {
-    picture.src = tile.url;
-    picture.hidden = false;
-    wait.hidden = true;
-  } else if (tile.state === "failed") {
-    wait.textContent = "no picture";
-    button.title = tile.error;
+  for (const button of tileList.querySelectorAll(`.tile[data-term="${CSS.escape(tile.term)}"]`)) {
+    button.dataset.state = tile.state;
+    const [picture, wait] = button.children;
+    if (tile.state === "ready" && !picture.getAttribute("src")) {
+      picture.src = tile.url;
+      picture.hidden = false;
+      wait.hidden = true;
+      button.setAttribute("aria-label", `Channel ${button.dataset.label}`);
+    } else if (tile.state === "failed") {
+      wait.textContent = "no picture";
+      button.title = tile.error;
+      button.setAttribute("aria-label", `Channel ${button.dataset.label}, no picture: ${tile.error}`);
+    }
   }
 }
 
@@ -447,6 +451,9 @@ function pickerUrl(first) {
 async function askTiles(focusFirst = false) {
   const generation = pickerGeneration;
   const first = tileList.querySelectorAll(".tile").length;
+  if (askingFor === generation) return;  // one page asked at a time: a double click adds it once
+  askingFor = generation;
+  pickerTries = 0;
   try {
     const page = await api(pickerUrl(first), { method: "POST" });
     if (generation !== pickerGeneration) return;
@@ -460,6 +467,8 @@ async function askTiles(focusFirst = false) {
     followTiles(generation);
   } catch (error) {
     if (generation === pickerGeneration) say(error.message, true);
+  } finally {
+    if (askingFor === generation) askingFor = -1;
   }
 }
 
@@ -481,8 +490,9 @@ function followTiles(generation) {
       } catch (_) { /* looked at again next time */ }
     }
     pickerTries += 1;
-    if (showPickerProgress() && pickerTries < TILE_TRIES) followTiles(generation);
-    else if (!pending([...tileList.querySelectorAll(".tile")]).length) pickerSay(`All ${total} pictures are made.`);
+    if (!showPickerProgress()) pickerSay(`All ${total} pictures are made.`);
+    else if (pickerTries < TILE_TRIES) followTiles(generation);
+    else pickerSay("The server is slow to make the pictures; close and open the picker to look again.");
   }, TILE_POLL_MS);
 }
 
@@ -502,6 +512,7 @@ function showPickerLayer() {
 
 picker.addEventListener("toggle", () => {
   if (!picker.open) return;
+  pickerTries = 0;
   if (pickerModel !== modelSelect.value || !$("picker-layer").options.length) {
     pickerLayers();
     showPickerLayer();
@@ -509,7 +520,14 @@ picker.addEventListener("toggle", () => {
     followTiles(pickerGeneration);
   }
 });
-$("picker-layer").addEventListener("change", showPickerLayer);
+// arrowing through the layers fires a change per layer passed: only the one stopped at is asked for
+let layerPause = null;
+$("picker-layer").addEventListener("change", () => {
+  clearTimeout(layerPause);
+  layerPause = setTimeout(showPickerLayer, 300);
+});
+// Enter in the weight chooses nothing and must not send the form
+$("picker-weight").addEventListener("keydown", event => { if (event.key === "Enter") event.preventDefault(); });
 $("picker-more").addEventListener("click", () => askTiles(true));
 modelSelect.addEventListener("change", () => { if (picker.open) { pickerLayers(); showPickerLayer(); } });
 
