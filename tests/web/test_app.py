@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 import numpy as np
@@ -342,8 +341,8 @@ def test_a_running_job_tells_its_time_left_and_shows_a_preview_in_its_first_step
     assert shown["stage"].startswith("octave 1/3, ") and previews[0] == "octave 1/3, step 1/200"
     first = wait_for(client, job["id"], lambda j: j["eta_seconds"] is not None and j["progress"] > 0.02)
     assert first["status"] == "running" and first["queue_position"] is None and first["eta_seconds"] > 0
-    time.sleep(2)
-    later = wait_for(client, job["id"], lambda j: j["progress"] > first["progress"])
+    # a tenth of the job later the estimate is lower, even if a busy machine slowed the rate meanwhile
+    later = wait_for(client, job["id"], lambda j: j["progress"] > first["progress"] + 0.1)
     assert 0 < later["eta_seconds"] < first["eta_seconds"]
     client.post(f"/api/jobs/{job['id']}/cancel")
     assert wait_for(client, job["id"], finished, timeout=30)["eta_seconds"] is None
