@@ -57,12 +57,13 @@ def parse_channels(text: str) -> list[int]:
 def check_channels(model: str, layer: str, channels: list[int]) -> None:
     """``layer`` is one of ``model``'s and has every one of ``channels``; else the catalogue's error,
     about the atlas's own fields ``layer`` or ``channels``, not ``layers``."""
+    spec = get_spec(model)
     try:
-        info = get_spec(model).layer(layer)
+        spec.layer(layer)
     except UnknownLayerError as error:
         raise error.prefixed(field="layer") from None
     try:
-        LayerTerm(info.name, tuple(channels)).check(get_spec(model))
+        LayerTerm(layer, tuple(channels)).check(spec)
     except UnknownLayerError as error:
         raise error.prefixed(field="channels") from None
 
