@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -49,14 +51,23 @@ class FakeDreams:
         return Outcome()
 
 
+@contextmanager
+def running(folder: Path, dreams: FakeDreams) -> Iterator[TileMaker]:
+    """A started tile maker on ``dreams``; at the end the held dream is let go and the maker stopped."""
+    tiles = TileMaker(folder, "cpu", dreams)
+    tiles.start()
+    try:
+        yield tiles
+    finally:
+        dreams.release.set()
+        tiles.stop()
+
+
 @pytest.fixture
 def maker(tmp_path: Path):
     dreams = FakeDreams()
-    tiles = TileMaker(tmp_path, "cpu", dreams)
-    tiles.start()
-    yield tiles, dreams
-    dreams.release.set()
-    tiles.stop()
+    with running(tmp_path, dreams) as tiles:
+        yield tiles, dreams
 
 
 def test_the_newest_asked_are_made_first_each_once(maker) -> None:
@@ -74,20 +85,16 @@ def test_the_newest_asked_are_made_first_each_once(maker) -> None:
     assert len(dreams.made) == 4
 
 
-def test_a_failed_tile_says_why_and_is_not_asked_for_again(tmp_path: Path) -> None:
-    dreams = FakeDreams(bad=("blocks.11:9",))
+def test_a_failed_tile_says_why_and_is_not_asked_for_again(maker) -> None:
+    tiles, dreams = maker
+    dreams.bad = ("blocks.11:9",)
     dreams.release.set()
-    tiles = TileMaker(tmp_path, "cpu", dreams)
-    tiles.start()
-    try:
-        tiles.ask(MODEL, ["blocks.11:9", "blocks.11:10"])
-        wait_until(lambda: tiles.state(MODEL, "blocks.11:10")[0] == "ready")
-        assert tiles.state(MODEL, "blocks.11:9") == ("failed", "cannot dream blocks.11:9")
-        tiles.ask(MODEL, ["blocks.11:9"])
-        assert tiles.state(MODEL, "blocks.11:9")[0] == "failed"
-        assert tiles.state(MODEL, "blocks.11:11") == ("not asked", "")
-    finally:
-        tiles.stop()
+    tiles.ask(MODEL, ["blocks.11:9", "blocks.11:10"])
+    wait_until(lambda: tiles.state(MODEL, "blocks.11:10")[0] == "ready")
+    assert tiles.state(MODEL, "blocks.11:9") == ("failed", "cannot dream blocks.11:9")
+    tiles.ask(MODEL, ["blocks.11:9"])
+    assert tiles.state(MODEL, "blocks.11:9")[0] == "failed"
+    assert tiles.state(MODEL, "blocks.11:11") == ("not asked", "")
 
 
 def test_the_waiting_tiles_are_bounded_over_every_visitor(maker, monkeypatch) -> None:
@@ -114,21 +121,17 @@ def test_a_tile_nobody_looks_at_any_more_is_dropped_not_made(maker, monkeypatch)
     assert tiles.state(MODEL, "blocks.8:1") == ("not asked", "")  # passed over: dropped
 
 
-def test_a_failure_is_remembered_for_a_while_then_tried_again(tmp_path: Path, monkeypatch) -> None:
-    dreams = FakeDreams(bad=("blocks.11:9",))
+def test_a_failure_is_remembered_for_a_while_then_tried_again(maker, monkeypatch) -> None:
+    tiles, dreams = maker
+    dreams.bad = ("blocks.11:9",)
     dreams.release.set()
-    tiles = TileMaker(tmp_path, "cpu", dreams)
-    tiles.start()
-    try:
-        tiles.ask(MODEL, ["blocks.11:9"])
-        wait_until(lambda: tiles.state(MODEL, "blocks.11:9")[0] == "failed")
-        monkeypatch.setattr("reverie.web.tiles.FAILURE_MEMORY", 0.0)
-        dreams.bad = ()
-        assert tiles.state(MODEL, "blocks.11:9") == ("not asked", "")
-        tiles.ask(MODEL, ["blocks.11:9"])
-        wait_until(lambda: tiles.state(MODEL, "blocks.11:9")[0] == "ready")
-    finally:
-        tiles.stop()
+    tiles.ask(MODEL, ["blocks.11:9"])
+    wait_until(lambda: tiles.state(MODEL, "blocks.11:9")[0] == "failed")
+    monkeypatch.setattr("reverie.web.tiles.FAILURE_MEMORY", 0.0)
+    dreams.bad = ()
+    assert tiles.state(MODEL, "blocks.11:9") == ("not asked", "")
+    tiles.ask(MODEL, ["blocks.11:9"])
+    wait_until(lambda: tiles.state(MODEL, "blocks.11:9")[0] == "ready")
 
 
 def test_tiles_of_other_versions_leave_the_data_folder(tmp_path: Path) -> None:
@@ -137,14 +140,10 @@ def test_tiles_of_other_versions_leave_the_data_folder(tmp_path: Path) -> None:
     old.write_bytes(b"an old tile")
     dreams = FakeDreams()
     dreams.release.set()
-    tiles = TileMaker(tmp_path, "cpu", dreams)
-    tiles.start()
-    try:
+    with running(tmp_path, dreams) as tiles:  # started after the old tile is there
         tiles.ask(MODEL, ["blocks.11:0"])
         wait_until(lambda: tiles.state(MODEL, "blocks.11:0")[0] == "ready")
         assert sorted(path.name for path in tmp_path.iterdir()) == [__version__]
-    finally:
-        tiles.stop()
 
 
 def test_stopping_stops_the_tile_being_made(tmp_path: Path) -> None:
